@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "sendgroup",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/group.cc",
+        "native/ring.cc",
+        "native/uring_backend.cc",
+        "native/sender.cc",
+        "native/probe.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "vendor/liburing"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fexceptions"],
+      "libraries": [
+        "<!(node scripts/liburing-archive.js)"
+      ]
+    }
+  ]
+}

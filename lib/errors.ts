@@ -1,0 +1,53 @@
+// Every error sendgroup raises is made here: one factory for argument
+// errors, one table from errno to Node's code and message.
+import { constants } from 'node:os';
+import * as util from 'node:util';
+
+export type ArgErrorCode =
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_OUT_OF_RANGE'
+  | 'ERR_MISSING_ARGS';
+
+/** A TypeError or RangeError carrying a Node-style `code`, thrown for bad arguments. */
+export function argError(code: ArgErrorCode, message: string): TypeError | RangeError {
+  const error = code === 'ERR_OUT_OF_RANGE' ? new RangeError(message) : new TypeError(message);
+  return Object.assign(error, { code });
+}
+
+/** Thrown or rejected when a Sender is used after close(). */
+export function closedError(): Error {
+  return Object.assign(new Error('Sender is closed'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
+}
+
+/** The error an aborted call rejects with, shaped like Node's own AbortError. */
+export function abortError(reason?: unknown): Error {
+  const error = new Error('The operation was aborted', { cause: reason });
+  return Object.assign(error, { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
+// errno (positive, as C has it) -> [code, message]: Node's own table (on
+// Linux libuv's error numbers are the negated C errnos), so codes match what
+// dgram and fs report; os.constants fills in the few libuv does not name.
+const errnoTable = new Map<number, [string, string]>();
+for (const [uvErrno, entry] of util.getSystemErrorMap()) errnoTable.set(-uvErrno, entry);
+for (const [name, errno] of Object.entries(constants.errno)) {
+  if (!errnoTable.has(errno)) errnoTable.set(errno, [name, name]);
+}
+
+/** Node's code and message for a C errno (positive or negated). */
+export function describeErrno(errno: number): { code: string; message: string } {
+  const entry = errnoTable.get(Math.abs(errno));
+  return entry ? { code: entry[0], message: entry[1] } : { code: 'UNKNOWN', message: `unknown error ${errno}` };
+}
+
+/**
+ * Wraps an error the addon threw for a failed system call ({ errno, syscall })
+ * into Node's system-error shape; anything else passes through.
+ */
+export function systemError(error: unknown): unknown {
+  const native = error as { errno?: unknown; syscall?: unknown };
+  if (typeof native?.errno !== 'number' || typeof native.syscall !== 'string') return error;
+  const { code, message } = describeErrno(native.errno);
+  return Object.assign(new Error(`${native.syscall} ${code}: ${message}`), { code, errno: native.errno, syscall: native.syscall });
+}

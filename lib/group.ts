@@ -1,0 +1,95 @@
+// A group of recipients kept in send order, with the packed address table
+// the addon reads maintained alongside, so a send never re-parses addresses.
+import { argError } from './errors';
+import { Endpoint, MEMBER_BYTES, Target, packEndpoint, parseEndpoint } from './address';
+
+export interface Member extends Endpoint {
+  /** Stable for the member's life in this group; never reused by it. */
+  readonly id: number;
+}
+
+/** What one send reads: the members in order and their packed addresses. */
+export interface GroupSnapshot {
+  readonly members: readonly Member[];
+  readonly table: Uint8Array;
+  readonly count: number;
+}
+
+export class Group implements Iterable<Member> {
+  #members: Member[] = [];
+  #table = new Uint8Array(MEMBER_BYTES * 16);
+  #nextId = 1;
+  // Set while a send may still read #members: the next removal copies first
+  // (appending is safe, a snapshot only reads its first `count` entries).
+  #shared = false;
+
+  constructor(targets?: Iterable<Target>) {
+    if (targets === undefined) return;
+    if (typeof (targets as Iterable<Target>)?.[Symbol.iterator] !== 'function' || typeof targets === 'string') {
+      throw argError('ERR_INVALID_ARG_TYPE', 'targets must be an iterable of \'host:port\' strings or { address, port } objects');
+    }
+    let index = 0;
+    for (const target of targets) this.#append(parseEndpoint(target, undefined, `targets[${index++}]`));
+  }
+
+  /**
+   * Adds a recipient at the end of the send order and returns its id:
+   * add('127.0.0.1', 5004), add('127.0.0.1:5004') or add({ address, port }).
+   */
+  add(target: Target, port?: number): number;
+  add(target: unknown, port?: unknown): number {
+    return this.#append(parseEndpoint(target, port)).id;
+  }
+
+  /** Removes a member; false when no member has this id. */
+  remove(id: number): boolean {
+    const index = this.#members.findIndex((member) => member.id === id);
+    if (index < 0) return false;
+    this.#unshare();
+    this.#members.splice(index, 1);
+    this.#table.copyWithin(index * MEMBER_BYTES, (index + 1) * MEMBER_BYTES, (this.#members.length + 1) * MEMBER_BYTES);
+    return true;
+  }
+
+  has(id: number): boolean {
+    return this.#members.some((member) => member.id === id);
+  }
+
+  clear(): void {
+    this.#members = [];
+    this.#shared = false;
+  }
+
+  get size(): number {
+    return this.#members.length;
+  }
+
+  [Symbol.iterator](): Iterator<Member> {
+    return this.#members.slice()[Symbol.iterator]();
+  }
+
+  /** @internal The current members for one send; later changes do not touch it. */
+  snapshot(): GroupSnapshot {
+    this.#shared = true;
+    return { members: this.#members, table: this.#table, count: this.#members.length };
+  }
+
+  #append(endpoint: Endpoint): Member {
+    const member: Member = Object.freeze({ id: this.#nextId++, ...endpoint });
+    const at = this.#members.length * MEMBER_BYTES;
+    if (at + MEMBER_BYTES > this.#table.length) {
+      const grown = new Uint8Array(this.#table.length * 2);
+      grown.set(this.#table);
+      this.#table = grown;
+    }
+    packEndpoint(member, this.#table, at);
+    this.#members.push(member);
+    return member;
+  }
+
+  #unshare(): void {
+    if (!this.#shared) return;
+    this.#members = this.#members.slice();
+    this.#shared = false;
+  }
+}

@@ -1,0 +1,11 @@
+export { Group } from './group';
+export type { Member, GroupSnapshot } from './group';
+export type { Endpoint, Family, Target } from './address';
+export { Sender, sendGroup } from './sender';
+export type { Targets } from './sender';
+export { probe } from './probe';
+export type { ProbeResult } from './probe';
+export { AUTO_ZERO_COPY_MIN_BYTES, MAX_SEND_BYTES } from './options';
+export type { SendOptions, SenderOptions, ZeroCopyMode, PerRecipient, Payload } from './options';
+export type { SendReport, SendFailure, Completion, MemberError, ZeroCopyOutcome } from './report';
+export type { NativeFeatures as SenderFeatures } from './native';

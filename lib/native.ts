@@ -1,0 +1,79 @@
+// The addon's surface, declared once. lib/ talks to native code only through
+// these types; a second backend implements NativeSender and nothing here
+// changes.
+import * as path from 'node:path';
+
+/** Per-recipient bytes as the addon takes them (already validated). */
+export type NativeExtras = Uint8Array[] | { data: Uint8Array; stride: number } | undefined;
+
+export interface NativeSenderOptions {
+  /** One packed member (address.ts) to bind to; [::] falls back to 0.0.0.0 without IPv6. */
+  bind: Uint8Array;
+  queueDepth?: number;
+  slots?: number;
+  registerBuffers?: boolean;
+}
+
+/** What the running backend could set up, for `Sender.features`. */
+export interface NativeFeatures {
+  backend: 'io_uring';
+  deferTaskrun: boolean;
+  sendZc: boolean;
+  sendmsgZc: boolean;
+  reportUsage: boolean;
+  sendmsgZcFixed: boolean;
+  fixedBuffers: boolean;
+  /** 0, or the negated errno that refused buffer registration. */
+  fixedBuffersErrno: number;
+}
+
+/** 0 'off', 1 'zero-copied', 2 'copied' */
+export type NativeZeroCopy = 0 | 1 | 2;
+
+/** Called once per finished call; errors holds (member index, errno) pairs. */
+export type OnDone = (token: number, sent: number, failed: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined) => void;
+/** streamGroup only: (member index, bytes or -errno) pairs since the last call. */
+export type OnProgress = (token: number, progress: Int32Array) => void;
+
+export interface NativeSender {
+  send(token: number, members: Uint8Array, count: number, payload: Uint8Array, prefix: NativeExtras, suffix: NativeExtras,
+    zeroCopy: boolean, segmentSize: number, stream: boolean): void;
+  abort(token: number): void;
+  /** Cancels what is in flight; onClosed runs once the kernel is done with it all. */
+  close(): void;
+  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  features(): NativeFeatures;
+}
+
+export interface NativeProbe {
+  ioUring: boolean;
+  ioUringErrno: number;
+  deferTaskrun: boolean;
+  submitAll: boolean;
+  sendZc: boolean;
+  sendmsgZc: boolean;
+  reportUsage: boolean;
+  sendmsgZcFixed: boolean;
+  fixedBuffers: boolean;
+  fixedBuffersErrno: number;
+  gso: boolean;
+  gsoErrno: number;
+}
+
+export interface Addon {
+  NativeSender: new (options: NativeSenderOptions, onDone: OnDone, onProgress: OnProgress, onClosed: () => void) => NativeSender;
+  probe(): NativeProbe;
+}
+
+function load(): Addon {
+  const file = path.join(__dirname, '..', 'build', 'Release', 'sendgroup.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as Addon;
+  } catch (error) {
+    throw new Error(`sendgroup: cannot load the native addon ${file}: ${(error as Error).message}. ` +
+      'Build it with `npm rebuild sendgroup` (needs g++, make, python3 and liburing-dev).', { cause: error });
+  }
+}
+
+export const addon: Addon = load();

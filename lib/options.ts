@@ -1,0 +1,161 @@
+// Option types with their defaults, and the one place that checks and shapes
+// them before anything reaches the addon.
+import { argError } from './errors';
+import type { NativeExtras } from './native';
+
+/** true: always zero-copy; false: never; 'auto': only where it pays (see AUTO_ZERO_COPY_MIN_BYTES). */
+export type ZeroCopyMode = boolean | 'auto';
+
+/**
+ * Per-recipient bytes, in send order: one Uint8Array per member, or one
+ * buffer where member i's bytes are data[i * stride, (i + 1) * stride).
+ */
+export type PerRecipient = readonly Uint8Array[] | { data: Uint8Array; stride: number };
+
+/** Anything sendGroup takes as a payload; strings are sent as UTF-8. */
+export type Payload = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
+
+export interface SenderOptions {
+  /** Local address and port of the UDP socket. Default: [::]:0, dual-stack (0.0.0.0:0 where IPv6 is missing); an IPv4 address gives an IPv4-only socket. */
+  bind?: { address?: string; port?: number };
+  /** Default zero-copy mode for this sender's sends. Default: 'auto'. */
+  zeroCopy?: ZeroCopyMode;
+  /** Submission queue entries of the ring (the kernel rounds up to a power of two), 1 to 16384. Default: 1024. */
+  queueDepth?: number;
+  /** Payload slots of 64 KiB registered as fixed buffers, 1 to 1024. Default: 32 (2 MiB of locked memory). Calls beyond this many in flight use unregistered memory. */
+  slots?: number;
+  /** Register the slots with the kernel (fixed buffers). Default: true; refused registration (RLIMIT_MEMLOCK) falls back to unregistered memory by itself. */
+  registerBuffers?: boolean;
+}
+
+export interface SendOptions {
+  /** Bytes sent before the payload, per recipient. Default: none. */
+  prefix?: PerRecipient;
+  /** Bytes sent after the payload, per recipient. Default: none. */
+  suffix?: PerRecipient;
+  /** Overrides the sender's zeroCopy for this call. Default: the sender's (itself 'auto' by default). */
+  zeroCopy?: ZeroCopyMode;
+  /** UDP GSO: cut each recipient's bytes into datagrams of this many bytes (the last may be shorter), 1 to 65535. Default: 0, one datagram per recipient. */
+  segmentSize?: number;
+  /** Aborting cancels the members not yet sent; they are reported failed with ECANCELED. */
+  signal?: AbortSignal;
+}
+
+/**
+ * 'auto' uses zero-copy from this many bytes per send operation. Measured on
+ * this project's machines (bench/, docs/benchmarks.md): at 8,000 bytes a
+ * zero-copy send costs about 1.3x less CPU than a copy, at 1,200 bytes it
+ * gains nothing, and published UDP figures agree it loses below a few KB.
+ */
+export const AUTO_ZERO_COPY_MIN_BYTES = 8000;
+
+/** The most a UDP send operation (one datagram, or one GSO burst) can carry. */
+export const MAX_SEND_BYTES = 65535;
+
+const SEND_KEYS = new Set(['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal']);
+const SENDER_KEYS = new Set(['bind', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers']);
+
+export interface ShapedSend {
+  prefix: NativeExtras;
+  suffix: NativeExtras;
+  zeroCopy: boolean;
+  segmentSize: number;
+  signal: AbortSignal | undefined;
+}
+
+function checkObject<T extends object>(value: unknown, name: string, keys: Set<string>): Partial<T> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an object, received ${value === null ? 'null' : typeof value}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!keys.has(key)) throw argError('ERR_INVALID_ARG_VALUE', `${name}.${key} is not an option (known: ${[...keys].join(', ')})`);
+  }
+  return value as Partial<T>;
+}
+
+export function checkInteger(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a number, received ${typeof value}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw argError('ERR_OUT_OF_RANGE', `${name} must be an integer from ${min} to ${max}, received ${value}`);
+  }
+  return value;
+}
+
+export function checkZeroCopy(value: unknown, name: string): ZeroCopyMode {
+  if (value === true || value === false || value === 'auto') return value;
+  throw argError('ERR_INVALID_ARG_VALUE', `${name} must be true, false or 'auto', received ${String(value)}`);
+}
+
+/** The payload as a Uint8Array view (no copy, except a string's encoding). */
+export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
+  let bytes: Uint8Array;
+  if (payload instanceof Uint8Array) bytes = payload;
+  else if (typeof payload === 'string') bytes = Buffer.from(payload, 'utf8');
+  else if (ArrayBuffer.isView(payload)) bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+  else if (payload instanceof ArrayBuffer || payload instanceof SharedArrayBuffer) bytes = new Uint8Array(payload);
+  else {
+    throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, Buffer, TypedArray, DataView or ArrayBuffer, received ${payload === null ? 'null' : typeof payload}`);
+  }
+  if (bytes.byteLength > MAX_SEND_BYTES) {
+    throw argError('ERR_OUT_OF_RANGE', `${name} is ${bytes.byteLength} bytes; a UDP send carries at most ${MAX_SEND_BYTES}`);
+  }
+  return bytes;
+}
+
+function shapeExtras(value: unknown, name: string, count: number): { extras: NativeExtras; longest: number } {
+  if (value === undefined) return { extras: undefined, longest: 0 };
+  if (Array.isArray(value)) {
+    if (value.length !== count) throw argError('ERR_OUT_OF_RANGE', `${name} has ${value.length} entries for ${count} members`);
+    let longest = 0;
+    for (let i = 0; i < value.length; i++) {
+      const part: unknown = value[i];
+      if (!(part instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `${name}[${i}] must be a Uint8Array`);
+      if (part.byteLength > longest) longest = part.byteLength;
+    }
+    return { extras: value as Uint8Array[], longest };
+  }
+  if (typeof value === 'object' && value !== null) {
+    const { data, stride } = value as { data?: unknown; stride?: unknown };
+    if (!(data instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `${name}.data must be a Uint8Array`);
+    checkInteger(stride, `${name}.stride`, 0, MAX_SEND_BYTES);
+    if (data.byteLength !== (stride as number) * count) {
+      throw argError('ERR_OUT_OF_RANGE', `${name}.data is ${data.byteLength} bytes; ${count} members of stride ${stride} need ${(stride as number) * count}`);
+    }
+    return { extras: { data, stride: stride as number }, longest: stride as number };
+  }
+  throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an array of Uint8Array or { data, stride }`);
+}
+
+export function shapeSend(options: unknown, count: number, payload: Uint8Array, senderZeroCopy: ZeroCopyMode): ShapedSend {
+  const o = checkObject<SendOptions>(options, 'options', SEND_KEYS);
+  const prefix = shapeExtras(o.prefix, 'options.prefix', count);
+  const suffix = shapeExtras(o.suffix, 'options.suffix', count);
+  const mode = o.zeroCopy === undefined ? senderZeroCopy : checkZeroCopy(o.zeroCopy, 'options.zeroCopy');
+  const segmentSize = o.segmentSize === undefined ? 0 : checkInteger(o.segmentSize, 'options.segmentSize', 1, MAX_SEND_BYTES);
+  const signal = o.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw argError('ERR_INVALID_ARG_TYPE', 'options.signal must be an AbortSignal');
+  }
+  const opBytes = prefix.longest + payload.byteLength + suffix.longest;
+  return {
+    prefix: prefix.extras,
+    suffix: suffix.extras,
+    zeroCopy: mode === 'auto' ? opBytes >= AUTO_ZERO_COPY_MIN_BYTES : mode,
+    segmentSize,
+    signal,
+  };
+}
+
+export function shapeSender(options: unknown): Required<Pick<SenderOptions, 'zeroCopy'>> & Omit<SenderOptions, 'zeroCopy'> {
+  const o = checkObject<SenderOptions>(options, 'options', SENDER_KEYS);
+  const shaped: SenderOptions = { zeroCopy: o.zeroCopy === undefined ? 'auto' : checkZeroCopy(o.zeroCopy, 'options.zeroCopy') };
+  if (o.queueDepth !== undefined) shaped.queueDepth = checkInteger(o.queueDepth, 'options.queueDepth', 1, 16384);
+  if (o.slots !== undefined) shaped.slots = checkInteger(o.slots, 'options.slots', 1, 1024);
+  if (o.registerBuffers !== undefined) {
+    if (typeof o.registerBuffers !== 'boolean') throw argError('ERR_INVALID_ARG_TYPE', 'options.registerBuffers must be a boolean');
+    shaped.registerBuffers = o.registerBuffers;
+  }
+  if (o.bind !== undefined) shaped.bind = checkObject(o.bind, 'options.bind', new Set(['address', 'port']));
+  return shaped as ReturnType<typeof shapeSender>;
+}

@@ -1,0 +1,159 @@
+// Sender: one UDP socket and one ring, many concurrent fan-out sends.
+import { Endpoint, MEMBER_BYTES, Target, packEndpoint, parseEndpoint } from './address';
+import { abortError, argError, closedError, systemError } from './errors';
+import { Group, GroupSnapshot } from './group';
+import { addon, NativeFeatures, NativeSender, NativeZeroCopy } from './native';
+import { Payload, SendOptions, SenderOptions, ShapedSend, ZeroCopyMode, shapeSend, shapeSender, toBytes } from './options';
+import { Completion, SendReport, toCompletions, toReport } from './report';
+import { CompletionStream } from './stream';
+
+/** A Group, or recipients as 'host:port' strings or { address, port } objects. */
+export type Targets = Group | Iterable<Target>;
+
+interface Pending {
+  snapshot: GroupSnapshot;
+  resolve?: (report: SendReport) => void;
+  stream?: CompletionStream<Completion>;
+  detach?: () => void;
+}
+
+function toSnapshot(targets: unknown): GroupSnapshot {
+  if (targets instanceof Group) return targets.snapshot();
+  return new Group(targets as Iterable<Target>).snapshot();
+}
+
+function packBind(bind: SenderOptions['bind']): Uint8Array {
+  const endpoint: Endpoint = parseEndpoint({ address: bind?.address ?? '::', port: bind?.port ?? 0 }, undefined, 'options.bind');
+  const packed = new Uint8Array(MEMBER_BYTES);
+  packEndpoint(endpoint, packed, 0);
+  return packed;
+}
+
+export class Sender {
+  readonly #native: NativeSender;
+  readonly #zeroCopy: ZeroCopyMode;
+  readonly #pending = new Map<number, Pending>();
+  #nextToken = 1;
+  #closing = false;
+  readonly #closed: Promise<void>;
+  #onClosed!: () => void;
+
+  constructor(options?: SenderOptions) {
+    const shaped = shapeSender(options);
+    this.#zeroCopy = shaped.zeroCopy;
+    this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
+    try {
+      this.#native = new addon.NativeSender(
+        { bind: packBind(shaped.bind), queueDepth: shaped.queueDepth, slots: shaped.slots, registerBuffers: shaped.registerBuffers ?? true },
+        (token, sent, failed, bytes, zeroCopy, errors) => this.#done(token, sent, failed, bytes, zeroCopy, errors),
+        (token, progress) => this.#progress(token, progress),
+        () => this.#onClosed(),
+      );
+    } catch (error) {
+      throw systemError(error);
+    }
+  }
+
+  /** Which backend runs and what it could set up (zero-copy ops, fixed buffers, ...). */
+  get features(): NativeFeatures {
+    return this.#native.features();
+  }
+
+  /** The local address of the sender's UDP socket. */
+  address(): Endpoint {
+    if (this.#closing) throw closedError();
+    return this.#native.address();
+  }
+
+  /**
+   * Sends payload (with each member's prefix/suffix) to every member of the
+   * group in one batch. Resolves with a per-member report once the kernel has
+   * finished with every datagram; rejects only for bad arguments, a closed
+   * sender or an already-aborted signal.
+   */
+  sendGroup(group: Targets, payload: Payload, options?: SendOptions): Promise<SendReport> {
+    try {
+      return new Promise((resolve) => this.#start(group, payload, options, { resolve }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The same send, yielding one Completion per member as each finishes. Throws for bad arguments. */
+  streamGroup(group: Targets, payload: Payload, options?: SendOptions): AsyncIterableIterator<Completion> {
+    const stream = new CompletionStream<Completion>();
+    this.#start(group, payload, options, { stream });
+    return stream;
+  }
+
+  /**
+   * Cancels what is not yet sent (those members are reported failed with
+   * ECANCELED, every pending promise settles) and closes the socket once the
+   * kernel is done with every buffer. Calling it again is harmless.
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#native.close();
+    }
+    return this.#closed;
+  }
+
+  #start(group: Targets, payload: Payload, options: SendOptions | undefined, sink: Omit<Pending, 'snapshot'>): void {
+    if (this.#closing) throw closedError();
+    if (group === undefined || group === null || (typeof group !== 'object')) {
+      throw argError('ERR_INVALID_ARG_TYPE', 'group must be a Group or an iterable of targets');
+    }
+    const bytes = toBytes(payload);
+    const snapshot = toSnapshot(group);
+    const shaped: ShapedSend = shapeSend(options, snapshot.count, bytes, this.#zeroCopy);
+    if (shaped.signal?.aborted) throw abortError(shaped.signal.reason);
+    const token = this.#nextToken;
+    this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
+    const pending: Pending = { snapshot, ...sink };
+    if (shaped.signal) {
+      const signal = shaped.signal;
+      const onAbort = (): void => this.#native.abort(token);
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.detach = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.#pending.set(token, pending);
+    try {
+      this.#native.send(token, snapshot.table, snapshot.count, bytes, shaped.prefix, shaped.suffix, shaped.zeroCopy,
+        shaped.segmentSize, pending.stream !== undefined);
+    } catch (error) {
+      this.#pending.delete(token);
+      pending.detach?.();
+      throw error;
+    }
+  }
+
+  #done(token: number, sent: number, failed: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined): void {
+    const pending = this.#pending.get(token)!;
+    this.#pending.delete(token);
+    pending.detach?.();
+    if (pending.stream) {
+      pending.stream.end();
+      return;
+    }
+    const { members, count } = pending.snapshot;
+    pending.resolve!(toReport(members, count, sent, failed, bytes, zeroCopy, errors));
+  }
+
+  #progress(token: number, progress: Int32Array): void {
+    const pending = this.#pending.get(token)!;
+    pending.stream!.push(toCompletions(pending.snapshot.members, progress));
+  }
+}
+
+let shared: Sender | undefined;
+
+/** Sends to targets through one Sender shared by the process, created on first use with default options. */
+export function sendGroup(targets: Targets, payload: Payload, options?: SendOptions): Promise<SendReport> {
+  try {
+    shared ??= new Sender();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return shared.sendGroup(targets, payload, options);
+}

@@ -1,0 +1,133 @@
+#include "group.h"
+
+#include <arpa/inet.h>
+#include <netinet/udp.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "compat.h"
+
+namespace sendgroup {
+
+namespace {
+
+void ToV4(const uint8_t* member, uint16_t portBe, Target& t) {
+  t.v4 = {};
+  t.v4.sin_family = AF_INET;
+  t.v4.sin_port = portBe;
+  std::memcpy(&t.v4.sin_addr, member + 8, 4);
+  t.len = sizeof(sockaddr_in);
+}
+
+void ToV6(const uint8_t* member, uint16_t portBe, bool mapped, Target& t) {
+  t.v6 = {};
+  t.v6.sin6_family = AF_INET6;
+  t.v6.sin6_port = portBe;
+  if (mapped) {
+    t.v6.sin6_addr.s6_addr[10] = 0xff;
+    t.v6.sin6_addr.s6_addr[11] = 0xff;
+    std::memcpy(&t.v6.sin6_addr.s6_addr[12], member + 8, 4);
+  } else {
+    std::memcpy(&t.v6.sin6_addr, member + 8, 16);
+    uint32_t scope;
+    std::memcpy(&scope, member + 4, 4);
+    t.v6.sin6_scope_id = scope;
+  }
+  t.len = sizeof(sockaddr_in6);
+}
+
+}  // namespace
+
+bool ParseTargets(const uint8_t* table, size_t count, int socketFamily, std::vector<Target>& out) {
+  out.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    const uint8_t* member = table + i * kMemberBytes;
+    uint16_t portBe;
+    std::memcpy(&portBe, member + 2, 2);
+    Target& t = out[i];
+    if (member[0] == 4) {
+      if (socketFamily == AF_INET) ToV4(member, portBe, t);
+      else ToV6(member, portBe, true, t);
+    } else if (member[0] == 6) {
+      ToV6(member, portBe, false, t);
+      // An IPv4 socket cannot reach an IPv6 member; say so per member.
+      if (socketFamily == AF_INET) t.err = EAFNOSUPPORT;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+ZeroCopy Batch::ZeroCopyOutcome() const {
+  if (!zeroCopy) return ZeroCopy::kOff;
+  return zcCopied ? ZeroCopy::kCopied : ZeroCopy::kZeroCopied;
+}
+
+void Batch::Record(uint32_t i, int result) {
+  state[i] = MemberState::kDone;
+  ++done;
+  if (result >= 0) {
+    ++sent;
+    bytes += result;
+  } else {
+    ++failed;
+    errors.push_back(int32_t(i));
+    errors.push_back(-result);
+  }
+  if (stream) {
+    progress.push_back(int32_t(i));
+    progress.push_back(result);
+  }
+}
+
+void Batch::Place(uint8_t* dest, const uint8_t* payloadSource) {
+  std::memcpy(dest, payloadSource, payloadLength);
+  payload = dest;
+  uint8_t* cursor = dest + payloadLength;
+  for (Extras* extras : {&prefix, &suffix}) {
+    if (extras->Empty()) continue;
+    extras->bytes = cursor;
+    for (size_t i = 0; i < extras->sources.size(); ++i) {
+      std::memcpy(cursor + extras->offsets[i], extras->sources[i], extras->Length(i));
+    }
+    cursor += extras->Total();
+    // The caller's buffers may change once the call returns.
+    extras->sources.clear();
+    extras->sources.shrink_to_fit();
+  }
+}
+
+msghdr* Batch::Message(uint32_t i) {
+  if (msgs.empty()) {
+    msgs.resize(Count());
+    iovs.resize(size_t(Count()) * 3);
+    if (segmentSize) {
+      cmsghdr* cm = reinterpret_cast<cmsghdr*>(control);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      std::memcpy(CMSG_DATA(cm), &segmentSize, sizeof(uint16_t));
+    }
+  }
+  iovec* iov = &iovs[size_t(i) * 3];
+  size_t n = 0;
+  if (prefix.Length(i)) iov[n++] = {prefix.bytes + prefix.offsets[i], prefix.Length(i)};
+  iov[n++] = {payload, payloadLength};
+  if (suffix.Length(i)) iov[n++] = {suffix.bytes + suffix.offsets[i], suffix.Length(i)};
+  msghdr& m = msgs[i];
+  m = {};
+  m.msg_name = &targets[i].sa;
+  m.msg_namelen = targets[i].len;
+  m.msg_iov = iov;
+  m.msg_iovlen = n;
+  if (segmentSize) {
+    // One cmsg shared by every member: the kernel only reads it.
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+  }
+  return &m;
+}
+
+}  // namespace sendgroup

@@ -1,0 +1,51 @@
+#include "probe.h"
+
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "ring.h"
+
+namespace sendgroup {
+
+namespace {
+
+// errno of setsockopt(UDP_SEGMENT) on a fresh UDP socket; 0 when GSO works.
+int GsoErrno() {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  int size = 1200;
+  int err = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, sizeof(size)) < 0 ? errno : 0;
+  close(fd);
+  return err;
+}
+
+}  // namespace
+
+// Errnos are returned negated, as Node reports them; lib maps them to codes.
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Ring ring(8, 1, 4096, true);
+  const RingFeatures& f = ring.Features();
+  Napi::Object result = Napi::Object::New(env);
+  bool up = f.setupErrno == 0;
+  result.Set("ioUring", up);
+  result.Set("ioUringErrno", -f.setupErrno);
+  result.Set("deferTaskrun", up && f.deferTaskrun);
+  result.Set("submitAll", up && f.submitAll);
+  result.Set("sendZc", up && f.sendZc);
+  result.Set("sendmsgZc", up && f.sendmsgZc);
+  result.Set("reportUsage", up && f.reportUsage);
+  result.Set("sendmsgZcFixed", up && f.sendmsgZcFixed);
+  result.Set("fixedBuffers", up && f.fixedBuffers);
+  result.Set("fixedBuffersErrno", -f.fixedBuffersErrno);
+  int gso = GsoErrno();
+  result.Set("gso", gso == 0);
+  result.Set("gsoErrno", -gso);
+  return result;
+}
+
+}  // namespace sendgroup

@@ -1,0 +1,163 @@
+#include "ring.h"
+
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace sendgroup {
+
+namespace {
+
+constexpr uint64_t kProbeUserData = ~uint64_t(0);
+
+// Tried best first; a kernel that rejects a flag answers EINVAL and the next
+// set is tried, so no kernel version is assumed. DEFER_TASKRUN keeps
+// completion work on our thread, run only when we ask for events (no IPIs,
+// no task work interrupting JavaScript); it needs SINGLE_ISSUER, which holds
+// because a ring belongs to one Sender on one thread. SUBMIT_ALL keeps one
+// member's bad SQE from stopping the rest of a batch.
+constexpr unsigned kSetupFlags[] = {
+    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+    IORING_SETUP_SUBMIT_ALL,
+    0,
+};
+
+void PrepReportUsageProbe(io_uring_sqe* sqe) {
+  io_uring_prep_send_zc(sqe, -1, nullptr, 0, 0, IORING_SEND_ZC_REPORT_USAGE);
+}
+
+void PrepSendmsgZcFixedProbe(io_uring_sqe* sqe) {
+  static msghdr empty{};
+  io_uring_prep_sendmsg_zc(sqe, -1, &empty, 0);
+  sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+}
+
+}  // namespace
+
+Ring::Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerBuffers)
+    : slotSize_(slotSize), slotCount_(slotCount) {
+  if (!Setup(entries)) return;
+  ProbeOps();
+  eventFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (eventFd_ < 0 || io_uring_register_eventfd(&ring_, eventFd_) < 0) {
+    features_.setupErrno = errno ? errno : EINVAL;
+    return;
+  }
+  RegisterSlots(registerBuffers);
+}
+
+Ring::~Ring() {
+  // Closing the ring makes the kernel cancel what is left; callers wait for
+  // their in-flight sends first, so no request still reads the slots.
+  if (ringUp_) io_uring_queue_exit(&ring_);
+  if (eventFd_ >= 0) close(eventFd_);
+  if (slots_) munmap(slots_, size_t(slotCount_) * slotSize_);
+}
+
+bool Ring::Setup(unsigned entries) {
+  for (unsigned flags : kSetupFlags) {
+    io_uring_params params{};
+    // Zero-copy sends post two CQEs each; a CQ four times the SQ keeps a full
+    // submission queue from overflowing it.
+    params.flags = flags | IORING_SETUP_CQSIZE;
+    params.cq_entries = entries * 4;
+    int ret = io_uring_queue_init_params(entries, &ring_, &params);
+    if (ret == 0) {
+      ringUp_ = true;
+      features_.deferTaskrun = flags & IORING_SETUP_DEFER_TASKRUN;
+      features_.submitAll = flags & IORING_SETUP_SUBMIT_ALL;
+      return true;
+    }
+    if (ret != -EINVAL) {
+      features_.setupErrno = -ret;
+      return false;
+    }
+  }
+  features_.setupErrno = EINVAL;
+  return false;
+}
+
+void Ring::ProbeOps() {
+  io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+  if (probe) {
+    features_.sendZc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+    features_.sendmsgZc = io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC);
+    io_uring_free_probe(probe);
+  }
+  // Flags are checked when the SQE is prepared, the file only when it is
+  // issued: on fd -1 a known flag fails with EBADF, an unknown one with
+  // EINVAL. That tells support apart without sending anything.
+  if (features_.sendZc) features_.reportUsage = ProbeSqeErrno(PrepReportUsageProbe) == EBADF;
+  if (features_.sendmsgZc) features_.sendmsgZcFixed = ProbeSqeErrno(PrepSendmsgZcFixedProbe) == EBADF;
+}
+
+int Ring::ProbeSqeErrno(void (*prep)(io_uring_sqe*)) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (!sqe) return EBUSY;
+  prep(sqe);
+  io_uring_sqe_set_data64(sqe, kProbeUserData);
+  if (io_uring_submit_and_wait(&ring_, 1) < 0) return EINVAL;
+  int result = 0;
+  Reap([&](const io_uring_cqe& cqe) {
+    if (cqe.user_data == kProbeUserData && !(cqe.flags & IORING_CQE_F_NOTIF)) result = -cqe.res;
+  });
+  return result;
+}
+
+void Ring::RegisterSlots(bool registerBuffers) {
+  size_t bytes = size_t(slotCount_) * slotSize_;
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    slotCount_ = 0;
+    features_.fixedBuffersErrno = errno;
+    return;
+  }
+  slots_ = static_cast<uint8_t*>(mem);
+  for (int i = int(slotCount_) - 1; i >= 0; --i) freeSlots_.push_back(i);
+  if (!registerBuffers) {
+    features_.fixedBuffersErrno = EPERM;
+    return;
+  }
+  std::vector<iovec> iovs(slotCount_);
+  for (unsigned i = 0; i < slotCount_; ++i) iovs[i] = {SlotData(int(i)), slotSize_};
+  // Refused with ENOMEM/EPERM under a small RLIMIT_MEMLOCK: the slots still
+  // serve as plain memory and sends simply do not use the fixed-buffer path.
+  int ret = io_uring_register_buffers(&ring_, iovs.data(), slotCount_);
+  features_.fixedBuffers = ret == 0;
+  features_.fixedBuffersErrno = ret < 0 ? -ret : 0;
+}
+
+int Ring::Submit() {
+  int ret = features_.deferTaskrun ? io_uring_submit_and_get_events(&ring_) : io_uring_submit(&ring_);
+  return ret;
+}
+
+void Ring::GetEvents() {
+  if (features_.deferTaskrun) io_uring_get_events(&ring_);
+}
+
+void Ring::DrainEventFd() {
+  // One read returns the whole counter and resets it to zero.
+  eventfd_t value;
+  eventfd_read(eventFd_, &value);
+}
+
+void Ring::WaitCqe(unsigned timeoutMs) {
+  __kernel_timespec ts{timeoutMs / 1000, long(timeoutMs % 1000) * 1000000L};
+  io_uring_cqe* cqe;
+  io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+}
+
+int Ring::AcquireSlot() {
+  if (freeSlots_.empty()) return -1;
+  int slot = freeSlots_.back();
+  freeSlots_.pop_back();
+  return slot;
+}
+
+void Ring::ReleaseSlot(int slot) { freeSlots_.push_back(slot); }
+
+}  // namespace sendgroup

@@ -1,0 +1,87 @@
+// One io_uring instance: setup with the best flags this kernel accepts, an
+// eventfd that announces completions, and a pool of payload slots registered
+// as fixed buffers when the process may lock that memory.
+#pragma once
+
+#include "compat.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace sendgroup {
+
+// What the kernel and process allowed; each *Errno is 0 when the feature
+// works, else the errno of the refusal.
+struct RingFeatures {
+  int setupErrno = 0;
+  bool deferTaskrun = false;
+  bool submitAll = false;
+  bool sendZc = false;
+  bool sendmsgZc = false;
+  bool reportUsage = false;
+  bool sendmsgZcFixed = false;
+  bool fixedBuffers = false;
+  int fixedBuffersErrno = 0;
+};
+
+class Ring {
+ public:
+  // slotCount payload slots of slotSize bytes each. Check SetupErrno() after.
+  Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerBuffers);
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  const RingFeatures& Features() const { return features_; }
+  int SetupErrno() const { return features_.setupErrno; }
+  int EventFd() const { return eventFd_; }
+  unsigned CqEntries() const { return ring_.cq.ring_entries; }
+
+  io_uring_sqe* GetSqe() { return io_uring_get_sqe(&ring_); }
+  // Submits what was prepared; with DEFER_TASKRUN also runs pending task
+  // work, so completions are posted before the caller reaps.
+  int Submit();
+  // Runs deferred task work without submitting (DEFER_TASKRUN needs it after
+  // each eventfd wake-up, or completions are never posted).
+  void GetEvents();
+  // Drains the eventfd counter so the next completion wakes the loop again.
+  void DrainEventFd();
+  // Waits up to timeoutMs for at least one completion; used only at teardown.
+  void WaitCqe(unsigned timeoutMs);
+
+  template <typename Fn>
+  unsigned Reap(Fn&& onCqe) {
+    io_uring_cqe* cqe;
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      onCqe(*cqe);
+      ++seen;
+    }
+    io_uring_cq_advance(&ring_, seen);
+    return seen;
+  }
+
+  // Payload slots: -1 when all are taken (the caller then uses heap memory).
+  int AcquireSlot();
+  void ReleaseSlot(int slot);
+  uint8_t* SlotData(int slot) const { return slots_ + size_t(slot) * slotSize_; }
+  size_t SlotSize() const { return slotSize_; }
+
+ private:
+  bool Setup(unsigned entries);
+  void ProbeOps();
+  void RegisterSlots(bool registerBuffers);
+  int ProbeSqeErrno(void (*prep)(io_uring_sqe*));
+
+  io_uring ring_{};
+  bool ringUp_ = false;
+  int eventFd_ = -1;
+  RingFeatures features_;
+  uint8_t* slots_ = nullptr;
+  size_t slotSize_ = 0;
+  unsigned slotCount_ = 0;
+  std::vector<int> freeSlots_;
+};
+
+}  // namespace sendgroup

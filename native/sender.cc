@@ -1,0 +1,348 @@
+#include "sender.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "errors.h"
+#include "uring_backend.h"
+
+namespace sendgroup {
+
+namespace {
+
+constexpr unsigned kMaxQueueDepth = 16384;
+constexpr unsigned kMaxSlots = 1024;
+constexpr uint32_t kMaxExtraLength = 65535;
+
+uint32_t UintOption(Napi::Object options, const char* key, uint32_t fallback, uint32_t max) {
+  Napi::Value value = options.Get(key);
+  if (value.IsUndefined()) return fallback;
+  if (!value.IsNumber()) ThrowTypeError(options.Env(), std::string(key) + " must be a number");
+  uint32_t n = value.As<Napi::Number>().Uint32Value();
+  if (n < 1 || n > max) ThrowRangeError(options.Env(), std::string(key) + " is out of range");
+  return n;
+}
+
+Napi::Uint8Array Bytes(Napi::Value value, const char* what) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowTypeError(value.Env(), std::string(what) + " must be a Uint8Array");
+  }
+  return value.As<Napi::Uint8Array>();
+}
+
+// Per-recipient bytes: undefined, an array of one Uint8Array per member, or
+// { data, stride }. Records lengths and where to copy from; Batch::Place
+// makes the copy.
+void ParseExtras(Napi::Value value, uint32_t count, const char* what, Extras& out) {
+  if (value.IsUndefined()) return;
+  Napi::Env env = value.Env();
+  out.offsets.resize(size_t(count) + 1);
+  out.sources.resize(count);
+  uint64_t total = 0;
+  if (value.IsArray()) {
+    Napi::Array parts = value.As<Napi::Array>();
+    if (parts.Length() != count) ThrowRangeError(env, std::string(what) + " must have one entry per member");
+    for (uint32_t i = 0; i < count; ++i) {
+      Napi::Uint8Array part = Bytes(parts.Get(i), what);
+      if (part.ByteLength() > kMaxExtraLength) ThrowRangeError(env, std::string(what) + " entry is too long");
+      out.offsets[i] = uint32_t(total);
+      out.sources[i] = part.Data();
+      total += part.ByteLength();
+    }
+  } else if (value.IsObject()) {
+    Napi::Object spec = value.As<Napi::Object>();
+    Napi::Uint8Array data = Bytes(spec.Get("data"), what);
+    uint32_t stride = spec.Get("stride").As<Napi::Number>().Uint32Value();
+    if (stride > kMaxExtraLength || uint64_t(stride) * count != data.ByteLength()) {
+      ThrowRangeError(env, std::string(what) + ".data must hold stride bytes per member");
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+      out.offsets[i] = uint32_t(total);
+      out.sources[i] = data.Data() + size_t(i) * stride;
+      total += stride;
+    }
+  } else {
+    ThrowTypeError(env, std::string(what) + " must be an array or { data, stride }");
+  }
+  if (total > UINT32_MAX) ThrowRangeError(env, std::string(what) + " is too large");
+  out.offsets[count] = uint32_t(total);
+}
+
+int SetIntOption(int fd, int level, int name, int value) {
+  return setsockopt(fd, level, name, &value, sizeof(value));
+}
+
+}  // namespace
+
+Napi::Function Sender::Define(Napi::Env env) {
+  return DefineClass(env, "NativeSender",
+                     {
+                         InstanceMethod<&Sender::Send>("send"),
+                         InstanceMethod<&Sender::Abort>("abort"),
+                         InstanceMethod<&Sender::Close>("close"),
+                         InstanceMethod<&Sender::Address>("address"),
+                         InstanceMethod<&Sender::Features>("features"),
+                     });
+}
+
+// new NativeSender({ bind, queueDepth?, slots?, registerBuffers? }, onDone, onProgress, onClosed)
+Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsFunction() || !info[3].IsFunction()) {
+    ThrowTypeError(env, "NativeSender(options, onDone, onProgress, onClosed)");
+  }
+  Napi::Object options = info[0].As<Napi::Object>();
+  unsigned queueDepth = UintOption(options, "queueDepth", 1024, kMaxQueueDepth);
+  unsigned slots = UintOption(options, "slots", 32, kMaxSlots);
+  bool registerBuffers = options.Get("registerBuffers").ToBoolean();
+  OpenSocket(env, options.Get("bind"));
+
+  auto backend = std::make_unique<UringBackend>(fd_, queueDepth, slots, registerBuffers);
+  if (int err = backend->SetupErrno()) {
+    close(fd_);
+    fd_ = -1;
+    ThrowSyscallError(env, "io_uring_setup", err);
+  }
+  const RingFeatures& f = backend->Features();
+  Napi::Object features = Napi::Object::New(env);
+  features.Set("backend", "io_uring");
+  features.Set("deferTaskrun", f.deferTaskrun);
+  features.Set("sendZc", f.sendZc);
+  features.Set("sendmsgZc", f.sendmsgZc);
+  features.Set("reportUsage", f.reportUsage);
+  features.Set("sendmsgZcFixed", f.sendmsgZcFixed);
+  features.Set("fixedBuffers", f.fixedBuffers);
+  features.Set("fixedBuffersErrno", -f.fixedBuffersErrno);
+  features_ = Napi::Persistent(features);
+  backend_ = std::move(backend);
+
+  onDone_ = Napi::Persistent(info[1].As<Napi::Function>());
+  onProgress_ = Napi::Persistent(info[2].As<Napi::Function>());
+  onClosed_ = Napi::Persistent(info[3].As<Napi::Function>());
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "sendgroup");
+  StartPolling(env);
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+  hookAdded_ = true;
+}
+
+Sender::~Sender() {
+  if (hookAdded_) napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
+  Release();
+}
+
+void Sender::OnEnvCleanup(void* self) {
+  // The thread (main or worker) is going away: nothing may call into
+  // JavaScript, but the kernel must be done with our memory before it goes.
+  auto* sender = static_cast<Sender*>(self);
+  sender->hookAdded_ = false;
+  sender->Release();
+}
+
+void Sender::OpenSocket(Napi::Env env, Napi::Value bind) {
+  Napi::Uint8Array packed = Bytes(bind, "bind");
+  std::vector<Target> local;
+  if (packed.ByteLength() < kMemberBytes || !ParseTargets(packed.Data(), 1, packed.Data()[0] == 4 ? AF_INET : AF_INET6, local)) {
+    ThrowTypeError(env, "bind must be one packed member");
+  }
+  family_ = local[0].sa.sa_family;
+  fd_ = socket(family_, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  // [::] on a host without IPv6: the same port on 0.0.0.0 is what was meant.
+  if (fd_ < 0 && errno == EAFNOSUPPORT && IN6_IS_ADDR_UNSPECIFIED(&local[0].v6.sin6_addr)) {
+    uint16_t port = local[0].v6.sin6_port;
+    local[0].v4 = {};
+    local[0].v4.sin_family = AF_INET;
+    local[0].v4.sin_port = port;
+    local[0].len = sizeof(sockaddr_in);
+    family_ = AF_INET;
+    fd_ = socket(family_, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  }
+  if (fd_ < 0) ThrowSyscallError(env, "socket", errno);
+  // The socket stays blocking: io_uring returns EAGAIN to us on an
+  // O_NONBLOCK socket, while on a blocking one it waits for room in the send
+  // buffer by itself (poll-armed, never blocking this thread).
+  if (family_ == AF_INET6) SetIntOption(fd_, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+  // Without IP_RECVERR a UDP send whose skb the qdisc drops reports success
+  // (ENOBUFS is swallowed); with it the drop reaches the member's report.
+  SetIntOption(fd_, IPPROTO_IP, IP_RECVERR, 1);
+  if (family_ == AF_INET6) SetIntOption(fd_, IPPROTO_IPV6, IPV6_RECVERR, 1);
+  if (::bind(fd_, &local[0].sa, local[0].len) < 0) {
+    int err = errno;
+    close(fd_);
+    fd_ = -1;
+    ThrowSyscallError(env, "bind", err);
+  }
+}
+
+void Sender::StartPolling(Napi::Env env) {
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  poll_ = new uv_poll_t;
+  uv_poll_init(loop, poll_, backend_->PollFd());
+  poll_->data = this;
+  uv_poll_start(poll_, UV_READABLE, OnPoll);
+  // Idle senders must not keep the process alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+}
+
+void Sender::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
+  auto* self = static_cast<Sender*>(handle->data);
+  if (!self || !self->backend_ || status < 0) return;
+  try {
+    self->backend_->OnReadable();
+    self->Deliver(true);
+    self->FinishCloseIfIdle(true);
+  } catch (const Napi::Error& error) {
+    // Nothing in JavaScript is below us to catch it: make it uncaught.
+    napi_fatal_exception(self->Env(), error.Value());
+  }
+}
+
+// send(token, members, count, payload, prefix, suffix, zeroCopy, segmentSize, stream)
+Napi::Value Sender::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closing_ || !backend_) ThrowTypeError(env, "sender is closed");
+  auto batch = std::make_unique<Batch>();
+  batch->token = info[0].As<Napi::Number>().Uint32Value();
+  Napi::Uint8Array members = Bytes(info[1], "members");
+  uint32_t count = info[2].As<Napi::Number>().Uint32Value();
+  if (uint64_t(count) * kMemberBytes > members.ByteLength()) ThrowRangeError(env, "members table is too short");
+  Napi::Uint8Array payload = Bytes(info[3], "payload");
+  if (payload.ByteLength() > 65535) ThrowRangeError(env, "payload is larger than a UDP datagram");
+  batch->payloadLength = payload.ByteLength();
+  ParseExtras(info[4], count, "prefix", batch->prefix);
+  ParseExtras(info[5], count, "suffix", batch->suffix);
+  batch->zeroCopy = info[6].ToBoolean();
+  batch->segmentSize = uint16_t(info[7].As<Napi::Number>().Uint32Value());
+  batch->stream = info[8].ToBoolean();
+  if (!ParseTargets(members.Data(), count, family_, batch->targets)) ThrowTypeError(env, "members table is malformed");
+  backend_->Start(std::move(batch), payload.Data());
+  Deliver(false);
+  return env.Undefined();
+}
+
+Napi::Value Sender::Abort(const Napi::CallbackInfo& info) {
+  if (backend_) {
+    backend_->Abort(info[0].As<Napi::Number>().Uint32Value());
+    Deliver(false);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Sender::Close(const Napi::CallbackInfo& info) {
+  if (!closing_) {
+    closing_ = true;
+    if (backend_) backend_->AbortAll();
+    Deliver(false);
+    FinishCloseIfIdle(false);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Sender::Address(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sockaddr_in6 addr{};
+  socklen_t len = sizeof(addr);
+  if (fd_ < 0) ThrowTypeError(env, "sender is closed");
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) < 0) ThrowSyscallError(env, "getsockname", errno);
+  char text[INET6_ADDRSTRLEN] = "";
+  Napi::Object result = Napi::Object::New(env);
+  if (addr.sin6_family == AF_INET6) {
+    inet_ntop(AF_INET6, &addr.sin6_addr, text, sizeof(text));
+    result.Set("family", "IPv6");
+  } else {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, text, sizeof(text));
+    result.Set("family", "IPv4");
+  }
+  result.Set("address", text);
+  result.Set("port", ntohs(addr.sin6_port));
+  return result;
+}
+
+Napi::Value Sender::Features(const Napi::CallbackInfo& /*info*/) { return features_.Value(); }
+
+void Sender::Invoke(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args, bool fromLoop) {
+  if (fromLoop) {
+    // MakeCallback runs the microtasks (promise reactions) afterwards.
+    fn.MakeCallback(Value(), args, *asyncContext_);
+  } else {
+    fn.Call(Value(), args);
+  }
+}
+
+void Sender::Deliver(bool fromLoop) {
+  if (!backend_) return;
+  std::vector<Batch*> touched = backend_->TakeTouched();
+  std::vector<std::unique_ptr<Batch>> finished = backend_->TakeFinished();
+  if (!touched.empty() || !finished.empty()) {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    for (Batch* batch : touched) {
+      batch->touched = false;
+      if (batch->progress.empty()) continue;
+      auto progress = Napi::Int32Array::New(env, batch->progress.size());
+      std::memcpy(progress.Data(), batch->progress.data(), batch->progress.size() * sizeof(int32_t));
+      batch->progress.clear();
+      Invoke(onProgress_, {Napi::Number::New(env, batch->token), progress}, fromLoop);
+    }
+    for (const auto& batch : finished) {
+      Napi::Value errors = env.Undefined();
+      if (!batch->errors.empty()) {
+        auto list = Napi::Int32Array::New(env, batch->errors.size());
+        std::memcpy(list.Data(), batch->errors.data(), batch->errors.size() * sizeof(int32_t));
+        errors = list;
+      }
+      Invoke(onDone_,
+             {Napi::Number::New(env, batch->token), Napi::Number::New(env, batch->sent),
+              Napi::Number::New(env, batch->failed), Napi::Number::New(env, batch->bytes),
+              Napi::Number::New(env, int(batch->ZeroCopyOutcome())), errors},
+             fromLoop);
+    }
+  }
+  UpdateBusy();
+}
+
+void Sender::UpdateBusy() {
+  bool busy = backend_ && !backend_->Idle();
+  if (busy == busy_ || !poll_) return;
+  busy_ = busy;
+  // While sends are in flight the poll handle keeps the loop alive and a
+  // reference keeps this object from being collected under the kernel.
+  if (busy) {
+    uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+    Ref();
+  } else {
+    uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+    Unref();
+  }
+}
+
+void Sender::FinishCloseIfIdle(bool fromLoop) {
+  if (!closing_ || released_ || (backend_ && !backend_->Idle())) return;
+  Release();
+  Napi::HandleScope scope(Env());
+  Invoke(onClosed_, {}, fromLoop);
+}
+
+void Sender::Release() {
+  if (released_) return;
+  released_ = true;
+  if (backend_) backend_->Drain();
+  backend_.reset();
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  if (poll_) {
+    poll_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+    poll_ = nullptr;
+  }
+  // Busy here only at environment teardown, where references die with the
+  // environment; after close() or in a finalizer we are already idle.
+  busy_ = false;
+}
+
+}  // namespace sendgroup

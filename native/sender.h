@@ -1,0 +1,54 @@
+// The JavaScript-facing Sender: owns the UDP socket and a backend, turns
+// call arguments into Batches, and delivers results back through callbacks
+// given at construction (no per-member objects, one call per batch).
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <memory>
+
+#include "backend.h"
+
+namespace sendgroup {
+
+class Sender : public Napi::ObjectWrap<Sender> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Sender(const Napi::CallbackInfo& info);
+  ~Sender() override;
+
+ private:
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value Abort(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Address(const Napi::CallbackInfo& info);
+  Napi::Value Features(const Napi::CallbackInfo& info);
+
+  void OpenSocket(Napi::Env env, Napi::Value bind);
+  void StartPolling(Napi::Env env);
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  // Hands finished batches and stream progress to JavaScript. fromLoop: we
+  // are in a libuv callback, not inside a call from JavaScript.
+  void Deliver(bool fromLoop);
+  void Invoke(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args, bool fromLoop);
+  void UpdateBusy();
+  void FinishCloseIfIdle(bool fromLoop);
+  // Synchronous teardown, no JavaScript: drain the kernel, close everything.
+  void Release();
+  static void OnEnvCleanup(void* self);
+
+  int fd_ = -1;
+  int family_ = 0;
+  std::unique_ptr<Backend> backend_;
+  uv_poll_t* poll_ = nullptr;
+  bool busy_ = false;
+  bool closing_ = false;
+  bool released_ = false;
+  Napi::FunctionReference onDone_, onProgress_, onClosed_;
+  Napi::ObjectReference features_;
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  bool hookAdded_ = false;
+};
+
+}  // namespace sendgroup

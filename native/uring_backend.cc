@@ -1,0 +1,241 @@
+#include "uring_backend.h"
+
+#include <cerrno>
+
+namespace sendgroup {
+
+namespace {
+
+// user_data of a member's send: batch id in the high half, member index in
+// the low half. Cancels carry a tag no send can have.
+constexpr uint64_t kCancelUserData = ~uint64_t(0);
+constexpr unsigned kDrainWaitMs = 50;
+constexpr unsigned kDrainRounds = 40;
+
+uint64_t UserData(uint32_t id, uint32_t member) { return (uint64_t(id) << 32) | member; }
+
+}  // namespace
+
+UringBackend::UringBackend(int fd, unsigned queueDepth, unsigned slots, bool registerBuffers)
+    : fd_(fd), ring_(queueDepth, slots, 1u << 16, registerBuffers), cqeBudget_(0) {
+  if (ring_.SetupErrno() == 0) cqeBudget_ = ring_.CqEntries();
+}
+
+UringBackend::~UringBackend() {
+  Drain();
+  // Batches still owned by the kernel after a bounded drain are leaked on
+  // purpose: freeing them could let a late send read reused memory.
+  for (Batch*& batch : table_) batch = nullptr;
+}
+
+bool UringBackend::CanZeroCopy(const Batch& batch) const {
+  const RingFeatures& f = ring_.Features();
+  bool plain = !batch.HasExtras() && batch.segmentSize == 0;
+  return plain ? f.sendZc : f.sendmsgZc;
+}
+
+void UringBackend::Place(Batch& batch, const uint8_t* payload) {
+  size_t length = batch.CopyLength();
+  if (length <= ring_.SlotSize()) batch.slot = ring_.AcquireSlot();
+  if (batch.slot >= 0) {
+    batch.Place(ring_.SlotData(batch.slot), payload);
+  } else {
+    batch.heapCopy.resize(length ? length : 1);
+    batch.Place(batch.heapCopy.data(), payload);
+  }
+}
+
+void UringBackend::Start(std::unique_ptr<Batch> owned, const uint8_t* payload) {
+  Batch* batch = owned.release();
+  Place(*batch, payload);
+  batch->zeroCopy = batch->zeroCopy && CanZeroCopy(*batch);
+  batch->state.assign(batch->Count(), MemberState::kQueued);
+  if (freeIds_.empty()) {
+    batch->id = uint32_t(table_.size());
+    table_.push_back(batch);
+  } else {
+    batch->id = freeIds_.back();
+    freeIds_.pop_back();
+    table_[batch->id] = batch;
+  }
+  ++active_;
+  batch->queued = true;
+  queue_.push_back(batch);
+  Pump();
+}
+
+void UringBackend::Pump() {
+  for (;;) {
+    unsigned prepared = FillSq();
+    // A failed submit leaves the SQEs in the ring; the next wake-up retries.
+    if (prepared && ring_.Submit() < 0) break;
+    unsigned reaped = ring_.Reap([this](const io_uring_cqe& cqe) { OnCqe(cqe); });
+    // Go round again while completions freed CQ room or the SQ filled up
+    // with members still waiting.
+    if (!reaped && !(prepared && !queue_.empty())) break;
+  }
+}
+
+unsigned UringBackend::FillSq() {
+  unsigned prepared = 0;
+  while (!queue_.empty()) {
+    Batch* batch = queue_.front();
+    while (batch->next < batch->Count()) {
+      uint32_t i = batch->next;
+      if (int err = batch->targets[i].err) {
+        ++batch->next;
+        batch->Record(i, -err);
+        Touch(batch);
+        continue;
+      }
+      unsigned cost = batch->zeroCopy ? 2 : 1;
+      if (cqeBudget_ < cost) return prepared;
+      io_uring_sqe* sqe = ring_.GetSqe();
+      if (!sqe) return prepared;
+      Prep(sqe, *batch, i);
+      io_uring_sqe_set_data64(sqe, UserData(batch->id, i));
+      batch->state[i] = MemberState::kInFlight;
+      ++batch->inflight;
+      ++batch->next;
+      cqeBudget_ -= cost;
+      ++prepared;
+    }
+    queue_.pop_front();
+    batch->queued = false;
+    MaybeFinish(batch);
+  }
+  return prepared;
+}
+
+void UringBackend::Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i) {
+  const RingFeatures& f = ring_.Features();
+  bool fixed = batch.slot >= 0 && f.fixedBuffers;
+  unsigned zcFlags = f.reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
+  if (batch.zeroCopy && !batch.HasExtras() && batch.segmentSize == 0) {
+    const Target& t = batch.targets[i];
+    if (fixed) {
+      io_uring_prep_send_zc_fixed(sqe, fd_, batch.payload, batch.payloadLength, 0, zcFlags, unsigned(batch.slot));
+    } else {
+      io_uring_prep_send_zc(sqe, fd_, batch.payload, batch.payloadLength, 0, zcFlags);
+    }
+    io_uring_prep_send_set_addr(sqe, &t.sa, uint16_t(t.len));
+    return;
+  }
+  msghdr* msg = batch.Message(i);
+  if (!batch.zeroCopy) {
+    io_uring_prep_sendmsg(sqe, fd_, msg, 0);
+    return;
+  }
+  io_uring_prep_sendmsg_zc(sqe, fd_, msg, 0);
+  sqe->ioprio |= zcFlags;
+  // Registered vectored buffers (6.15): every iovec lies in the batch's slot,
+  // so the kernel skips pinning the pages on each send.
+  if (fixed && f.sendmsgZcFixed) {
+    sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+    sqe->buf_index = uint16_t(batch.slot);
+  }
+}
+
+void UringBackend::OnCqe(const io_uring_cqe& cqe) {
+  ++cqeBudget_;
+  if (cqe.user_data == kCancelUserData) return;
+  Batch* batch = table_[uint32_t(cqe.user_data >> 32)];
+  uint32_t i = uint32_t(cqe.user_data);
+  if (cqe.flags & IORING_CQE_F_NOTIF) {
+    // The kernel no longer reads this send's pages.
+    --batch->notifsPending;
+    if (uint32_t(cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED) batch->zcCopied = true;
+    MaybeFinish(batch);
+    return;
+  }
+  if (cqe.flags & IORING_CQE_F_MORE) {
+    ++batch->notifsPending;
+  } else if (batch->zeroCopy) {
+    ++cqeBudget_;  // the notification we reserved room for will not come
+  }
+  --batch->inflight;
+  batch->Record(i, cqe.res);
+  Touch(batch);
+  MaybeFinish(batch);
+}
+
+void UringBackend::FailQueued(Batch& batch) {
+  for (uint32_t i = batch.next; i < batch.Count(); ++i) batch.Record(i, -ECANCELED);
+  batch.next = batch.Count();
+  Touch(&batch);
+  if (batch.queued) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (*it == &batch) {
+        queue_.erase(it);
+        break;
+      }
+    }
+    batch.queued = false;
+  }
+}
+
+void UringBackend::CancelInFlight(Batch& batch) {
+  for (uint32_t i = 0; i < batch.next && batch.inflight; ++i) {
+    if (batch.state[i] != MemberState::kInFlight) continue;
+    io_uring_sqe* sqe = cqeBudget_ ? ring_.GetSqe() : nullptr;
+    if (!sqe) return;  // no room: these sends finish on their own
+    io_uring_prep_cancel64(sqe, UserData(batch.id, i), 0);
+    io_uring_sqe_set_data64(sqe, kCancelUserData);
+    --cqeBudget_;
+  }
+}
+
+void UringBackend::Abort(uint32_t token) {
+  for (Batch* batch : table_) {
+    if (!batch || batch->token != token) continue;
+    batch->aborted = true;
+    FailQueued(*batch);
+    CancelInFlight(*batch);
+    ring_.Submit();
+    MaybeFinish(batch);
+    Pump();
+    return;
+  }
+}
+
+void UringBackend::AbortAll() {
+  for (Batch* batch : table_) {
+    if (!batch) continue;
+    batch->aborted = true;
+    FailQueued(*batch);
+    CancelInFlight(*batch);
+  }
+  ring_.Submit();
+  // Finishing may free table entries, so collect first.
+  std::vector<Batch*> live;
+  for (Batch* batch : table_) if (batch) live.push_back(batch);
+  for (Batch* batch : live) MaybeFinish(batch);
+  Pump();
+}
+
+void UringBackend::OnReadable() {
+  ring_.DrainEventFd();
+  ring_.GetEvents();
+  Pump();
+}
+
+void UringBackend::Drain() {
+  if (ring_.SetupErrno() != 0 || active_ == 0) return;
+  AbortAll();
+  for (unsigned round = 0; active_ && round < kDrainRounds; ++round) {
+    ring_.WaitCqe(kDrainWaitMs);
+    Pump();
+  }
+}
+
+void UringBackend::MaybeFinish(Batch* batch) {
+  if (batch->queued || !batch->Finished() || table_[batch->id] != batch) return;
+  if (batch->slot >= 0) ring_.ReleaseSlot(batch->slot);
+  batch->slot = -1;
+  table_[batch->id] = nullptr;
+  freeIds_.push_back(batch->id);
+  --active_;
+  finished_.emplace_back(batch);
+}
+
+}  // namespace sendgroup
