@@ -12,6 +12,7 @@ export interface NativeSenderOptions {
   queueDepth?: number;
   slots?: number;
   registerBuffers?: boolean;
+  sendBufferSize?: number;
 }
 
 /** What the running backend could set up, for `Sender.features`. */

@@ -26,6 +26,8 @@ export interface SenderOptions {
   slots?: number;
   /** Register the slots with the kernel (fixed buffers). Default: true; refused registration (RLIMIT_MEMLOCK) falls back to unregistered memory by itself. */
   registerBuffers?: boolean;
+  /** SO_SNDBUF of the socket in bytes (the kernel doubles it and caps it at net.core.wmem_max). Default: the kernel's (net.core.wmem_default). */
+  sendBufferSize?: number;
 }
 
 export interface SendOptions {
@@ -53,7 +55,7 @@ export const AUTO_ZERO_COPY_MIN_BYTES = 8000;
 export const MAX_SEND_BYTES = 65535;
 
 const SEND_KEYS = new Set(['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal']);
-const SENDER_KEYS = new Set(['bind', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers']);
+const SENDER_KEYS = new Set(['bind', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize']);
 
 export interface ShapedSend {
   prefix: NativeExtras;
@@ -152,6 +154,7 @@ export function shapeSender(options: unknown): Required<Pick<SenderOptions, 'zer
   const shaped: SenderOptions = { zeroCopy: o.zeroCopy === undefined ? 'auto' : checkZeroCopy(o.zeroCopy, 'options.zeroCopy') };
   if (o.queueDepth !== undefined) shaped.queueDepth = checkInteger(o.queueDepth, 'options.queueDepth', 1, 16384);
   if (o.slots !== undefined) shaped.slots = checkInteger(o.slots, 'options.slots', 1, 1024);
+  if (o.sendBufferSize !== undefined) shaped.sendBufferSize = checkInteger(o.sendBufferSize, 'options.sendBufferSize', 1, 0x3fffffff);
   if (o.registerBuffers !== undefined) {
     if (typeof o.registerBuffers !== 'boolean') throw argError('ERR_INVALID_ARG_TYPE', 'options.registerBuffers must be a boolean');
     shaped.registerBuffers = o.registerBuffers;

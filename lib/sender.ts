@@ -44,7 +44,13 @@ export class Sender {
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
     try {
       this.#native = new addon.NativeSender(
-        { bind: packBind(shaped.bind), queueDepth: shaped.queueDepth, slots: shaped.slots, registerBuffers: shaped.registerBuffers ?? true },
+        {
+          bind: packBind(shaped.bind),
+          queueDepth: shaped.queueDepth,
+          slots: shaped.slots,
+          registerBuffers: shaped.registerBuffers ?? true,
+          sendBufferSize: shaped.sendBufferSize,
+        },
         (token, sent, failed, bytes, zeroCopy, errors) => this.#done(token, sent, failed, bytes, zeroCopy, errors),
         (token, progress) => this.#progress(token, progress),
         () => this.#onClosed(),

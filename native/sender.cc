@@ -90,7 +90,7 @@ Napi::Function Sender::Define(Napi::Env env) {
                      });
 }
 
-// new NativeSender({ bind, queueDepth?, slots?, registerBuffers? }, onDone, onProgress, onClosed)
+// new NativeSender({ bind, queueDepth?, slots?, registerBuffers?, sendBufferSize? }, onDone, onProgress, onClosed)
 Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsFunction() || !info[3].IsFunction()) {
@@ -100,7 +100,8 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
   unsigned queueDepth = UintOption(options, "queueDepth", 1024, kMaxQueueDepth);
   unsigned slots = UintOption(options, "slots", 32, kMaxSlots);
   bool registerBuffers = options.Get("registerBuffers").ToBoolean();
-  OpenSocket(env, options.Get("bind"));
+  uint32_t sendBufferSize = UintOption(options, "sendBufferSize", 0, INT32_MAX / 2);
+  OpenSocket(env, options.Get("bind"), int(sendBufferSize));
 
   auto backend = std::make_unique<UringBackend>(fd_, queueDepth, slots, registerBuffers);
   if (int err = backend->SetupErrno()) {
@@ -143,7 +144,7 @@ void Sender::OnEnvCleanup(void* self) {
   sender->Release();
 }
 
-void Sender::OpenSocket(Napi::Env env, Napi::Value bind) {
+void Sender::OpenSocket(Napi::Env env, Napi::Value bind, int sendBufferSize) {
   Napi::Uint8Array packed = Bytes(bind, "bind");
   std::vector<Target> local;
   if (packed.ByteLength() < kMemberBytes || !ParseTargets(packed.Data(), 1, packed.Data()[0] == 4 ? AF_INET : AF_INET6, local)) {
@@ -170,6 +171,7 @@ void Sender::OpenSocket(Napi::Env env, Napi::Value bind) {
   // (ENOBUFS is swallowed); with it the drop reaches the member's report.
   SetIntOption(fd_, IPPROTO_IP, IP_RECVERR, 1);
   if (family_ == AF_INET6) SetIntOption(fd_, IPPROTO_IPV6, IPV6_RECVERR, 1);
+  if (sendBufferSize) SetIntOption(fd_, SOL_SOCKET, SO_SNDBUF, sendBufferSize);
   if (::bind(fd_, &local[0].sa, local[0].len) < 0) {
     int err = errno;
     close(fd_);

@@ -25,7 +25,7 @@ class Sender : public Napi::ObjectWrap<Sender> {
   Napi::Value Address(const Napi::CallbackInfo& info);
   Napi::Value Features(const Napi::CallbackInfo& info);
 
-  void OpenSocket(Napi::Env env, Napi::Value bind);
+  void OpenSocket(Napi::Env env, Napi::Value bind, int sendBufferSize);
   void StartPolling(Napi::Env env);
   static void OnPoll(uv_poll_t* handle, int status, int events);
   // Hands finished batches and stream progress to JavaScript. fromLoop: we

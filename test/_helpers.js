@@ -1,0 +1,73 @@
+// Shared test fixtures: real UDP receivers on loopback that record every
+// datagram, and a way to wait for an expected count without timing guesses
+// (the deadline only turns a hang into a failure).
+'use strict';
+const dgram = require('node:dgram');
+
+const DEADLINE_MS = 20000;
+
+function targetOf(socket) {
+  const { address, port, family } = socket.address();
+  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** count sockets bound to host:0; messages[i] holds what socket i received. */
+async function openReceivers(count, host = '127.0.0.1') {
+  const type = host.includes(':') ? 'udp6' : 'udp4';
+  const sockets = [];
+  const messages = [];
+  let total = 0;
+  let waiter;
+  for (let i = 0; i < count; i++) {
+    const socket = dgram.createSocket({ type, recvBufferSize: 1 << 20 });
+    await new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, host, resolve);
+    });
+    messages.push([]);
+    socket.on('message', (message, rinfo) => {
+      messages[i].push(message);
+      messages[i].rinfo = rinfo;
+      total++;
+      if (waiter && total >= waiter.expected) waiter.resolve();
+    });
+    sockets.push(socket);
+  }
+  return {
+    sockets,
+    messages,
+    targets: sockets.map(targetOf),
+    get total() { return total; },
+    /** Resolves once `expected` datagrams in all have arrived. */
+    waitFor(expected) {
+      if (total >= expected) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${total} of ${expected} datagrams arrived`)), DEADLINE_MS);
+        waiter = { expected, resolve: () => { clearTimeout(timer); waiter = undefined; resolve(); } };
+      });
+    },
+    reset() {
+      messages.forEach((list) => { list.length = 0; });
+      total = 0;
+    },
+    close() {
+      sockets.forEach((socket) => socket.close());
+    },
+  };
+}
+
+/** Asserts a call rejects (or throws) an error of the given class and code. */
+async function rejectsWith(fn, ErrorClass, code, assert) {
+  let caught;
+  try {
+    await fn();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught, `expected ${ErrorClass.name} ${code}, nothing was thrown`);
+  assert.instance(caught, ErrorClass, `${caught && caught.message}`);
+  assert.is(caught.code, code, caught.message);
+  return caught;
+}
+
+module.exports = { openReceivers, rejectsWith, targetOf };
