@@ -1,0 +1,183 @@
+'use strict';
+const { test } = require('uvu');
+const assert = require('uvu/assert');
+const { Group, Sender } = require('..');
+const { openReceivers } = require('./_helpers');
+
+const SOCKETS = 50;
+let rx;
+let sender;
+
+test.before(async () => {
+  rx = await openReceivers(SOCKETS);
+  sender = new Sender();
+});
+
+test.after(async () => {
+  await sender.close();
+  rx.close();
+});
+
+test.before.each(() => rx.reset());
+
+/** A group of `count` members spread over the receiver sockets, member i on socket i % SOCKETS. */
+function spread(count) {
+  const group = new Group();
+  for (let i = 0; i < count; i++) group.add(rx.targets[i % SOCKETS]);
+  return group;
+}
+
+/** Every datagram a socket got, as text, sorted (members sharing a socket may interleave). */
+function received(socket) {
+  return rx.messages[socket].map(String).sort();
+}
+
+function expectEveryMember(count, bytesOf) {
+  for (let socket = 0; socket < SOCKETS; socket++) {
+    const expected = [];
+    for (let i = socket; i < count; i += SOCKETS) expected.push(bytesOf(i));
+    assert.equal(received(socket), expected.sort(), `socket ${socket}`);
+  }
+}
+
+test('5,000 members with { data, stride } prefixes each get prefix_i + payload', async () => {
+  const count = 5000;
+  const stride = 6;
+  const prefix = Buffer.alloc(count * stride);
+  for (let i = 0; i < count; i++) prefix.write(`m${String(i).padStart(4, '0')}|`, i * stride);
+  const report = await sender.sendGroup(spread(count), 'frame-1', { prefix: { data: prefix, stride } });
+  await rx.waitFor(count);
+  assert.equal(report, { recipients: count, sent: count, failed: 0, bytes: count * 13, zeroCopy: 'off', errors: [] });
+  expectEveryMember(count, (i) => `m${String(i).padStart(4, '0')}|frame-1`);
+});
+
+test('array prefixes and suffixes of different lengths frame each member\'s datagram', async () => {
+  const count = 120;
+  const prefix = Array.from({ length: count }, (_, i) => Buffer.from(`<${i}>`));
+  const suffix = Array.from({ length: count }, (_, i) => Buffer.from(i % 3 === 0 ? '' : `#${'!'.repeat(i % 7)}`));
+  const report = await sender.sendGroup(spread(count), 'BODY', { prefix, suffix });
+  await rx.waitFor(count);
+  assert.is(report.sent, count);
+  expectEveryMember(count, (i) => `<${i}>BODY${i % 3 === 0 ? '' : `#${'!'.repeat(i % 7)}`}`);
+});
+
+test('prefix and suffix buffers may be overwritten as soon as the call returns', async () => {
+  const prefix = [Buffer.from('AA'), Buffer.from('BB')];
+  const suffix = { data: Buffer.from('yz'), stride: 1 };
+  const pending = sender.sendGroup(spread(2), '-', { prefix, suffix });
+  prefix[0].fill(0);
+  suffix.data.fill(0);
+  await pending;
+  await rx.waitFor(2);
+  assert.equal(received(0), ['AA-y']);
+  assert.equal(received(1), ['BB-z']);
+});
+
+test('a prefix count that does not match the group is a RangeError before anything is sent', async () => {
+  for (const prefix of [[Buffer.from('a')], { data: Buffer.alloc(5), stride: 2 }]) {
+    const error = await sender.sendGroup(spread(3), 'x', { prefix }).catch((e) => e);
+    assert.instance(error, RangeError);
+    assert.is(error.code, 'ERR_OUT_OF_RANGE');
+  }
+  const typeError = await sender.sendGroup(spread(1), 'x', { suffix: ['not bytes'] }).catch((e) => e);
+  assert.is(typeError.code, 'ERR_INVALID_ARG_TYPE');
+  assert.is(rx.total, 0);
+});
+
+test('segmentSize cuts each member\'s payload into datagrams of that size', async () => {
+  const probe = require('..').probe();
+  if (!probe.gso) {
+    console.warn(`\n  SKIP GSO: UDP_SEGMENT refused (${probe.reasons.gso})`);
+    return;
+  }
+  const frame = Buffer.alloc(48000);
+  for (let i = 0; i < frame.length; i++) frame[i] = i % 251;
+  const count = 20;
+  const report = await sender.sendGroup(spread(count), frame, { segmentSize: 1200 });
+  await rx.waitFor(count * 40);
+  assert.is(report.sent, count);
+  assert.is(report.bytes, count * 48000);
+  for (let socket = 0; socket < count; socket++) {
+    const datagrams = rx.messages[socket];
+    assert.is(datagrams.length, 40);
+    assert.ok(datagrams.every((d) => d.length === 1200));
+    assert.ok(Buffer.concat(datagrams).equals(frame), 'in order and intact');
+  }
+});
+
+test('segmentSize with a prefix and a short last segment', async () => {
+  const report = await sender.sendGroup(spread(2), Buffer.from('0123456789'), {
+    segmentSize: 4,
+    prefix: [Buffer.from('ab'), Buffer.from('cd')],
+  });
+  await rx.waitFor(6);
+  assert.is(report.sent, 2);
+  assert.equal(rx.messages[0].map(String), ['ab01', '2345', '6789']);
+  assert.equal(rx.messages[1].map(String), ['cd01', '2345', '6789']);
+});
+
+test('a group much larger than the ring is sent in several submissions', async () => {
+  const small = new Sender({ queueDepth: 4 });
+  const count = 1000;
+  const report = await small.sendGroup(spread(count), 'tiny ring');
+  await rx.waitFor(count);
+  assert.is(report.sent, count);
+  expectEveryMember(count, () => 'tiny ring');
+  await small.close();
+});
+
+test('200 concurrent calls on one sender all complete with the right bytes', async () => {
+  const calls = [];
+  for (let c = 0; c < 200; c++) calls.push(sender.sendGroup(spread(10), `call ${c}`));
+  const reports = await Promise.all(calls);
+  await rx.waitFor(2000);
+  assert.ok(reports.every((report) => report.sent === 10 && report.failed === 0));
+  for (let socket = 0; socket < 10; socket++) {
+    assert.equal(received(socket), Array.from({ length: 200 }, (_, c) => `call ${c}`).sort());
+  }
+});
+
+test('streamGroup yields one completion per member, failures included', async () => {
+  const group = spread(30);
+  group.add('255.255.255.255', 9);
+  const completions = [];
+  for await (const completion of sender.streamGroup(group, 'streamed')) completions.push(completion);
+  await rx.waitFor(30);
+  assert.is(completions.length, 31);
+  const ids = [...group].map((member) => member.id);
+  assert.equal(completions.map((c) => c.id).sort((a, b) => a - b), ids);
+  const failed = completions.filter((c) => !c.ok);
+  assert.is(failed.length, 1);
+  assert.equal(failed[0].error, { code: 'EACCES', errno: -13, message: 'permission denied' });
+  assert.ok(completions.filter((c) => c.ok).every((c) => c.bytes === 8));
+});
+
+test('streamGroup can be left early; the send still completes', async () => {
+  let seen = 0;
+  for await (const completion of sender.streamGroup(spread(10), 'partial')) {
+    assert.ok(completion.ok);
+    if (++seen === 2) break;
+  }
+  await rx.waitFor(10);
+  assert.is(seen, 2);
+  assert.is(rx.total, 10);
+});
+
+test('streamGroup throws synchronously for bad arguments', () => {
+  assert.throws(() => sender.streamGroup(spread(1), null), (error) => error.code === 'ERR_INVALID_ARG_TYPE');
+});
+
+test('removing members during a send affects neither that send nor its report', async () => {
+  const group = spread(5);
+  group.add('255.255.255.255', 9);
+  const pending = sender.sendGroup(group, 'snapshot');
+  const members = [...group];
+  for (const member of members) group.remove(member.id);
+  const report = await pending;
+  await rx.waitFor(5);
+  assert.is(report.recipients, 6);
+  assert.is(report.errors[0].id, members[5].id);
+  assert.is(group.size, 0);
+});
+
+test.run();

@@ -1,0 +1,118 @@
+'use strict';
+const { test } = require('uvu');
+const assert = require('uvu/assert');
+const { Group, Sender, probe, AUTO_ZERO_COPY_MIN_BYTES } = require('..');
+const { openReceivers } = require('./_helpers');
+
+const features = probe();
+let rx;
+let sender;
+
+function skipWithout(feature) {
+  if (features[feature]) return false;
+  console.warn(`\n  SKIP: this kernel lacks ${feature}`);
+  return true;
+}
+
+test.before(async () => {
+  rx = await openReceivers(4);
+  sender = new Sender();
+});
+
+test.after(async () => {
+  await sender.close();
+  rx.close();
+});
+
+test.before.each(() => rx.reset());
+
+function pattern(length, seed) {
+  const bytes = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 7 + seed) & 0xff;
+  return bytes;
+}
+
+test('zeroCopy: true delivers exact bytes and says the loopback copied them', async () => {
+  if (skipWithout('sendZc')) return;
+  const payload = pattern(9000, 1);
+  const report = await sender.sendGroup(new Group(rx.targets), payload, { zeroCopy: true });
+  await rx.waitFor(4);
+  assert.is(report.sent, 4);
+  // Loopback has no DMA: the kernel always copies, and REPORT_USAGE says so.
+  assert.is(report.zeroCopy, features.reportUsage ? 'copied' : 'zero-copied');
+  for (const list of rx.messages) assert.ok(list[0].equals(payload));
+});
+
+test('zero-copy with per-recipient bytes uses SENDMSG_ZC and frames each member', async () => {
+  if (skipWithout('sendmsgZc')) return;
+  const payload = pattern(10000, 2);
+  const prefix = rx.targets.map((_, i) => Buffer.from(`hdr${i}`));
+  const suffix = { data: Buffer.from('ABCD'), stride: 1 };
+  const report = await sender.sendGroup(new Group(rx.targets), payload, { zeroCopy: true, prefix, suffix });
+  await rx.waitFor(4);
+  assert.is(report.sent, 4);
+  assert.is.not(report.zeroCopy, 'off');
+  rx.messages.forEach((list, i) => {
+    assert.ok(list[0].equals(Buffer.concat([prefix[i], payload, Buffer.from('ABCD'[i])])), `member ${i}`);
+  });
+});
+
+test('zero-copy with GSO delivers every segment intact', async () => {
+  if (skipWithout('sendmsgZc') || skipWithout('gso')) return;
+  const frame = pattern(24000, 3);
+  const report = await sender.sendGroup(new Group(rx.targets), frame, { zeroCopy: true, segmentSize: 1200 });
+  await rx.waitFor(4 * 20);
+  assert.is(report.sent, 4);
+  for (const list of rx.messages) assert.ok(Buffer.concat(list).equals(frame));
+});
+
+test('zeroCopy: false never uses zero-copy', async () => {
+  const payload = pattern(20000, 4);
+  const report = await sender.sendGroup(new Group(rx.targets), payload, { zeroCopy: false });
+  await rx.waitFor(4);
+  assert.is(report.zeroCopy, 'off');
+  for (const list of rx.messages) assert.ok(list[0].equals(payload));
+});
+
+test('zeroCopy: \'auto\' (the default) copies small payloads and zero-copies large ones', async () => {
+  const small = await sender.sendGroup(new Group(rx.targets), pattern(AUTO_ZERO_COPY_MIN_BYTES - 1, 5));
+  assert.is(small.zeroCopy, 'off');
+  const large = await sender.sendGroup(new Group(rx.targets), pattern(AUTO_ZERO_COPY_MIN_BYTES, 6));
+  assert.is(large.zeroCopy, features.sendZc ? (features.reportUsage ? 'copied' : 'zero-copied') : 'off');
+  await rx.waitFor(8);
+});
+
+test('a sender-level zeroCopy default applies unless the call overrides it', async () => {
+  const never = new Sender({ zeroCopy: false });
+  assert.is((await never.sendGroup(new Group(rx.targets), pattern(20000, 7))).zeroCopy, 'off');
+  if (features.sendZc) {
+    assert.is.not((await never.sendGroup(new Group(rx.targets), 'tiny', { zeroCopy: true })).zeroCopy, 'off');
+  }
+  await rx.waitFor(8);
+  await never.close();
+});
+
+test('more concurrent zero-copy calls than payload slots all complete intact', async () => {
+  const few = new Sender({ slots: 2, zeroCopy: true });
+  const payloads = Array.from({ length: 40 }, (_, i) => pattern(12000, i));
+  const reports = await Promise.all(payloads.map((payload) => few.sendGroup(new Group([rx.targets[0]]), payload)));
+  await rx.waitFor(40);
+  assert.ok(reports.every((report) => report.sent === 1));
+  const digest = (bytes) => require('node:crypto').createHash('sha1').update(bytes).digest('hex');
+  const got = rx.messages[0].map(digest).sort();
+  assert.equal(got, payloads.map(digest).sort());
+  await few.close();
+});
+
+test('without registered buffers sends still work and features say so', async () => {
+  const plain = new Sender({ registerBuffers: false, zeroCopy: true });
+  assert.is(plain.features.fixedBuffers, false);
+  const payload = pattern(9000, 8);
+  const report = await plain.sendGroup(new Group(rx.targets), payload);
+  await rx.waitFor(4);
+  assert.is(report.sent, 4);
+  for (const list of rx.messages) assert.ok(list[0].equals(payload));
+  await plain.close();
+});
+
+test.run();

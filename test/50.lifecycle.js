@@ -1,0 +1,93 @@
+'use strict';
+const { test } = require('uvu');
+const assert = require('uvu/assert');
+const { execFileSync } = require('node:child_process');
+const { getEventListeners } = require('node:events');
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
+const { Group, Sender } = require('..');
+const { openReceivers, rejectsWith } = require('./_helpers');
+
+let rx;
+
+test.before(async () => { rx = await openReceivers(3); });
+test.after(() => rx.close());
+test.before.each(() => rx.reset());
+
+test('an already-aborted signal rejects with an AbortError and sends nothing', async () => {
+  const sender = new Sender();
+  const controller = new AbortController();
+  controller.abort(new Error('stop'));
+  const error = await rejectsWith(() => sender.sendGroup(new Group(rx.targets), 'x', { signal: controller.signal }), Error, 'ABORT_ERR', assert);
+  assert.is(error.name, 'AbortError');
+  assert.is(error.cause.message, 'stop');
+  assert.throws(() => sender.streamGroup(new Group(rx.targets), 'x', { signal: controller.signal }), (e) => e.name === 'AbortError');
+  await sender.close();
+  assert.is(rx.total, 0);
+});
+
+test('aborting after the send finished changes nothing and leaves no listener behind', async () => {
+  const sender = new Sender();
+  const controller = new AbortController();
+  const report = await sender.sendGroup(new Group(rx.targets), 'done', { signal: controller.signal });
+  controller.abort();
+  await rx.waitFor(3);
+  assert.is(report.sent, 3);
+  assert.is(getEventListeners(controller.signal, 'abort').length, 0);
+  await sender.close();
+});
+
+test('a closed sender rejects sends, throws on streams and address(), and close() is idempotent', async () => {
+  const sender = new Sender();
+  const first = sender.close();
+  assert.is(sender.close(), first);
+  await first;
+  await rejectsWith(() => sender.sendGroup(new Group(rx.targets), 'late'), Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', assert);
+  assert.throws(() => sender.streamGroup(new Group(rx.targets), 'late'), (e) => e.code === 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+  assert.throws(() => sender.address(), (e) => e.code === 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+  assert.is(rx.total, 0);
+});
+
+test('close() right after a send still delivers what was sent', async () => {
+  const sender = new Sender();
+  const pending = sender.sendGroup(new Group(rx.targets), 'before close');
+  await sender.close();
+  const report = await pending;
+  await rx.waitFor(report.sent);
+  assert.is(report.sent + report.failed, 3);
+  assert.is(rx.total, report.sent);
+});
+
+test('a worker thread sends through its own ring', async () => {
+  const worker = new Worker(path.join(__dirname, 'fixtures', 'worker.js'), {
+    workerData: { targets: rx.targets, payload: Buffer.from('from a worker'), prefix: rx.targets.map((_, i) => Buffer.from(`${i}:`)), close: true },
+  });
+  const report = await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await rx.waitFor(3);
+  assert.is(report.sent, 3);
+  rx.messages.forEach((list, i) => assert.equal(list.map(String), [`${i}:from a worker`]));
+  await worker.terminate();
+});
+
+test('terminating a worker with a live sender neither crashes nor hangs the process', async () => {
+  const worker = new Worker(path.join(__dirname, 'fixtures', 'worker.js'), {
+    workerData: { targets: rx.targets, payload: Buffer.alloc(20000, 1), close: false },
+  });
+  await new Promise((resolve) => worker.once('message', resolve));
+  await worker.terminate();
+  const sender = new Sender();
+  const report = await sender.sendGroup(new Group(rx.targets), 'still fine');
+  assert.is(report.sent, 3);
+  await sender.close();
+  await rx.waitFor(6);
+});
+
+test('an idle sender does not keep the process alive', () => {
+  const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'idle-exit.js'), rx.targets[0]], { encoding: 'utf8', timeout: 20000 });
+  assert.is(out.trim(), '1');
+});
+
+test.run();

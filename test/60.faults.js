@@ -1,0 +1,60 @@
+'use strict';
+// Faults that need a real transmit path: run inside a private network
+// namespace pair (test/_netns.js), as root.
+const { test } = require('uvu');
+const assert = require('uvu/assert');
+const { available, createNetwork } = require('./_netns');
+
+const missing = available();
+let net;
+
+test.before(() => {
+  if (missing) console.warn(`\n  SKIP 60.faults: needs network namespaces (${missing})`);
+  else net = createNetwork();
+});
+test.after(() => net?.close());
+
+const SLOW = ['tbf', 'rate', '8kbit', 'burst', '1600', 'limit', '10000000'];
+
+test('datagrams the qdisc drops are reported per member as ENOBUFS, never as sent', () => {
+  if (missing) return;
+  const result = net.run('drops', ['pfifo', 'limit', '0']);
+  assert.equal(result, { recipients: 50, sent: 0, failed: 50, bytes: 0, codes: { ENOBUFS: 50 } });
+});
+
+test('a send buffer far smaller than the group: every member is sent', () => {
+  if (missing) return;
+  const result = net.run('tinySendBuffer', ['tbf', 'rate', '1gbit', 'burst', '100000', 'limit', '10000000']);
+  assert.equal(result.copy, { recipients: 2000, sent: 2000, failed: 0, bytes: 2000 * 1200, codes: {} });
+  assert.is(result.zeroCopy.sent, 500);
+  assert.is(result.zeroCopy.bytes, 500 * 1400);
+});
+
+test('aborting cancels the members still in flight and reports them as ECANCELED', () => {
+  if (missing) return;
+  const result = net.run('abortInFlight', SLOW);
+  assert.is(result.sent + result.failed, 200);
+  assert.ok(result.sent >= 1, 'the first datagrams fit the send buffer');
+  assert.ok(result.failed >= 100, `only ${result.failed} canceled`);
+  assert.equal(Object.keys(result.codes), ['ECANCELED']);
+});
+
+test('close() with members in flight settles every call and stream', () => {
+  if (missing) return;
+  const result = net.run('closeInFlight', SLOW);
+  for (const report of result.reports) {
+    assert.is(report.sent + report.failed, report.recipients);
+    assert.ok(report.failed > 0);
+    assert.equal(Object.keys(report.codes), ['ECANCELED']);
+  }
+  assert.is(result.streamed, 50);
+  assert.ok(result.streamCanceled > 0);
+  assert.is(result.rejected, 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+});
+
+test('process.exit() with zero-copy sends in flight exits cleanly', () => {
+  if (missing) return;
+  assert.equal(net.run('exitInFlight', SLOW), { exiting: true });
+});
+
+test.run();
