@@ -31,6 +31,7 @@ export interface SendReport {
   /** Bytes the kernel accepted, prefixes and suffixes included. */
   readonly bytes: number;
   readonly zeroCopy: ZeroCopyOutcome;
+  /** One entry per failed member, in send order. */
   readonly errors: readonly SendFailure[];
 }
 
@@ -53,11 +54,14 @@ function memberError(errno: number): MemberError {
 
 export function toReport(members: readonly Member[], count: number, sent: number, failed: number, bytes: number,
   zeroCopy: NativeZeroCopy, errorPairs: Int32Array | undefined): SendReport {
-  const errors: SendFailure[] = [];
-  for (let i = 0; errorPairs && i < errorPairs.length; i += 2) {
-    const { id, address, port } = members[errorPairs[i]!]!;
-    errors.push({ id, address, port, ...memberError(errorPairs[i + 1]!) });
-  }
+  const failures: [index: number, errno: number][] = [];
+  for (let i = 0; errorPairs && i < errorPairs.length; i += 2) failures.push([errorPairs[i]!, errorPairs[i + 1]!]);
+  // Completion order depends on the kernel; send order is what users expect.
+  failures.sort((a, b) => a[0] - b[0]);
+  const errors = failures.map(([index, errno]): SendFailure => {
+    const { id, address, port } = members[index]!;
+    return { id, address, port, ...memberError(errno) };
+  });
   return { recipients: count, sent, failed, bytes, zeroCopy: OUTCOMES[zeroCopy]!, errors };
 }
 

@@ -60,6 +60,27 @@ bool ParseTargets(const uint8_t* table, size_t count, int socketFamily, std::vec
   return true;
 }
 
+void Batch::PopQueued() {
+  if (retries.empty()) ++next;
+  else retries.pop_back();
+}
+
+bool Batch::RetryAfterStaleError(uint32_t i, int err) {
+  switch (err) {
+    case ECONNREFUSED: case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN:
+    case ENONET: case EPROTO: case ENOPROTOOPT: case EACCES: case EMSGSIZE: case EOPNOTSUPP:
+      break;
+    default:
+      return false;
+  }
+  if (retried.empty()) retried.resize(Count());
+  if (retried[i]) return false;
+  retried[i] = true;
+  state[i] = MemberState::kQueued;
+  retries.push_back(i);
+  return true;
+}
+
 ZeroCopy Batch::ZeroCopyOutcome() const {
   if (!zeroCopy) return ZeroCopy::kOff;
   return zcCopied ? ZeroCopy::kCopied : ZeroCopy::kZeroCopied;

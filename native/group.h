@@ -67,7 +67,9 @@ struct Batch {
   alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(uint16_t))] = {};
 
   std::vector<MemberState> state;
-  uint32_t next = 0;      // first member not yet handed to the backend's queue
+  std::vector<uint32_t> retries;  // members to send again, before `next`
+  std::vector<bool> retried;      // sized on first retry
+  uint32_t next = 0;      // first member never yet submitted
   uint32_t done = 0;      // members with a result
   uint32_t inflight = 0;  // members handed to the kernel without a result yet
   int32_t notifsPending = 0;
@@ -82,6 +84,14 @@ struct Batch {
   std::vector<int32_t> progress;  // (member, result) pairs, streamGroup only
 
   uint32_t Count() const { return uint32_t(targets.size()); }
+  bool HasQueued() const { return !retries.empty() || next < Count(); }
+  uint32_t PeekQueued() const { return retries.empty() ? next : retries.back(); }
+  void PopQueued();
+  // An unconnected UDP socket with IP_RECVERR keeps the error of an ICMP
+  // message about an earlier datagram (to another member) in sk_err, and the
+  // next send on the socket fails with it instead of being sent. Such a
+  // member is queued again, once; a real failure repeats and is recorded.
+  bool RetryAfterStaleError(uint32_t i, int err);
   bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
   bool Finished() const { return done == Count() && inflight == 0 && notifsPending <= 0; }
   ZeroCopy ZeroCopyOutcome() const;

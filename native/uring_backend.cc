@@ -80,10 +80,10 @@ unsigned UringBackend::FillSq() {
   unsigned prepared = 0;
   while (!queue_.empty()) {
     Batch* batch = queue_.front();
-    while (batch->next < batch->Count()) {
-      uint32_t i = batch->next;
+    while (batch->HasQueued()) {
+      uint32_t i = batch->PeekQueued();
       if (int err = batch->targets[i].err) {
-        ++batch->next;
+        batch->PopQueued();
         batch->Record(i, -err);
         Touch(batch);
         continue;
@@ -94,9 +94,9 @@ unsigned UringBackend::FillSq() {
       if (!sqe) return prepared;
       Prep(sqe, *batch, i);
       io_uring_sqe_set_data64(sqe, UserData(batch->id, i));
+      batch->PopQueued();
       batch->state[i] = MemberState::kInFlight;
       ++batch->inflight;
-      ++batch->next;
       cqeBudget_ -= cost;
       ++prepared;
     }
@@ -154,14 +154,24 @@ void UringBackend::OnCqe(const io_uring_cqe& cqe) {
     ++cqeBudget_;  // the notification we reserved room for will not come
   }
   --batch->inflight;
+  if (cqe.res < 0 && !batch->aborted && batch->RetryAfterStaleError(i, -cqe.res)) {
+    if (!batch->queued) {
+      batch->queued = true;
+      queue_.push_back(batch);
+    }
+    return;
+  }
   batch->Record(i, cqe.res);
   Touch(batch);
   MaybeFinish(batch);
 }
 
 void UringBackend::FailQueued(Batch& batch) {
-  for (uint32_t i = batch.next; i < batch.Count(); ++i) batch.Record(i, -ECANCELED);
-  batch.next = batch.Count();
+  while (batch.HasQueued()) {
+    uint32_t i = batch.PeekQueued();
+    batch.PopQueued();
+    batch.Record(i, -ECANCELED);
+  }
   Touch(&batch);
   if (batch.queued) {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {

@@ -85,6 +85,20 @@ test('a failing member is reported and never stops the others', async () => {
   for (const list of v4.messages) assert.equal(list.map(String), ['some fail']);
 });
 
+test('a receiver that went away does not poison later sends to the others', async () => {
+  const gone = await openReceivers(1);
+  const goneTarget = gone.targets[0];
+  gone.close();
+  // On loopback the ICMP port-unreachable comes back inside this send and
+  // leaves its error on the socket for whatever is sent next.
+  const first = await sender.sendGroup(new Group([goneTarget]), 'to nobody');
+  assert.is(first.sent, 1, 'the kernel did send it; the ICMP comes later');
+  const report = await sender.sendGroup(new Group(v4.targets), 'after ICMP');
+  await v4.waitFor(3);
+  assert.equal(report.errors, []);
+  for (const list of v4.messages) assert.equal(list.map(String), ['after ICMP']);
+});
+
 test('an oversize datagram fails with EMSGSIZE per member', async () => {
   const group = new Group([v4.targets[0], v6.targets[0]]);
   const report = await sender.sendGroup(group, Buffer.alloc(65530));
