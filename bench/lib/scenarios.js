@@ -1,0 +1,65 @@
+// What runs: scenarios by name, the methods each compares, and which C rows
+// serve as its "kernel limit" reference.
+'use strict';
+
+// C reference candidates per kind of send; ×C compares with the fastest of
+// them (by median) in the same scenario and sink, round by round.
+const C_COPY = ['c-sendmmsg', 'c-uring', 'c-uring-send'];
+const C_ZC = ['c-uring-zc'];
+const C_SPLIT = ['c-sendmmsg'];
+const C_GSO = ['c-sendmmsg-gso', 'c-uring-gso'];
+const C_GSO_ZC = ['c-uring-zc-gso'];
+
+// ref: the C candidates; refZc: used instead when the run zero-copied
+// (sg-auto decides per payload size, so its reference follows its choice).
+const m = (name, ref, refZc) => ({ name, ref, refZc: refZc ?? ref });
+
+const sweep = [m('dgram', C_COPY), m('sg-copy', C_COPY), m('c-sendmmsg', C_COPY), m('c-uring', C_COPY)];
+const full = [
+  m('dgram', C_COPY), m('sg-copy', C_COPY), m('sg-zc', C_ZC), m('sg-auto', C_COPY, C_ZC),
+  m('c-sendmmsg', C_COPY), m('c-uring', C_COPY), m('c-uring-send', C_COPY), m('c-uring-zc', C_ZC),
+];
+
+/** Every scenario, in run order. members x payload bytes; segment cuts the payload (burst). */
+const SCENARIOS = [
+  { name: 'n1', members: 1, payload: 1200, methods: sweep, sinks: ['loopback'],
+    about: 'one member, 1,200 B: one sendGroup vs one dgram.send' },
+  { name: 'n10', members: 10, payload: 1200, methods: sweep, sinks: ['loopback'], about: 'N sweep at 1,200 B' },
+  { name: 'n100', members: 100, payload: 1200, methods: sweep, sinks: ['loopback'], about: 'N sweep at 1,200 B' },
+  { name: 'n1000', members: 1000, payload: 1200, methods: full, sinks: ['loopback', 'veth'],
+    about: 'N sweep and payload sweep at N=1,000, 1,200 B (the headline)' },
+  { name: 'n10000', members: 10000, payload: 1200, methods: sweep, sinks: ['loopback'], about: 'N sweep at 1,200 B' },
+  { name: 'p64', members: 1000, payload: 64, methods: sweep, sinks: ['loopback'], about: 'payload sweep at N=1,000' },
+  { name: 'p8192', members: 1000, payload: 8192, methods: full.filter((x) => x.name !== 'c-uring-send'),
+    sinks: ['loopback', 'veth'], about: 'payload sweep at N=1,000: zero-copy territory' },
+  { name: 'burst', members: 1000, payload: 48000, segment: 1200, sinks: ['loopback', 'veth'],
+    about: '48,000-B frame in 1,200-B datagrams to 1,000 members (40 datagrams each)',
+    methods: [
+      m('dgram', C_SPLIT), m('sg-copy', C_SPLIT), m('sg-gso', C_GSO), m('sg-gso-zc', C_GSO_ZC),
+      m('c-sendmmsg', C_SPLIT), m('c-sendmmsg-gso', C_GSO), m('c-uring-gso', C_GSO), m('c-uring-zc-gso', C_GSO_ZC),
+    ] },
+];
+
+const QUICK = ['n1', 'n1000', 'p8192', 'burst'];
+
+const DESCRIPTIONS = {
+  dgram: 'node:dgram socket.send(payload, port, address, cb) per member and datagram (baseline)',
+  'sg-copy': 'sendgroup, zeroCopy: false (burst: one sendGroup per 1,200-B slice, all in flight)',
+  'sg-zc': 'sendgroup, zeroCopy: true (SEND_ZC from a registered slot)',
+  'sg-auto': "sendgroup, zeroCopy: 'auto' (the default: zero-copy from AUTO_ZERO_COPY_MIN_BYTES)",
+  'sg-gso': 'sendgroup, segmentSize: 1200 (UDP GSO), zeroCopy: false',
+  'sg-gso-zc': 'sendgroup, segmentSize: 1200, zeroCopy: true (what auto picks for 48,000 B)',
+  'c-sendmmsg': 'C: sendmmsg(2) loop, 1,024 messages per call',
+  'c-uring': 'C: io_uring IORING_OP_SENDMSG per message, one batch',
+  'c-uring-send': 'C: io_uring IORING_OP_SEND with destination address, one batch',
+  'c-uring-zc': 'C: io_uring SEND_ZC from a registered buffer',
+  'c-sendmmsg-gso': 'C: sendmmsg(2) with UDP_SEGMENT=1200',
+  'c-uring-gso': 'C: io_uring SENDMSG with UDP_SEGMENT=1200',
+  'c-uring-zc-gso': 'C: io_uring SENDMSG_ZC (registered buffer) with UDP_SEGMENT=1200',
+};
+
+function datagramsPerCall(scenario) {
+  return scenario.members * (scenario.segment ? Math.ceil(scenario.payload / scenario.segment) : 1);
+}
+
+module.exports = { SCENARIOS, QUICK, DESCRIPTIONS, datagramsPerCall };

@@ -1,0 +1,446 @@
+#!/usr/bin/env node
+// npm run bench [-- options]: CPU per delivered datagram, sendgroup against
+// node:dgram (what a user writes instead) and against a C reference (the
+// kernel limit). See docs/benchmarks.md for how to read the output.
+'use strict';
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { SCENARIOS, QUICK, DESCRIPTIONS, datagramsPerCall } = require('./lib/scenarios');
+const { summary, pairRatios, median } = require('./lib/stats');
+const { buildReference } = require('./lib/reference');
+const { LoopbackSink, VethSink } = require('./lib/sinks');
+const { renderSvg, si } = require('./lib/svg');
+
+const ROOT = path.join(__dirname, '..');
+const WORKER = path.join(__dirname, 'worker.js');
+const RESULTS = path.join(__dirname, 'results');
+
+const HELP = `usage: npm run bench [-- options]
+
+  --quick               smoke run (~1-2 min): scenarios ${QUICK.join(',')}, loopback only,
+                        3 rounds of 0.3 s (also: BENCH_QUICK=1)
+  --scenario a,b        scenarios to run (default: all): ${SCENARIOS.map((s) => s.name).join(', ')}
+  --sink a,b            loopback, veth (default: both when root, else loopback)
+  --method a,b          only these methods (dgram is always kept: it is the baseline)
+  --rounds N            alternations A B A B ... per scenario (default 5, min 1)
+  --duration S          measured seconds per run (default 1)
+  --warmup S            unmeasured seconds per run before measuring (default 0.25)
+  --veth-mtu N          MTU of the veth pair (default 1500)
+  --out FILE            results JSON (default bench/results/latest.json; SVG next to it)
+  --docs                also copy the chart to docs/benchmarks.svg
+  --list                print scenarios and methods, then exit
+`;
+
+function parseArgs(argv) {
+  const o = { quick: process.env.BENCH_QUICK === '1', rounds: undefined, duration: undefined, warmup: undefined,
+    scenarios: undefined, sinks: undefined, methods: undefined, vethMtu: 1500, out: path.join(RESULTS, 'latest.json'), docs: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    const list = () => value().split(',').map((x) => x.trim()).filter(Boolean);
+    if (a === '--quick') o.quick = true;
+    else if (a === '--scenario' || a === '--scenarios') o.scenarios = list();
+    else if (a === '--sink' || a === '--sinks') o.sinks = list();
+    else if (a === '--method' || a === '--methods') o.methods = list();
+    else if (a === '--rounds') o.rounds = Math.max(1, parseInt(value(), 10));
+    else if (a === '--duration') o.duration = Number(value());
+    else if (a === '--warmup') o.warmup = Number(value());
+    else if (a === '--veth-mtu') o.vethMtu = parseInt(value(), 10);
+    else if (a === '--out') o.out = path.resolve(value());
+    else if (a === '--docs') o.docs = true;
+    else if (a === '--list') o.list = true;
+    else if (a === '-h' || a === '--help') o.help = true;
+    else throw new Error(`unknown option ${a} (try --help)`);
+  }
+  o.rounds ??= o.quick ? 3 : 5;
+  o.duration ??= o.quick ? 0.3 : 1;
+  o.warmup ??= o.quick ? 0.1 : 0.25;
+  return o;
+}
+
+// ------------------------------------------------------------------ runs --
+
+const tty = process.stderr.isTTY;
+let lastProgress = '';
+function progress(text) {
+  if (tty) {
+    process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns || 120) - 1)}`);
+  } else if (text !== lastProgress) {
+    process.stderr.write(`${text}\n`);
+  }
+  lastProgress = text;
+}
+function clearProgress() {
+  if (tty && lastProgress) process.stderr.write('\r\x1b[2K');
+  lastProgress = '';
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Starts one child, returns its parsed JSON line (or throws with its stderr). */
+function runChild(command, args, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk) => { out += chunk; });
+    child.stderr.on('data', (chunk) => { err += chunk; });
+    const timer = setTimeout(() => {
+      err += `\n(killed after ${timeoutMs} ms)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop();
+      if (code === 0 && line) {
+        try {
+          resolve(JSON.parse(line));
+          return;
+        } catch { /* fall through */ }
+      }
+      const error = new Error(`${path.basename(args.find((x) => x.endsWith('.js') || x === 'send') ?? command)} exited ${code}: ${err.trim().split('\n').slice(0, 3).join(' | ')}`);
+      error.stderr = err;
+      reject(error);
+    });
+  });
+}
+
+async function runMethod(ctx, sink, scenario, method, targetsFile) {
+  const { options, sgref } = ctx;
+  let command;
+  let args;
+  if (method.startsWith('c-')) {
+    command = sgref;
+    args = ['send', '--method', method.slice(2), '--targets', targetsFile, '--payload', String(scenario.payload),
+      '--segment', String(scenario.segment ?? 0), '--duration', String(options.duration), '--warmup', String(options.warmup)];
+  } else {
+    command = process.execPath;
+    args = [WORKER, JSON.stringify({ method, targetsFile, payload: scenario.payload, segment: scenario.segment ?? 0,
+      duration: options.duration, warmup: options.warmup })];
+  }
+  [command, args] = sink.wrap(command, args);
+  const timeoutMs = (options.duration + options.warmup) * 1000 + 60000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      sink.check(scenario.members);
+      return await runChild(command, args, timeoutMs);
+    } catch (error) {
+      // The addon may be rebuilt while we run (missing for a moment): wait.
+      const rebuilding = /cannot load the native addon|Cannot find module/.test(error.stderr ?? '');
+      if (attempt >= (rebuilding ? 6 : 2)) throw error;
+      progress(`  retrying ${method} (${error.message.slice(0, 80)})`);
+      await sleep(rebuilding ? 20000 : 2000);
+    }
+  }
+}
+
+/** Aggregates the rounds of one scenario on one sink. */
+function aggregate(scenario, sink, raw) {
+  const byName = new Map();
+  for (const spec of scenario.methods) {
+    const runs = raw.get(spec.name) ?? [];
+    const dpcs = runs.map((r) => (r ? r.datagrams / (r.cpuUs / 1e6) : NaN));
+    const wall = runs.map((r) => (r ? r.datagrams / (r.wallUs / 1e6) : NaN));
+    const zeroCopy = [...new Set(runs.filter(Boolean).map((r) => r.zeroCopy))];
+    byName.set(spec.name, {
+      name: spec.name,
+      about: DESCRIPTIONS[spec.name],
+      spec,
+      dpcsRounds: dpcs,
+      dpcs: summary(dpcs),
+      usPerDatagram: 1e6 / median(dpcs),
+      wall: summary(wall),
+      zeroCopy,
+      errors: runs.reduce((n, r) => n + (r?.errors ?? 0), 0),
+      firstError: runs.find((r) => r?.firstError)?.firstError ?? '',
+      failedRuns: runs.filter((r) => !r).length,
+      runs,
+    });
+  }
+  const dgram = byName.get('dgram');
+  for (const row of byName.values()) {
+    if (dgram) row.vsDgram = summary(pairRatios(row.dpcsRounds, dgram.dpcsRounds));
+    const zc = row.zeroCopy.some((z) => z !== 'off');
+    const candidates = (zc ? row.spec.refZc : row.spec.ref).map((n) => byName.get(n)).filter((r) => r && Number.isFinite(r.dpcs.median));
+    const ref = candidates.sort((a, b) => b.dpcs.median - a.dpcs.median)[0];
+    if (ref) row.vsC = { ref: ref.name, ...summary(pairRatios(row.dpcsRounds, ref.dpcsRounds)) };
+  }
+  return {
+    sink: sink.name,
+    name: scenario.name,
+    about: scenario.about,
+    members: scenario.members,
+    payload: scenario.payload,
+    segment: scenario.segment ?? 0,
+    datagramsPerCall: datagramsPerCall(scenario),
+    methods: [...byName.values()].map(({ spec, ...rest }) => rest),
+  };
+}
+
+// ----------------------------------------------------------------- goals --
+
+function find(results, sink, scenario) {
+  return results.scenarios.find((s) => s.sink === sink && s.name === scenario);
+}
+function row(scn, name) {
+  return scn?.methods.find((r) => r.name === name);
+}
+const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const range = (s, d = 2) => `${fmt(s?.median, d)} [${fmt(s?.min, d)}-${fmt(s?.max, d)}]`;
+
+function goals(results, autoMin) {
+  const out = [];
+  const add = (id, goal, sink, met, measured) => out.push({ id, goal, sink, met, measured });
+  for (const sink of ['loopback', 'veth']) {
+    const n1000 = find(results, sink, 'n1000');
+    const copy = row(n1000, 'sg-copy');
+    if (copy?.vsC) add('copy-vs-c', 'N=1000, 1200 B, copy: sendgroup >= 0.95x the C reference', sink, copy.vsC.median >= 0.95, `${range(copy.vsC)} (vs ${copy.vsC.ref})`);
+    if (copy?.vsDgram) add('copy-vs-dgram', 'N=1000, 1200 B, copy: sendgroup >= 1.8x dgram', sink, copy.vsDgram.median >= 1.8, range(copy.vsDgram));
+    const burst = find(results, sink, 'burst');
+    const gso = row(burst, 'sg-gso');
+    if (gso?.vsDgram) add('gso-vs-dgram', 'burst with GSO: sendgroup >= 8x dgram', sink, gso.vsDgram.median >= 8, range(gso.vsDgram));
+    const p8192 = find(results, sink, 'p8192');
+    const zc = row(p8192, 'sg-zc');
+    const copy8 = row(p8192, 'sg-copy');
+    if (zc && copy8) {
+      const r = summary(pairRatios(zc.dpcsRounds, copy8.dpcsRounds));
+      if (sink === 'veth') add('zc-vs-copy-8192', '8192 B on veth: zero-copy >= 1.2x copy', sink, r.median >= 1.2, range(r));
+      else add('zc-vs-copy-8192-loopback', '(info) 8192 B on loopback: zero-copy vs copy', sink, null, range(r));
+    }
+    // auto: for each payload size measured with both modes, did 'auto' pick the faster?
+    for (const [scn, a, b, bytes] of [['n1000', 'sg-zc', 'sg-copy', 1200], ['p8192', 'sg-zc', 'sg-copy', 8192],
+      ['burst', 'sg-gso-zc', 'sg-gso', 48000]]) {
+      const s = find(results, sink, scn);
+      const zr = row(s, a);
+      const cr = row(s, b);
+      if (!zr || !cr) continue;
+      const r = summary(pairRatios(zr.dpcsRounds, cr.dpcsRounds));
+      const autoZc = bytes >= autoMin;
+      // Within 5% either choice is as good as the other.
+      const met = Math.abs(r.median - 1) <= 0.05 ? true : (r.median > 1) === autoZc;
+      add(`auto-${bytes}`, `'auto' (zero-copy from ${autoMin} B) picks the faster mode at ${bytes} B`, sink, met,
+        `zc/copy ${range(r)}; auto picks ${autoZc ? 'zero-copy' : 'copy'}`);
+    }
+  }
+  const n1 = find(results, 'loopback', 'n1');
+  const one = row(n1, 'sg-copy');
+  if (one?.vsDgram) add('n1-vs-dgram', 'N=1: one sendGroup costs no more CPU than one dgram.send', 'loopback', one.vsDgram.median >= 1, `${range(one.vsDgram)} x dgram (us/datagram: ${fmt(one.usPerDatagram)} vs ${fmt(row(n1, 'dgram').usPerDatagram)})`);
+  const big = row(find(results, 'loopback', 'n10000'), 'sg-copy');
+  const mid = row(find(results, 'loopback', 'n1000'), 'sg-copy');
+  if (big && mid) {
+    const r = big.usPerDatagram / mid.usPerDatagram;
+    add('n10000-vs-n1000', 'N=10000 costs no more per datagram than N=1000 (within 10%)', 'loopback', r <= 1.1,
+      `${fmt(big.usPerDatagram)} vs ${fmt(mid.usPerDatagram)} us/datagram (${fmt(r)}x)`);
+  }
+  return out;
+}
+
+// ----------------------------------------------------------------- table --
+
+function pad(text, width, right = false) {
+  const s = String(text);
+  return right ? s.padStart(width) : s.padEnd(width);
+}
+
+function printTable(results) {
+  const lines = [];
+  const header = `${pad('method', 15)}${pad('dgram/CPU-s median [min-max]', 32)}${pad('us/dgram', 9, true)}  ${pad('wall dgram/s', 12, true)}  `
+    + `${pad('x dgram [min-max]', 20)}${pad('x C [min-max] (ref)', 36)}notes`;
+  for (const s of results.scenarios) {
+    lines.push('');
+    lines.push(`== ${s.sink} / ${s.name}: ${s.members} member(s), ${s.payload} B${s.segment ? ` cut into ${s.segment} B` : ''} `
+      + `(${s.datagramsPerCall} datagrams per call)`);
+    lines.push(header);
+    for (const r of s.methods) {
+      const notes = [];
+      if (r.zeroCopy.some((z) => z !== 'off')) notes.push(`zc:${r.zeroCopy.join('/')}`);
+      if (r.errors) notes.push(`${r.errors} errors (${r.firstError})`);
+      if (r.failedRuns) notes.push(`${r.failedRuns} failed runs`);
+      lines.push(`${pad(r.name, 15)}${pad(`${si(r.dpcs.median)} [${si(r.dpcs.min)}-${si(r.dpcs.max)}]`, 32)}`
+        + `${pad(fmt(r.usPerDatagram), 9, true)}  ${pad(si(r.wall.median), 12, true)}  `
+        + `${pad(r.name === 'dgram' ? '1' : range(r.vsDgram), 20)}`
+        + `${pad(r.vsC ? `${range(r.vsC)} (${r.vsC.ref})` : '', 36)}${notes.join('; ')}`);
+    }
+  }
+  lines.push('');
+  lines.push('== goals');
+  for (const g of results.goals) {
+    const mark = g.met === null ? 'info' : g.met ? 'MET ' : 'MISS';
+    lines.push(`${mark}  [${g.sink}] ${g.goal}: ${g.measured}`);
+  }
+  if (results.veth) lines.push(`\nveth sink: ${JSON.stringify(results.veth)}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+// ------------------------------------------------------------------ main --
+
+function machine() {
+  const cpus = os.cpus();
+  let liburing = '';
+  try {
+    liburing = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'liburing-dev'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch { /* not Debian */ }
+  let commit = '';
+  try {
+    commit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch { /* not a checkout */ }
+  let addonMtime = '';
+  try {
+    addonMtime = fs.statSync(path.join(ROOT, 'build', 'Release', 'sendgroup.node')).mtime.toISOString();
+  } catch { /* not built */ }
+  return { cpu: cpus[0]?.model.trim(), cores: cpus.length, memoryGb: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(),
+    node: process.versions.node, liburing, commit, addonMtime };
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  if (options.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (options.list) {
+    for (const s of SCENARIOS) {
+      process.stdout.write(`${s.name.padEnd(8)} ${s.members} x ${s.payload} B${s.segment ? `/${s.segment}` : ''} [${s.sinks.join(', ')}]: ${s.about}\n`
+        + `         ${s.methods.map((x) => x.name).join(', ')}\n`);
+    }
+    for (const [k, v] of Object.entries(DESCRIPTIONS)) process.stdout.write(`${k.padEnd(16)}${v}\n`);
+    return;
+  }
+  const known = new Set(SCENARIOS.map((s) => s.name));
+  for (const n of options.scenarios ?? []) if (!known.has(n)) throw new Error(`unknown scenario ${n} (known: ${[...known].join(', ')})`);
+  const wanted = options.scenarios ?? (options.quick ? QUICK : SCENARIOS.map((s) => s.name));
+  const vethWhy = VethSink.available();
+  let sinks = options.sinks ?? (options.quick || vethWhy ? ['loopback'] : ['loopback', 'veth']);
+  for (const s of sinks) if (s !== 'loopback' && s !== 'veth') throw new Error(`unknown sink ${s}`);
+  if (sinks.includes('veth') && vethWhy) {
+    process.stderr.write(`veth sink skipped: ${vethWhy}\n`);
+    sinks = sinks.filter((s) => s !== 'veth');
+  }
+
+  // Fail early if the library cannot load (and learn its auto threshold).
+  let lib;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // eslint-disable-next-line global-require
+      lib = require('..');
+      break;
+    } catch (error) {
+      if (attempt >= 6) throw new Error(`cannot load sendgroup (build it: npx node-gyp rebuild && npm run build:ts): ${error.message}`);
+      process.stderr.write('sendgroup not loadable yet (being rebuilt?), waiting 20 s\n');
+      await sleep(20000);
+    }
+  }
+  const sgref = buildReference();
+
+  const plan = [];
+  for (const sinkName of sinks) {
+    for (const s of SCENARIOS) {
+      if (!wanted.includes(s.name) || !s.sinks.includes(sinkName)) continue;
+      const methods = s.methods.filter((x) => !options.methods || x.name === 'dgram' || options.methods.includes(x.name));
+      plan.push({ sinkName, scenario: { ...s, methods } });
+    }
+  }
+  if (!plan.length) throw new Error('nothing to run: no selected scenario runs on the selected sinks');
+  const totalRuns = plan.reduce((n, p) => n + p.scenario.methods.length * options.rounds, 0);
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sgbench-'));
+  const open = [];
+  const cleanup = () => {
+    for (const sink of open.splice(0)) sink.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+  process.on('exit', cleanup);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      clearProgress();
+      process.stderr.write(`\n${signal}: cleaning up\n`);
+      cleanup();
+      process.exit(130);
+    });
+  }
+
+  const results = {
+    startedAt: new Date().toISOString(),
+    machine: machine(),
+    features: lib.probe(),
+    autoZeroCopyMinBytes: lib.AUTO_ZERO_COPY_MIN_BYTES,
+    options: { quick: options.quick, rounds: options.rounds, duration: options.duration, warmup: options.warmup, sinks,
+      scenarios: [...new Set(plan.map((p) => p.scenario.name))], vethMtu: sinks.includes('veth') ? options.vethMtu : undefined },
+    scenarios: [],
+  };
+  process.stderr.write(`sendgroup bench: ${plan.length} scenario/sink pairs, ${totalRuns} runs of ${options.duration} s `
+    + `(+${options.warmup} s warm-up) each, ${options.rounds} rounds; sinks: ${sinks.join(', ')}\n`);
+
+  const ctx = { options, sgref };
+  const started = Date.now();
+  let done = 0;
+  let sink = null;
+  for (const { sinkName, scenario } of plan) {
+    if (!sink || sink.name !== sinkName) {
+      if (sink) {
+        if (sink.name === 'veth') results.veth = sink.stats();
+        sink.close();
+        open.splice(open.indexOf(sink), 1);
+      }
+      sink = sinkName === 'veth' ? new VethSink(tmp, { mtu: options.vethMtu }) : new LoopbackSink(sgref, tmp);
+      open.push(sink);
+      if (sink.setup) sink.setup();
+    }
+    const targetsFile = await sink.targets(scenario.members);
+    const raw = new Map(scenario.methods.map((x) => [x.name, []]));
+    for (let round = 0; round < options.rounds; round++) {
+      // A B C ... each round, starting one further along each time, so no
+      // method always runs first (or right after the same neighbour).
+      const order = scenario.methods.map((_, i) => scenario.methods[(i + round) % scenario.methods.length]);
+      for (const { name } of order) {
+        const elapsed = (Date.now() - started) / 1000;
+        const eta = done ? (elapsed / done) * (totalRuns - done) : NaN;
+        progress(`[${String(done + 1).padStart(String(totalRuns).length)}/${totalRuns}] ${sinkName}/${scenario.name} `
+          + `round ${round + 1}/${options.rounds} ${name.padEnd(14)} elapsed ${Math.round(elapsed)} s`
+          + `${Number.isFinite(eta) ? `, ~${Math.round(eta)} s left` : ''}`);
+        let result = null;
+        try {
+          result = await runMethod(ctx, sink, scenario, name, targetsFile);
+        } catch (error) {
+          clearProgress();
+          process.stderr.write(`  ${sinkName}/${scenario.name} ${name} round ${round + 1} failed: ${error.message}\n`);
+        }
+        raw.get(name).push(result);
+        done++;
+      }
+    }
+    results.scenarios.push(aggregate(scenario, sink, raw));
+  }
+  if (sink?.name === 'veth') results.veth = sink.stats();
+  cleanup();
+  clearProgress();
+
+  results.finishedAt = new Date().toISOString();
+  results.seconds = Math.round((Date.now() - started) / 1000);
+  results.goals = goals(results, lib.AUTO_ZERO_COPY_MIN_BYTES);
+  printTable(results);
+
+  fs.mkdirSync(path.dirname(options.out), { recursive: true });
+  fs.writeFileSync(options.out, `${JSON.stringify(results, null, 1)}\n`);
+  const svgFile = options.out.replace(/\.json$/, '') + '.svg';
+  const svg = renderSvg(results);
+  fs.writeFileSync(svgFile, svg);
+  if (options.docs) fs.writeFileSync(path.join(ROOT, 'docs', 'benchmarks.svg'), svg);
+  process.stdout.write(`\nwrote ${path.relative(process.cwd(), options.out)} and ${path.relative(process.cwd(), svgFile)}`
+    + `${options.docs ? ' and docs/benchmarks.svg' : ''} (${results.seconds} s)\n`);
+}
+
+main().catch((error) => {
+  clearProgress();
+  process.stderr.write(`bench: ${error.stack || error.message}\n`);
+  process.exit(1);
+});
