@@ -71,7 +71,8 @@ async function setupSendgroup() {
   const base = gso ? method.slice('sg-gso'.length) : method.slice('sg'.length);
   const zeroCopy = { '-copy': false, '': false, '-zc': true, '-auto': 'auto' }[base];
   if (zeroCopy === undefined) throw new Error(`unknown method ${method}`);
-  const sender = new Sender({ zeroCopy });
+  // job.bind (diagnosis only): e.g. { address: '0.0.0.0' } for an IPv4-only socket.
+  const sender = new Sender(job.bind ? { zeroCopy, bind: job.bind } : { zeroCopy });
   stats.features = sender.features;
   const note = (report) => {
     stats.zeroCopy.add(report.zeroCopy);

@@ -19,6 +19,7 @@ export interface NativeSenderOptions {
 export interface NativeFeatures {
   backend: 'io_uring';
   deferTaskrun: boolean;
+  sendWithAddr: boolean;
   sendZc: boolean;
   sendmsgZc: boolean;
   reportUsage: boolean;
@@ -51,6 +52,7 @@ export interface NativeProbe {
   ioUringErrno: number;
   deferTaskrun: boolean;
   submitAll: boolean;
+  sendWithAddr: boolean;
   sendZc: boolean;
   sendmsgZc: boolean;
   reportUsage: boolean;

@@ -9,6 +9,8 @@ export interface ProbeResult {
   deferTaskrun: boolean;
   /** IORING_SETUP_SUBMIT_ALL accepted: one bad member never stops a batch. */
   submitAll: boolean;
+  /** IORING_OP_SEND with a destination address: copy sends without a msghdr. */
+  sendWithAddr: boolean;
   sendZc: boolean;
   sendmsgZc: boolean;
   /** Zero-copy sends can tell whether the kernel copied after all. */
@@ -32,7 +34,7 @@ export function probe(): ProbeResult {
   if (raw.ioUringErrno) reasons.ioUring = describeErrno(raw.ioUringErrno).code;
   if (raw.fixedBuffersErrno) reasons.fixedBuffers = describeErrno(raw.fixedBuffersErrno).code;
   if (raw.gsoErrno) reasons.gso = describeErrno(raw.gsoErrno).code;
-  const { ioUring, deferTaskrun, submitAll, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso } = raw;
-  cached = { ioUring, deferTaskrun, submitAll, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso, reasons };
+  const { ioUring, deferTaskrun, submitAll, sendWithAddr, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso } = raw;
+  cached = { ioUring, deferTaskrun, submitAll, sendWithAddr, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso, reasons };
   return probe();
 }

@@ -36,6 +36,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   result.Set("ioUringErrno", -f.setupErrno);
   result.Set("deferTaskrun", up && f.deferTaskrun);
   result.Set("submitAll", up && f.submitAll);
+  result.Set("sendWithAddr", up && f.sendWithAddr);
   result.Set("sendZc", up && f.sendZc);
   result.Set("sendmsgZc", up && f.sendmsgZc);
   result.Set("reportUsage", up && f.reportUsage);

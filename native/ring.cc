@@ -1,5 +1,6 @@
 #include "ring.h"
 
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -24,6 +25,12 @@ constexpr unsigned kSetupFlags[] = {
     IORING_SETUP_SUBMIT_ALL,
     0,
 };
+
+void PrepSendWithAddrProbe(io_uring_sqe* sqe) {
+  static sockaddr_in nowhere{};
+  io_uring_prep_send(sqe, -1, nullptr, 0, 0);
+  io_uring_prep_send_set_addr(sqe, reinterpret_cast<sockaddr*>(&nowhere), sizeof(nowhere));
+}
 
 void PrepReportUsageProbe(io_uring_sqe* sqe) {
   io_uring_prep_send_zc(sqe, -1, nullptr, 0, 0, IORING_SEND_ZC_REPORT_USAGE);
@@ -90,6 +97,7 @@ void Ring::ProbeOps() {
   // Flags are checked when the SQE is prepared, the file only when it is
   // issued: on fd -1 a known flag fails with EBADF, an unknown one with
   // EINVAL. That tells support apart without sending anything.
+  features_.sendWithAddr = ProbeSqeErrno(PrepSendWithAddrProbe) == EBADF;
   if (features_.sendZc) features_.reportUsage = ProbeSqeErrno(PrepReportUsageProbe) == EBADF;
   if (features_.sendmsgZc) features_.sendmsgZcFixed = ProbeSqeErrno(PrepSendmsgZcFixedProbe) == EBADF;
 }
@@ -143,6 +151,15 @@ void Ring::DrainEventFd() {
   // One read returns the whole counter and resets it to zero.
   eventfd_t value;
   eventfd_read(eventFd_, &value);
+}
+
+void Ring::SetEventFdEnabled(bool enabled) {
+  io_uring_cq_eventfd_toggle(&ring_, enabled);
+  // The kernel reads the flag after it posts a CQE or queues task work; we
+  // read the CQ (or ask for events) after writing it. Without a full fence
+  // both reads could see the old state and a completion would neither be
+  // seen by us nor signalled.
+  if (enabled) __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 void Ring::WaitCqe(unsigned timeoutMs) {

@@ -17,6 +17,7 @@ struct RingFeatures {
   int setupErrno = 0;
   bool deferTaskrun = false;
   bool submitAll = false;
+  bool sendWithAddr = false;  // IORING_OP_SEND taking a destination (addr2)
   bool sendZc = false;
   bool sendmsgZc = false;
   bool reportUsage = false;
@@ -47,6 +48,8 @@ class Ring {
   void GetEvents();
   // Drains the eventfd counter so the next completion wakes the loop again.
   void DrainEventFd();
+  // Whether posting completions signals the eventfd (IORING_CQ_EVENTFD_DISABLED).
+  void SetEventFdEnabled(bool enabled);
   // Waits up to timeoutMs for at least one completion; used only at teardown.
   void WaitCqe(unsigned timeoutMs);
 

@@ -113,6 +113,7 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
   Napi::Object features = Napi::Object::New(env);
   features.Set("backend", "io_uring");
   features.Set("deferTaskrun", f.deferTaskrun);
+  features.Set("sendWithAddr", f.sendWithAddr);
   features.Set("sendZc", f.sendZc);
   features.Set("sendmsgZc", f.sendmsgZc);
   features.Set("reportUsage", f.reportUsage);

@@ -65,15 +65,36 @@ void UringBackend::Start(std::unique_ptr<Batch> owned, const uint8_t* payload) {
 }
 
 void UringBackend::Pump() {
+  // Completions of our own submissions are reaped right here, so they need
+  // no eventfd wake-up (which would cost an epoll return, a read and an
+  // io_uring_enter per call for nothing).
+  ring_.SetEventFdEnabled(false);
+  Cycle();
+  // What is still in the kernel must wake us. Anything posted between the
+  // last reap and re-enabling did not signal, hence one more look.
+  while (active_) {
+    ring_.SetEventFdEnabled(true);
+    ring_.GetEvents();
+    if (!Cycle()) break;
+    ring_.SetEventFdEnabled(false);
+  }
+}
+
+// Submits what fits and reaps what completed until neither makes progress;
+// returns whether anything was reaped.
+bool UringBackend::Cycle() {
+  bool any = false;
   for (;;) {
     unsigned prepared = FillSq();
     // A failed submit leaves the SQEs in the ring; the next wake-up retries.
     if (prepared && ring_.Submit() < 0) break;
     unsigned reaped = ring_.Reap([this](const io_uring_cqe& cqe) { OnCqe(cqe); });
+    any = any || reaped;
     // Go round again while completions freed CQ room or the SQ filled up
     // with members still waiting.
     if (!reaped && !(prepared && !queue_.empty())) break;
   }
+  return any;
 }
 
 unsigned UringBackend::FillSq() {
@@ -111,8 +132,15 @@ void UringBackend::Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i) {
   const RingFeatures& f = ring_.Features();
   bool fixed = batch.slot >= 0 && f.fixedBuffers;
   unsigned zcFlags = f.reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
-  if (batch.zeroCopy && !batch.HasExtras() && batch.segmentSize == 0) {
-    const Target& t = batch.targets[i];
+  bool plain = !batch.HasExtras() && batch.segmentSize == 0;
+  const Target& t = batch.targets[i];
+  if (plain && !batch.zeroCopy && f.sendWithAddr) {
+    // sendto(): no msghdr to build, copy in and import per member.
+    io_uring_prep_send(sqe, fd_, batch.payload, batch.payloadLength, 0);
+    io_uring_prep_send_set_addr(sqe, &t.sa, uint16_t(t.len));
+    return;
+  }
+  if (plain && batch.zeroCopy) {
     if (fixed) {
       io_uring_prep_send_zc_fixed(sqe, fd_, batch.payload, batch.payloadLength, 0, zcFlags, unsigned(batch.slot));
     } else {

@@ -30,6 +30,7 @@ class UringBackend : public Backend {
 
  private:
   void Pump();
+  bool Cycle();
   unsigned FillSq();
   void Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i);
   void OnCqe(const io_uring_cqe& cqe);

@@ -15,7 +15,7 @@ test('the ESM entry exports the same objects', async () => {
 
 test('probe() reports what this kernel allows, with a reason for each refusal', () => {
   const result = sendgroup.probe();
-  for (const key of ['ioUring', 'deferTaskrun', 'submitAll', 'sendZc', 'sendmsgZc', 'reportUsage', 'sendmsgZcFixed', 'fixedBuffers', 'gso']) {
+  for (const key of ['ioUring', 'deferTaskrun', 'submitAll', 'sendWithAddr', 'sendZc', 'sendmsgZc', 'reportUsage', 'sendmsgZcFixed', 'fixedBuffers', 'gso']) {
     assert.type(result[key], 'boolean', key);
   }
   for (const key of ['ioUring', 'fixedBuffers', 'gso']) {
