@@ -27,7 +27,8 @@ const HELP = `usage: npm run bench [-- options]
   --rounds N            alternations A B A B ... per scenario (default 5, min 1)
   --duration S          measured seconds per run (default 1)
   --warmup S            unmeasured seconds per run before measuring (default 0.25)
-  --veth-mtu N          MTU of the veth pair (default 1500)
+  --veth-mtu N          MTU of the veth pair (default 9000: 8192-B datagrams leave
+                        unfragmented; p8192-mtu1500 always uses 1500)
   --out FILE            results JSON (default bench/results/latest.json; SVG next to it)
   --docs                also copy the chart to docs/benchmarks.svg
   --list                print scenarios and methods, then exit
@@ -35,7 +36,7 @@ const HELP = `usage: npm run bench [-- options]
 
 function parseArgs(argv) {
   const o = { quick: process.env.BENCH_QUICK === '1', rounds: undefined, duration: undefined, warmup: undefined,
-    scenarios: undefined, sinks: undefined, methods: undefined, vethMtu: 1500, out: path.join(RESULTS, 'latest.json'), docs: false };
+    scenarios: undefined, sinks: undefined, methods: undefined, vethMtu: 9000, out: path.join(RESULTS, 'latest.json'), docs: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -181,6 +182,7 @@ function aggregate(scenario, sink, raw) {
     members: scenario.members,
     payload: scenario.payload,
     segment: scenario.segment ?? 0,
+    mtu: sink.mtu,
     datagramsPerCall: datagramsPerCall(scenario),
     methods: [...byName.values()].map(({ spec, ...rest }) => rest),
   };
@@ -218,7 +220,7 @@ function goals(results, autoMin) {
     }
     // auto: for each payload size measured with both modes, did 'auto' pick the faster?
     for (const [scn, a, b, bytes] of [['n1000', 'sg-zc', 'sg-copy', 1200], ['p8192', 'sg-zc', 'sg-copy', 8192],
-      ['burst', 'sg-gso-zc', 'sg-gso', 48000]]) {
+      ['p8192-mtu1500', 'sg-zc', 'sg-copy', 8192], ['burst', 'sg-gso-zc', 'sg-gso', 48000]]) {
       const s = find(results, sink, scn);
       const zr = row(s, a);
       const cr = row(s, b);
@@ -227,7 +229,7 @@ function goals(results, autoMin) {
       const autoZc = bytes >= autoMin;
       // Within 5% either choice is as good as the other.
       const met = Math.abs(r.median - 1) <= 0.05 ? true : (r.median > 1) === autoZc;
-      add(`auto-${bytes}`, `'auto' (zero-copy from ${autoMin} B) picks the faster mode at ${bytes} B`, sink, met,
+      add(`auto-${scn}`, `'auto' (zero-copy from ${autoMin} B) picks the faster mode at ${bytes} B${s.mtu ? ` (MTU ${s.mtu})` : ''}`, sink, met,
         `zc/copy ${range(r)}; auto picks ${autoZc ? 'zero-copy' : 'copy'}`);
     }
   }
@@ -257,7 +259,7 @@ function printTable(results) {
     + `${pad('x dgram [min-max]', 20)}${pad('x C [min-max] (ref)', 36)}notes`;
   for (const s of results.scenarios) {
     lines.push('');
-    lines.push(`== ${s.sink} / ${s.name}: ${s.members} member(s), ${s.payload} B${s.segment ? ` cut into ${s.segment} B` : ''} `
+    lines.push(`== ${s.sink}${s.mtu ? ` (MTU ${s.mtu})` : ''} / ${s.name}: ${s.members} member(s), ${s.payload} B${s.segment ? ` cut into ${s.segment} B` : ''} `
       + `(${s.datagramsPerCall} datagrams per call)`);
     lines.push(header);
     for (const r of s.methods) {
@@ -293,15 +295,23 @@ function machine() {
   try {
     commit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch { /* not a checkout */ }
+  let dirty = '';
+  try {
+    dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'lib', 'native', 'binding.gyp'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .trim().split('\n').filter(Boolean).map((l) => l.slice(3)).join(' ');
+  } catch { /* not a checkout */ }
   let addonMtime = '';
   try {
     addonMtime = fs.statSync(path.join(ROOT, 'build', 'Release', 'sendgroup.node')).mtime.toISOString();
   } catch { /* not built */ }
   return { cpu: cpus[0]?.model.trim(), cores: cpus.length, memoryGb: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(),
-    node: process.versions.node, liburing, commit, addonMtime };
+    node: process.versions.node, liburing, commit,
+    uncommittedLibraryChanges: dirty, addonMtime };
 }
 
 async function main() {
+  // `npm run bench -- --list | head` closes our stdout early: not an error.
+  process.stdout.on('error', (error) => { if (error.code === 'EPIPE') process.exit(0); throw error; });
   const options = parseArgs(process.argv.slice(2));
   if (options.help) {
     process.stdout.write(HELP);
@@ -395,6 +405,7 @@ async function main() {
       open.push(sink);
       if (sink.setup) sink.setup();
     }
+    if (sink.setMtu) sink.setMtu(scenario.vethMtu ?? options.vethMtu);
     const targetsFile = await sink.targets(scenario.members);
     const raw = new Map(scenario.methods.map((x) => [x.name, []]));
     for (let round = 0; round < options.rounds; round++) {

@@ -32,6 +32,9 @@ const SCENARIOS = [
   { name: 'p64', members: 1000, payload: 64, methods: sweep, sinks: ['loopback'], about: 'payload sweep at N=1,000' },
   { name: 'p8192', members: 1000, payload: 8192, methods: full.filter((x) => x.name !== 'c-uring-send'),
     sinks: ['loopback', 'veth'], about: 'payload sweep at N=1,000: zero-copy territory' },
+  { name: 'p8192-mtu1500', members: 1000, payload: 8192, sinks: ['veth'], vethMtu: 1500,
+    about: 'p8192 on a 1,500-B MTU link: each datagram leaves as 6 IP fragments',
+    methods: full.filter((x) => ['dgram', 'sg-copy', 'sg-zc', 'sg-auto', 'c-uring', 'c-uring-zc'].includes(x.name)) },
   { name: 'burst', members: 1000, payload: 48000, segment: 1200, sinks: ['loopback', 'veth'],
     about: '48,000-B frame in 1,200-B datagrams to 1,000 members (40 datagrams each)',
     methods: [

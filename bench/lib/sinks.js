@@ -114,7 +114,7 @@ function removeStaleNamespaces() {
 }
 
 class VethSink {
-  constructor(dir, { mtu = 1500 } = {}) {
+  constructor(dir, { mtu = 9000 } = {}) {
     this.name = 'veth';
     this.dir = dir;
     this.mtu = mtu;
@@ -160,6 +160,14 @@ class VethSink {
     ip(['-n', tx, 'route', 'add', '198.19.0.0/16', 'via', '198.18.0.254', 'dev', txDev]);
   }
 
+  /** The MTU of both ends (a scenario may want fragmentation, or not). */
+  setMtu(mtu) {
+    if (mtu === this.mtu) return;
+    ip(['-n', this.tx, 'link', 'set', this.txDev, 'mtu', String(mtu)]);
+    ip(['-n', this.rx, 'link', 'set', this.rxDev, 'mtu', String(mtu)]);
+    this.mtu = mtu;
+  }
+
   /** n members spread over 198.19.0.0/16 (250 hosts per /24), port 5004 + i % 1000. */
   async targets(n) {
     const file = path.join(this.dir, `veth-${n}.txt`);
@@ -183,7 +191,7 @@ class VethSink {
 
   /** Qdisc drops and what reached the peer (must stay 0). */
   stats() {
-    const out = { mtu: this.mtu };
+    const out = {};
     try {
       const q = JSON.parse(execFileSync('tc', ['-n', this.tx, '-s', '-j', 'qdisc', 'show', 'dev', this.txDev], { encoding: 'utf8' }));
       const root = q.find((x) => x.root) ?? q[0];

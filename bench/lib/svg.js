@@ -58,7 +58,7 @@ function renderSvg(results) {
     const rows = scenario.methods.filter((x) => Number.isFinite(x.dpcs.median));
     if (!rows.length) continue;
     const max = niceMax(Math.max(...rows.map((r) => r.dpcs.max)));
-    const head = `${scenario.sink} / ${scenario.name}: ${scenario.members} member${scenario.members === 1 ? '' : 's'}, `
+    const head = `${scenario.sink}${scenario.mtu ? ` (MTU ${scenario.mtu})` : ''} / ${scenario.name}: ${scenario.members} member${scenario.members === 1 ? '' : 's'}, `
       + `${scenario.payload} B${scenario.segment ? ` cut into ${scenario.segment} B` : ''}`;
     parts.push(`<text x="10" y="${y + 14}" font-size="13" font-weight="bold">${esc(head)}</text>`);
     y += 22;
