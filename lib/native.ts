@@ -18,6 +18,8 @@ export interface NativeSenderOptions {
 /** What the running backend could set up, for `Sender.features`. */
 export interface NativeFeatures {
   backend: 'io_uring';
+  /** Submission queue entries really set up: fewer than asked when RLIMIT_MEMLOCK is small. */
+  queueDepth: number;
   deferTaskrun: boolean;
   sendWithAddr: boolean;
   sendZc: boolean;
@@ -27,6 +29,8 @@ export interface NativeFeatures {
   fixedBuffers: boolean;
   /** 0, or the negated errno that refused buffer registration. */
   fixedBuffersErrno: number;
+  /** 0, or the negated errno with which the kernel refused a zero-copy send; the sender copies from then on. */
+  zeroCopyRefusedErrno: number;
 }
 
 /** 0 'off', 1 'zero-copied', 2 'copied' */

@@ -62,6 +62,7 @@ export class Sender {
 
   /** Which backend runs and what it could set up (zero-copy ops, fixed buffers, ...). */
   get features(): NativeFeatures {
+    if (this.#closing) throw closedError();
     return this.#native.features();
   }
 

@@ -76,8 +76,6 @@ bool Batch::RetryAfterStaleError(uint32_t i, int err) {
   if (retried.empty()) retried.resize(Count());
   if (retried[i]) return false;
   retried[i] = true;
-  state[i] = MemberState::kQueued;
-  retries.push_back(i);
   return true;
 }
 

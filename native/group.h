@@ -31,7 +31,8 @@ struct Target {
 // Returns false when the table is malformed.
 bool ParseTargets(const uint8_t* table, size_t count, int socketFamily, std::vector<Target>& out);
 
-enum class MemberState : uint8_t { kQueued, kInFlight, kDone };
+// kInFlightZeroCopy: in flight as a zero-copy op (its user_data says so).
+enum class MemberState : uint8_t { kQueued, kInFlight, kInFlightZeroCopy, kDone };
 enum class ZeroCopy : uint8_t { kOff = 0, kZeroCopied = 1, kCopied = 2 };
 
 // Per-recipient bytes: member i's are bytes + [offsets[i], offsets[i + 1]).
@@ -90,7 +91,7 @@ struct Batch {
   // An unconnected UDP socket with IP_RECVERR keeps the error of an ICMP
   // message about an earlier datagram (to another member) in sk_err, and the
   // next send on the socket fails with it instead of being sent. Such a
-  // member is queued again, once; a real failure repeats and is recorded.
+  // member deserves a second try, once; a real failure repeats.
   bool RetryAfterStaleError(uint32_t i, int err);
   bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
   bool Finished() const { return done == Count() && inflight == 0 && notifsPending <= 0; }

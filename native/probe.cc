@@ -28,7 +28,7 @@ int GsoErrno() {
 // Errnos are returned negated, as Node reports them; lib maps them to codes.
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Ring ring(8, 1, 4096, true);
+  Ring ring(kDefaultEntries, kDefaultSlots, kSlotSize, true);
   const RingFeatures& f = ring.Features();
   Napi::Object result = Napi::Object::New(env);
   bool up = f.setupErrno == 0;

@@ -12,6 +12,7 @@ namespace sendgroup {
 namespace {
 
 constexpr uint64_t kProbeUserData = ~uint64_t(0);
+constexpr unsigned kMinEntries = 8;
 
 // Tried best first; a kernel that rejects a flag answers EINVAL and the next
 // set is tried, so no kernel version is assumed. DEFER_TASKRUN keeps
@@ -65,6 +66,19 @@ Ring::~Ring() {
 }
 
 bool Ring::Setup(unsigned entries) {
+  int ret = TrySetup(entries);
+  // For unprivileged users the rings count against RLIMIT_MEMLOCK on some
+  // kernels (64 KiB in many containers). A smaller ring still sends any
+  // group, only in more submissions.
+  while (ret == -ENOMEM && entries > kMinEntries) {
+    entries /= 2;
+    ret = TrySetup(entries);
+  }
+  features_.setupErrno = -ret;
+  return ret == 0;
+}
+
+int Ring::TrySetup(unsigned entries) {
   for (unsigned flags : kSetupFlags) {
     io_uring_params params{};
     // Zero-copy sends post two CQEs each; a CQ four times the SQ keeps a full
@@ -74,17 +88,14 @@ bool Ring::Setup(unsigned entries) {
     int ret = io_uring_queue_init_params(entries, &ring_, &params);
     if (ret == 0) {
       ringUp_ = true;
+      features_.entries = ring_.sq.ring_entries;
       features_.deferTaskrun = flags & IORING_SETUP_DEFER_TASKRUN;
       features_.submitAll = flags & IORING_SETUP_SUBMIT_ALL;
-      return true;
+      return 0;
     }
-    if (ret != -EINVAL) {
-      features_.setupErrno = -ret;
-      return false;
-    }
+    if (ret != -EINVAL) return ret;
   }
-  features_.setupErrno = EINVAL;
-  return false;
+  return -EINVAL;
 }
 
 void Ring::ProbeOps() {

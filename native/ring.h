@@ -11,10 +11,17 @@
 
 namespace sendgroup {
 
+// A Sender's ring unless told otherwise; probe() sets up the same, so what it
+// reports is what a default Sender gets.
+constexpr unsigned kDefaultEntries = 1024;
+constexpr unsigned kDefaultSlots = 32;
+constexpr size_t kSlotSize = 1u << 16;  // the largest UDP send, rounded up
+
 // What the kernel and process allowed; each *Errno is 0 when the feature
 // works, else the errno of the refusal.
 struct RingFeatures {
   int setupErrno = 0;
+  unsigned entries = 0;  // SQ entries really set up (less than asked under a small RLIMIT_MEMLOCK)
   bool deferTaskrun = false;
   bool submitAll = false;
   bool sendWithAddr = false;  // IORING_OP_SEND taking a destination (addr2)
@@ -38,6 +45,7 @@ class Ring {
   int SetupErrno() const { return features_.setupErrno; }
   int EventFd() const { return eventFd_; }
   unsigned CqEntries() const { return ring_.cq.ring_entries; }
+  unsigned SqEntries() const { return ring_.sq.ring_entries; }
 
   io_uring_sqe* GetSqe() { return io_uring_get_sqe(&ring_); }
   // Submits what was prepared; with DEFER_TASKRUN also runs pending task
@@ -73,6 +81,7 @@ class Ring {
 
  private:
   bool Setup(unsigned entries);
+  int TrySetup(unsigned entries);
   void ProbeOps();
   void RegisterSlots(bool registerBuffers);
   int ProbeSqeErrno(void (*prep)(io_uring_sqe*));

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "errors.h"
+#include "ring.h"
 #include "uring_backend.h"
 
 namespace sendgroup {
@@ -97,8 +98,8 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
     ThrowTypeError(env, "NativeSender(options, onDone, onProgress, onClosed)");
   }
   Napi::Object options = info[0].As<Napi::Object>();
-  unsigned queueDepth = UintOption(options, "queueDepth", 1024, kMaxQueueDepth);
-  unsigned slots = UintOption(options, "slots", 32, kMaxSlots);
+  unsigned queueDepth = UintOption(options, "queueDepth", kDefaultEntries, kMaxQueueDepth);
+  unsigned slots = UintOption(options, "slots", kDefaultSlots, kMaxSlots);
   bool registerBuffers = options.Get("registerBuffers").ToBoolean();
   uint32_t sendBufferSize = UintOption(options, "sendBufferSize", 0, INT32_MAX / 2);
   OpenSocket(env, options.Get("bind"), int(sendBufferSize));
@@ -109,18 +110,7 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
     fd_ = -1;
     ThrowSyscallError(env, "io_uring_setup", err);
   }
-  const RingFeatures& f = backend->Features();
-  Napi::Object features = Napi::Object::New(env);
-  features.Set("backend", "io_uring");
-  features.Set("deferTaskrun", f.deferTaskrun);
-  features.Set("sendWithAddr", f.sendWithAddr);
-  features.Set("sendZc", f.sendZc);
-  features.Set("sendmsgZc", f.sendmsgZc);
-  features.Set("reportUsage", f.reportUsage);
-  features.Set("sendmsgZcFixed", f.sendmsgZcFixed);
-  features.Set("fixedBuffers", f.fixedBuffers);
-  features.Set("fixedBuffersErrno", -f.fixedBuffersErrno);
-  features_ = Napi::Persistent(features);
+  uring_ = backend.get();
   backend_ = std::move(backend);
 
   onDone_ = Napi::Persistent(info[1].As<Napi::Function>());
@@ -266,7 +256,24 @@ Napi::Value Sender::Address(const Napi::CallbackInfo& info) {
   return result;
 }
 
-Napi::Value Sender::Features(const Napi::CallbackInfo& /*info*/) { return features_.Value(); }
+Napi::Value Sender::Features(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!uring_) ThrowTypeError(env, "sender is closed");
+  const RingFeatures& f = uring_->Features();
+  Napi::Object features = Napi::Object::New(env);
+  features.Set("backend", "io_uring");
+  features.Set("queueDepth", f.entries);
+  features.Set("deferTaskrun", f.deferTaskrun);
+  features.Set("sendWithAddr", f.sendWithAddr);
+  features.Set("sendZc", f.sendZc);
+  features.Set("sendmsgZc", f.sendmsgZc);
+  features.Set("reportUsage", f.reportUsage);
+  features.Set("sendmsgZcFixed", f.sendmsgZcFixed);
+  features.Set("fixedBuffers", f.fixedBuffers);
+  features.Set("fixedBuffersErrno", -f.fixedBuffersErrno);
+  features.Set("zeroCopyRefusedErrno", -uring_->ZeroCopyRefused());
+  return features;
+}
 
 void Sender::Invoke(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args, bool fromLoop) {
   if (fromLoop) {
@@ -336,6 +343,7 @@ void Sender::Release() {
   released_ = true;
   if (backend_) backend_->Drain();
   backend_.reset();
+  uring_ = nullptr;
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   if (poll_) {

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "backend.h"
+#include "uring_backend.h"
 
 namespace sendgroup {
 
@@ -41,12 +41,12 @@ class Sender : public Napi::ObjectWrap<Sender> {
   int fd_ = -1;
   int family_ = 0;
   std::unique_ptr<Backend> backend_;
+  UringBackend* uring_ = nullptr;  // backend_, for what only io_uring reports
   uv_poll_t* poll_ = nullptr;
   bool busy_ = false;
   bool closing_ = false;
   bool released_ = false;
   Napi::FunctionReference onDone_, onProgress_, onClosed_;
-  Napi::ObjectReference features_;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   bool hookAdded_ = false;
 };

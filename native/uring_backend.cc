@@ -7,17 +7,26 @@ namespace sendgroup {
 namespace {
 
 // user_data of a member's send: batch id in the high half, member index in
-// the low half. Cancels carry a tag no send can have.
+// the low 31 bits, and whether the op was a zero-copy one (which owes a
+// notification CQE) in bit 31. Cancels carry a tag no send can have.
 constexpr uint64_t kCancelUserData = ~uint64_t(0);
+constexpr uint32_t kZeroCopyBit = 1u << 31;
 constexpr unsigned kDrainWaitMs = 50;
 constexpr unsigned kDrainRounds = 40;
 
-uint64_t UserData(uint32_t id, uint32_t member) { return (uint64_t(id) << 32) | member; }
+uint64_t UserData(uint32_t id, uint32_t member, bool zeroCopy) {
+  return (uint64_t(id) << 32) | member | (zeroCopy ? kZeroCopyBit : 0);
+}
+
+// How the kernel refuses zero-copy itself (rather than the datagram): pinning
+// user pages counts against RLIMIT_MEMLOCK (ENOMEM), or the socket or
+// protocol lacks it (EOPNOTSUPP).
+bool RefusesZeroCopy(int err) { return err == ENOMEM || err == EOPNOTSUPP; }
 
 }  // namespace
 
 UringBackend::UringBackend(int fd, unsigned queueDepth, unsigned slots, bool registerBuffers)
-    : fd_(fd), ring_(queueDepth, slots, 1u << 16, registerBuffers), cqeBudget_(0) {
+    : fd_(fd), ring_(queueDepth, slots, kSlotSize, registerBuffers), cqeBudget_(0) {
   if (ring_.SetupErrno() == 0) cqeBudget_ = ring_.CqEntries();
 }
 
@@ -29,6 +38,7 @@ UringBackend::~UringBackend() {
 }
 
 bool UringBackend::CanZeroCopy(const Batch& batch) const {
+  if (zeroCopyRefused_) return false;
   const RingFeatures& f = ring_.Features();
   bool plain = !batch.HasExtras() && batch.segmentSize == 0;
   return plain ? f.sendZc : f.sendmsgZc;
@@ -109,14 +119,15 @@ unsigned UringBackend::FillSq() {
         Touch(batch);
         continue;
       }
-      unsigned cost = batch->zeroCopy ? 2 : 1;
+      bool zeroCopy = batch->zeroCopy && zeroCopyRefused_ == 0;
+      unsigned cost = zeroCopy ? 2 : 1;
       if (cqeBudget_ < cost) return prepared;
       io_uring_sqe* sqe = ring_.GetSqe();
       if (!sqe) return prepared;
-      Prep(sqe, *batch, i);
-      io_uring_sqe_set_data64(sqe, UserData(batch->id, i));
+      Prep(sqe, *batch, i, zeroCopy);
+      io_uring_sqe_set_data64(sqe, UserData(batch->id, i, zeroCopy));
       batch->PopQueued();
-      batch->state[i] = MemberState::kInFlight;
+      batch->state[i] = zeroCopy ? MemberState::kInFlightZeroCopy : MemberState::kInFlight;
       ++batch->inflight;
       cqeBudget_ -= cost;
       ++prepared;
@@ -128,19 +139,19 @@ unsigned UringBackend::FillSq() {
   return prepared;
 }
 
-void UringBackend::Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i) {
+void UringBackend::Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i, bool zeroCopy) {
   const RingFeatures& f = ring_.Features();
   bool fixed = batch.slot >= 0 && f.fixedBuffers;
   unsigned zcFlags = f.reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
   bool plain = !batch.HasExtras() && batch.segmentSize == 0;
   const Target& t = batch.targets[i];
-  if (plain && !batch.zeroCopy && f.sendWithAddr) {
+  if (plain && !zeroCopy && f.sendWithAddr) {
     // sendto(): no msghdr to build, copy in and import per member.
     io_uring_prep_send(sqe, fd_, batch.payload, batch.payloadLength, 0);
     io_uring_prep_send_set_addr(sqe, &t.sa, uint16_t(t.len));
     return;
   }
-  if (plain && batch.zeroCopy) {
+  if (plain && zeroCopy) {
     if (fixed) {
       io_uring_prep_send_zc_fixed(sqe, fd_, batch.payload, batch.payloadLength, 0, zcFlags, unsigned(batch.slot));
     } else {
@@ -150,7 +161,7 @@ void UringBackend::Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i) {
     return;
   }
   msghdr* msg = batch.Message(i);
-  if (!batch.zeroCopy) {
+  if (!zeroCopy) {
     io_uring_prep_sendmsg(sqe, fd_, msg, 0);
     return;
   }
@@ -168,7 +179,8 @@ void UringBackend::OnCqe(const io_uring_cqe& cqe) {
   ++cqeBudget_;
   if (cqe.user_data == kCancelUserData) return;
   Batch* batch = table_[uint32_t(cqe.user_data >> 32)];
-  uint32_t i = uint32_t(cqe.user_data);
+  uint32_t i = uint32_t(cqe.user_data) & ~kZeroCopyBit;
+  bool zeroCopy = uint32_t(cqe.user_data) & kZeroCopyBit;
   if (cqe.flags & IORING_CQE_F_NOTIF) {
     // The kernel no longer reads this send's pages.
     --batch->notifsPending;
@@ -178,20 +190,33 @@ void UringBackend::OnCqe(const io_uring_cqe& cqe) {
   }
   if (cqe.flags & IORING_CQE_F_MORE) {
     ++batch->notifsPending;
-  } else if (batch->zeroCopy) {
+  } else if (zeroCopy) {
     ++cqeBudget_;  // the notification we reserved room for will not come
   }
   --batch->inflight;
+  if (cqe.res < 0 && zeroCopy && RefusesZeroCopy(-cqe.res)) {
+    // Degrade this sender to copy sends for good; the member goes again.
+    zeroCopyRefused_ = -cqe.res;
+    batch->zcCopied = true;
+    Requeue(batch, i);
+    return;
+  }
   if (cqe.res < 0 && !batch->aborted && batch->RetryAfterStaleError(i, -cqe.res)) {
-    if (!batch->queued) {
-      batch->queued = true;
-      queue_.push_back(batch);
-    }
+    Requeue(batch, i);
     return;
   }
   batch->Record(i, cqe.res);
   Touch(batch);
   MaybeFinish(batch);
+}
+
+void UringBackend::Requeue(Batch* batch, uint32_t i) {
+  batch->state[i] = MemberState::kQueued;
+  batch->retries.push_back(i);
+  if (!batch->queued) {
+    batch->queued = true;
+    queue_.push_back(batch);
+  }
 }
 
 void UringBackend::FailQueued(Batch& batch) {
@@ -214,10 +239,11 @@ void UringBackend::FailQueued(Batch& batch) {
 
 void UringBackend::CancelInFlight(Batch& batch) {
   for (uint32_t i = 0; i < batch.next && batch.inflight; ++i) {
-    if (batch.state[i] != MemberState::kInFlight) continue;
+    MemberState state = batch.state[i];
+    if (state != MemberState::kInFlight && state != MemberState::kInFlightZeroCopy) continue;
     io_uring_sqe* sqe = cqeBudget_ ? ring_.GetSqe() : nullptr;
     if (!sqe) return;  // no room: these sends finish on their own
-    io_uring_prep_cancel64(sqe, UserData(batch.id, i), 0);
+    io_uring_prep_cancel64(sqe, UserData(batch.id, i, state == MemberState::kInFlightZeroCopy), 0);
     io_uring_sqe_set_data64(sqe, kCancelUserData);
     --cqeBudget_;
   }

@@ -17,6 +17,9 @@ class UringBackend : public Backend {
   ~UringBackend() override;
 
   int SetupErrno() const { return ring_.SetupErrno(); }
+  // Non-zero once the kernel refused a zero-copy send (ENOMEM under
+  // RLIMIT_MEMLOCK, EOPNOTSUPP): this backend then copies.
+  int ZeroCopyRefused() const { return zeroCopyRefused_; }
   const RingFeatures& Features() const { return ring_.Features(); }
 
   int PollFd() const override { return ring_.EventFd(); }
@@ -32,7 +35,8 @@ class UringBackend : public Backend {
   void Pump();
   bool Cycle();
   unsigned FillSq();
-  void Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i);
+  void Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i, bool zeroCopy);
+  void Requeue(Batch* batch, uint32_t i);
   void OnCqe(const io_uring_cqe& cqe);
   void CancelInFlight(Batch& batch);
   void FailQueued(Batch& batch);
@@ -48,6 +52,7 @@ class UringBackend : public Backend {
   // CQEs the kernel may still post for what we submitted, kept within the CQ
   // so it never overflows: a send costs 1, a zero-copy send 2, a cancel 1.
   unsigned cqeBudget_;
+  int zeroCopyRefused_ = 0;
 };
 
 }  // namespace sendgroup

@@ -3,7 +3,10 @@
 // namespace pair (test/_netns.js), as root.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
 const { available, createNetwork } = require('./_netns');
+const { openReceivers } = require('./_helpers');
 
 const missing = available();
 let net;
@@ -55,6 +58,36 @@ test('close() with members in flight settles every call and stream', () => {
 test('process.exit() with zero-copy sends in flight exits cleanly', () => {
   if (missing) return;
   assert.equal(net.run('exitInFlight', SLOW), { exiting: true });
+});
+
+// As an unprivileged user under a 64 KiB RLIMIT_MEMLOCK (common in
+// containers): the ring shrinks, buffer registration is refused, zero-copy
+// sends are refused (pinning counts against the limit) and the sender
+// degrades to copies. Every byte must still arrive.
+test('under a tiny RLIMIT_MEMLOCK the sender degrades feature by feature and delivers', async () => {
+  const child = path.join(__dirname, 'fixtures', 'memlock-child.js');
+  const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+  try {
+    execFileSync('setpriv', [...asNobody, process.execPath, '-e', `require(${JSON.stringify(path.join(__dirname, '..'))})`], { stdio: 'ignore' });
+  } catch {
+    console.warn('\n  SKIP memlock: needs root, setpriv and a checkout the nobody user can read');
+    return;
+  }
+  const rx = await openReceivers(3);
+  try {
+    const out = execFileSync('prlimit', ['--memlock=65536:65536', 'setpriv', ...asNobody, process.execPath, child, ...rx.targets],
+      { encoding: 'utf8', timeout: 30000 });
+    const { report, features } = JSON.parse(out.trim().split('\n').pop());
+    await rx.waitFor(3);
+    assert.is(report.sent, 3, JSON.stringify(report.errors));
+    assert.is(features.fixedBuffers, false);
+    assert.is(features.fixedBuffersErrno, -12);
+    assert.ok(features.queueDepth < 1024, `ring of ${features.queueDepth} entries`);
+    if (features.zeroCopyRefusedErrno) assert.is(report.zeroCopy, 'copied');
+    for (const list of rx.messages) assert.ok(list.length === 1 && list[0].equals(Buffer.alloc(9000, 0x5a)));
+  } finally {
+    rx.close();
+  }
 });
 
 test.run();
