@@ -8,6 +8,7 @@
         "native/group.cc",
         "native/ring.cc",
         "native/uring_backend.cc",
+        "native/mmsg_backend.cc",
         "native/sender.cc",
         "native/probe.cc"
       ],

@@ -8,7 +8,10 @@ export type NativeExtras = Uint8Array[] | { data: Uint8Array; stride: number } |
 
 export interface NativeSenderOptions {
   /** One packed member (address.ts) to bind to; [::] falls back to 0.0.0.0 without IPv6. */
-  bind: Uint8Array;
+  bind?: Uint8Array;
+  /** A bound UDP socket's descriptor to send through instead (duplicated, never closed). */
+  fd?: number;
+  backend?: 'auto' | 'io_uring' | 'sendmmsg';
   queueDepth?: number;
   slots?: number;
   registerBuffers?: boolean;
@@ -17,7 +20,9 @@ export interface NativeSenderOptions {
 
 /** What the running backend could set up, for `Sender.features`. */
 export interface NativeFeatures {
-  backend: 'io_uring';
+  backend: 'io_uring' | 'sendmmsg';
+  /** 0, or the negated errno that made 'auto' fall back to sendmmsg. */
+  ioUringErrno: number;
   /** Submission queue entries really set up: fewer than asked when RLIMIT_MEMLOCK is small. */
   queueDepth: number;
   deferTaskrun: boolean;
@@ -65,6 +70,8 @@ export interface NativeProbe {
   fixedBuffersErrno: number;
   gso: boolean;
   gsoErrno: number;
+  sendmmsg: boolean;
+  sendmmsgErrno: number;
 }
 
 export interface Addon {

@@ -1,5 +1,6 @@
 // Option types with their defaults, and the one place that checks and shapes
 // them before anything reaches the addon.
+import { Socket } from 'node:dgram';
 import { argError } from './errors';
 import type { NativeExtras } from './native';
 
@@ -15,9 +16,15 @@ export type PerRecipient = readonly Uint8Array[] | { data: Uint8Array; stride: n
 /** Anything sendGroup takes as a payload; strings are sent as UTF-8. */
 export type Payload = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
 
+export type BackendName = 'io_uring' | 'sendmmsg';
+
 export interface SenderOptions {
-  /** Local address and port of the UDP socket. Default: [::]:0, dual-stack (0.0.0.0:0 where IPv6 is missing); an IPv4 address gives an IPv4-only socket. */
+  /** Local address and port of the UDP socket. Default: [::]:0, dual-stack (0.0.0.0:0 where IPv6 is missing); an IPv4 address gives an IPv4-only socket. Not with `socket`. */
   bind?: { address?: string; port?: number };
+  /** Send from this bound dgram socket (its port, its address) instead of a socket of our own; it keeps receiving as before and close() leaves it open. Default: none. */
+  socket?: Socket;
+  /** 'io_uring', 'sendmmsg', or 'auto': io_uring when a ring can be set up, else sendmmsg. Default: 'auto'. */
+  backend?: BackendName | 'auto';
   /** Default zero-copy mode for this sender's sends. Default: 'auto'. */
   zeroCopy?: ZeroCopyMode;
   /** Submission queue entries of the ring (the kernel rounds up to a power of two), 1 to 16384. Default: 1024. */
@@ -55,7 +62,7 @@ export const AUTO_ZERO_COPY_MIN_BYTES = 8000;
 export const MAX_SEND_BYTES = 65535;
 
 const SEND_KEYS = new Set(['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal']);
-const SENDER_KEYS = new Set(['bind', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize']);
+const SENDER_KEYS = new Set(['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize']);
 
 export interface ShapedSend {
   prefix: NativeExtras;
@@ -160,5 +167,16 @@ export function shapeSender(options: unknown): Required<Pick<SenderOptions, 'zer
     shaped.registerBuffers = o.registerBuffers;
   }
   if (o.bind !== undefined) shaped.bind = checkObject(o.bind, 'options.bind', new Set(['address', 'port']));
+  if (o.backend !== undefined) {
+    if (!['auto', 'io_uring', 'sendmmsg'].includes(o.backend as string)) {
+      throw argError('ERR_INVALID_ARG_VALUE', `options.backend must be 'auto', 'io_uring' or 'sendmmsg', received ${String(o.backend)}`);
+    }
+    shaped.backend = o.backend;
+  }
+  if (o.socket !== undefined) {
+    if (!(o.socket instanceof Socket)) throw argError('ERR_INVALID_ARG_TYPE', 'options.socket must be a dgram.Socket');
+    if (o.bind !== undefined) throw argError('ERR_INVALID_ARG_VALUE', 'options.bind and options.socket exclude each other');
+    shaped.socket = o.socket;
+  }
   return shaped as ReturnType<typeof shapeSender>;
 }

@@ -21,8 +21,10 @@ export interface ProbeResult {
   fixedBuffers: boolean;
   /** UDP GSO (UDP_SEGMENT), used by segmentSize. */
   gso: boolean;
+  /** The sendmmsg backend works (it is what 'auto' uses where io_uring is refused). */
+  sendmmsg: boolean;
   /** For each thing missing, why: the code of the refusal, e.g. { ioUring: 'EPERM' }. */
-  reasons: Partial<Record<'ioUring' | 'fixedBuffers' | 'gso', string>>;
+  reasons: Partial<Record<'ioUring' | 'fixedBuffers' | 'gso' | 'sendmmsg', string>>;
 }
 
 let cached: ProbeResult | undefined;
@@ -32,9 +34,10 @@ export function probe(): ProbeResult {
   const raw = addon.probe();
   const reasons: ProbeResult['reasons'] = {};
   if (raw.ioUringErrno) reasons.ioUring = describeErrno(raw.ioUringErrno).code;
-  if (raw.fixedBuffersErrno) reasons.fixedBuffers = describeErrno(raw.fixedBuffersErrno).code;
+  if (!raw.fixedBuffers) reasons.fixedBuffers = describeErrno(raw.fixedBuffersErrno || raw.ioUringErrno).code;
   if (raw.gsoErrno) reasons.gso = describeErrno(raw.gsoErrno).code;
-  const { ioUring, deferTaskrun, submitAll, sendWithAddr, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso } = raw;
-  cached = { ioUring, deferTaskrun, submitAll, sendWithAddr, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso, reasons };
+  if (raw.sendmmsgErrno) reasons.sendmmsg = describeErrno(raw.sendmmsgErrno).code;
+  const { ioUring, deferTaskrun, submitAll, sendWithAddr, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso, sendmmsg } = raw;
+  cached = { ioUring, deferTaskrun, submitAll, sendWithAddr, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso, sendmmsg, reasons };
   return probe();
 }

@@ -3,7 +3,8 @@ import { Endpoint, MEMBER_BYTES, Target, packEndpoint, parseEndpoint } from './a
 import { abortError, argError, closedError, systemError } from './errors';
 import { Group, GroupSnapshot } from './group';
 import { addon, NativeFeatures, NativeSender, NativeZeroCopy } from './native';
-import { Payload, SendOptions, SenderOptions, ShapedSend, ZeroCopyMode, shapeSend, shapeSender, toBytes } from './options';
+import { Socket } from 'node:dgram';
+import { BackendName, Payload, SendOptions, SenderOptions, ShapedSend, ZeroCopyMode, shapeSend, shapeSender, toBytes } from './options';
 import { Completion, SendReport, toCompletions, toReport } from './report';
 import { CompletionStream } from './stream';
 
@@ -20,6 +21,13 @@ interface Pending {
 function toSnapshot(targets: unknown): GroupSnapshot {
   if (targets instanceof Group) return targets.snapshot();
   return new Group(targets as Iterable<Target>).snapshot();
+}
+
+/** The descriptor of a bound dgram socket (Node keeps it on the socket's handle). */
+function socketFd(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw argError('ERR_INVALID_ARG_VALUE', 'options.socket must be bound (call bind() and wait for \'listening\')');
+  return fd;
 }
 
 function packBind(bind: SenderOptions['bind']): Uint8Array {
@@ -45,7 +53,8 @@ export class Sender {
     try {
       this.#native = new addon.NativeSender(
         {
-          bind: packBind(shaped.bind),
+          ...(shaped.socket ? { fd: socketFd(shaped.socket) } : { bind: packBind(shaped.bind) }),
+          backend: shaped.backend,
           queueDepth: shaped.queueDepth,
           slots: shaped.slots,
           registerBuffers: shaped.registerBuffers ?? true,
@@ -58,6 +67,11 @@ export class Sender {
     } catch (error) {
       throw systemError(error);
     }
+  }
+
+  /** The backend that sends: 'io_uring', or 'sendmmsg' where io_uring is blocked or was asked for. */
+  get backend(): BackendName {
+    return this.features.backend;
   }
 
   /** Which backend runs and what it could set up (zero-copy ops, fixed buffers, ...). */

@@ -1,34 +1,48 @@
-// The send path behind a Sender. io_uring is one backend; another (e.g.
-// sendmmsg where io_uring is blocked) implements the same interface, and
-// neither lib/ nor sender.cc changes.
+// The send path behind a Sender. io_uring is one backend, sendmmsg (for
+// where io_uring is blocked) another; both implement this interface, and
+// neither lib/ nor sender.cc knows which one runs.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "group.h"
+#include "ring.h"
 
 namespace sendgroup {
+
+// What a backend tells the Sender to watch its PollFd() for.
+enum class PollFor { kNothing, kReadable, kWritable };
+
+// What a backend could set up, for Sender.features.
+struct BackendInfo {
+  const char* name = "";
+  RingFeatures ring;         // io_uring only
+  int zeroCopyRefused = 0;   // errno with which the kernel refused zero-copy
+  int ioUringErrno = 0;      // why io_uring is not the backend, when it is not
+};
 
 class Backend {
  public:
   virtual ~Backend() = default;
 
-  // Readable when the backend has completions to collect (OnReadable).
   virtual int PollFd() const = 0;
+  virtual PollFor Poll() const = 0;
   // Copies the payload and the batch's extras (synchronously: the caller may
   // reuse its buffers at once) and starts sending.
   virtual void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) = 0;
   // Members not yet sent fail with ECANCELED; no-op for an unknown token.
   virtual void Abort(uint32_t token) = 0;
   virtual void AbortAll() = 0;
-  virtual void OnReadable() = 0;
+  // PollFd() is ready for what Poll() asked.
+  virtual void OnReady() = 0;
   virtual bool Idle() const = 0;
   // Cancels everything and waits (bounded) until the kernel no longer uses
   // any batch memory; for teardown, when no JavaScript can run.
   virtual void Drain() = 0;
   // Whether zero-copy is available for this batch's shape.
   virtual bool CanZeroCopy(const Batch& batch) const = 0;
+  virtual BackendInfo Info() const = 0;
 
   // Results since the last call: stream batches with new progress, then
   // batches that finished (owned by the caller from here on).

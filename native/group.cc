@@ -116,26 +116,20 @@ void Batch::Place(uint8_t* dest, const uint8_t* payloadSource) {
     extras->sources.clear();
     extras->sources.shrink_to_fit();
   }
+  if (segmentSize) {
+    cmsghdr* cm = reinterpret_cast<cmsghdr*>(control);
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    std::memcpy(CMSG_DATA(cm), &segmentSize, sizeof(uint16_t));
+  }
 }
 
-msghdr* Batch::Message(uint32_t i) {
-  if (msgs.empty()) {
-    msgs.resize(Count());
-    iovs.resize(size_t(Count()) * 3);
-    if (segmentSize) {
-      cmsghdr* cm = reinterpret_cast<cmsghdr*>(control);
-      cm->cmsg_level = SOL_UDP;
-      cm->cmsg_type = UDP_SEGMENT;
-      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-      std::memcpy(CMSG_DATA(cm), &segmentSize, sizeof(uint16_t));
-    }
-  }
-  iovec* iov = &iovs[size_t(i) * 3];
+void Batch::FillMessage(uint32_t i, msghdr& m, iovec* iov) {
   size_t n = 0;
   if (prefix.Length(i)) iov[n++] = {prefix.bytes + prefix.offsets[i], prefix.Length(i)};
   iov[n++] = {payload, payloadLength};
   if (suffix.Length(i)) iov[n++] = {suffix.bytes + suffix.offsets[i], suffix.Length(i)};
-  msghdr& m = msgs[i];
   m = {};
   m.msg_name = &targets[i].sa;
   m.msg_namelen = targets[i].len;
@@ -146,7 +140,15 @@ msghdr* Batch::Message(uint32_t i) {
     m.msg_control = control;
     m.msg_controllen = sizeof(control);
   }
-  return &m;
+}
+
+msghdr* Batch::Message(uint32_t i) {
+  if (msgs.empty()) {
+    msgs.resize(Count());
+    iovs.resize(size_t(Count()) * kMaxIov);
+  }
+  FillMessage(i, msgs[i], &iovs[size_t(i) * kMaxIov]);
+  return &msgs[i];
 }
 
 }  // namespace sendgroup

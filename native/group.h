@@ -99,10 +99,15 @@ struct Batch {
   // Records member i's result: bytes sent, or a negative errno.
   void Record(uint32_t i, int result);
   size_t CopyLength() const { return payloadLength + prefix.Total() + suffix.Total(); }
-  // Copies payload and extras to dest (CopyLength() bytes), the only copy.
+  // Copies payload and extras to dest (CopyLength() bytes), the only copy,
+  // and writes the GSO cmsg.
   void Place(uint8_t* dest, const uint8_t* payloadSource);
-  // The msghdr of member i: [prefix_i, payload, suffix_i] and, with GSO, the
-  // UDP_SEGMENT cmsg; valid until the batch is destroyed.
+  // Member i's msghdr: [prefix_i, payload, suffix_i] (iov holds kMaxIov) and,
+  // with GSO, the UDP_SEGMENT cmsg.
+  static constexpr size_t kMaxIov = 3;
+  void FillMessage(uint32_t i, msghdr& m, iovec* iov);
+  // The same, kept in the batch until it is destroyed (io_uring reads it
+  // after submission).
   msghdr* Message(uint32_t i);
 };
 

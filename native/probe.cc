@@ -23,6 +23,16 @@ int GsoErrno() {
   return err;
 }
 
+// errno of an empty sendmmsg(2) (seccomp could refuse it too); 0 when it works.
+int SendmmsgErrno() {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  mmsghdr none{};
+  int err = sendmmsg(fd, &none, 0, MSG_DONTWAIT) < 0 ? errno : 0;
+  close(fd);
+  return err;
+}
+
 }  // namespace
 
 // Errnos are returned negated, as Node reports them; lib maps them to codes.
@@ -46,6 +56,9 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   int gso = GsoErrno();
   result.Set("gso", gso == 0);
   result.Set("gsoErrno", -gso);
+  int mmsg = SendmmsgErrno();
+  result.Set("sendmmsg", mmsg == 0);
+  result.Set("sendmmsgErrno", -mmsg);
   return result;
 }
 

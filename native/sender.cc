@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 
 #include "errors.h"
 #include "ring.h"
+#include "mmsg_backend.h"
 #include "uring_backend.h"
 
 namespace sendgroup {
@@ -91,7 +93,7 @@ Napi::Function Sender::Define(Napi::Env env) {
                      });
 }
 
-// new NativeSender({ bind, queueDepth?, slots?, registerBuffers?, sendBufferSize? }, onDone, onProgress, onClosed)
+// new NativeSender({ bind | fd, backend?, queueDepth?, slots?, registerBuffers?, sendBufferSize? }, onDone, onProgress, onClosed)
 Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsFunction() || !info[3].IsFunction()) {
@@ -102,16 +104,19 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
   unsigned slots = UintOption(options, "slots", kDefaultSlots, kMaxSlots);
   bool registerBuffers = options.Get("registerBuffers").ToBoolean();
   uint32_t sendBufferSize = UintOption(options, "sendBufferSize", 0, INT32_MAX / 2);
-  OpenSocket(env, options.Get("bind"), int(sendBufferSize));
-
-  auto backend = std::make_unique<UringBackend>(fd_, queueDepth, slots, registerBuffers);
-  if (int err = backend->SetupErrno()) {
+  Napi::Value adopt = options.Get("fd");
+  if (adopt.IsNumber()) AdoptSocket(env, adopt.As<Napi::Number>().Int32Value());
+  else OpenSocket(env, options.Get("bind"));
+  try {
+    if (sendBufferSize && SetIntOption(fd_, SOL_SOCKET, SO_SNDBUF, int(sendBufferSize)) < 0) {
+      ThrowSyscallError(env, "setsockopt", errno);
+    }
+    backend_ = MakeBackend(env, options.Get("backend"), queueDepth, slots, registerBuffers);
+  } catch (...) {
     close(fd_);
     fd_ = -1;
-    ThrowSyscallError(env, "io_uring_setup", err);
+    throw;
   }
-  uring_ = backend.get();
-  backend_ = std::move(backend);
 
   onDone_ = Napi::Persistent(info[1].As<Napi::Function>());
   onProgress_ = Napi::Persistent(info[2].As<Napi::Function>());
@@ -135,7 +140,36 @@ void Sender::OnEnvCleanup(void* self) {
   sender->Release();
 }
 
-void Sender::OpenSocket(Napi::Env env, Napi::Value bind, int sendBufferSize) {
+std::unique_ptr<Backend> Sender::MakeBackend(Napi::Env env, Napi::Value choice, unsigned queueDepth, unsigned slots,
+                                             bool registerBuffers) {
+  std::string name = choice.IsString() ? choice.As<Napi::String>().Utf8Value() : "auto";
+  if (name == "sendmmsg") return std::make_unique<MmsgBackend>(fd_, 0);
+  if (name != "auto" && name != "io_uring") ThrowTypeError(env, "backend must be 'auto', 'io_uring' or 'sendmmsg'");
+  auto uring = std::make_unique<UringBackend>(fd_, queueDepth, slots, registerBuffers);
+  int err = uring->SetupErrno();
+  if (err == 0) return uring;
+  if (name == "io_uring") ThrowSyscallError(env, "io_uring_setup", err);
+  // 'auto': io_uring refused (seccomp EPERM, io_uring_disabled, ENOMEM).
+  return std::make_unique<MmsgBackend>(fd_, err);
+}
+
+void Sender::AdoptSocket(Napi::Env env, int userFd) {
+  int type = 0;
+  socklen_t length = sizeof(type);
+  if (getsockopt(userFd, SOL_SOCKET, SO_TYPE, &type, &length) < 0) ThrowSyscallError(env, "getsockopt", errno);
+  if (type != SOCK_DGRAM) ThrowTypeError(env, "socket must be a UDP socket");
+  sockaddr_storage local{};
+  length = sizeof(local);
+  if (getsockname(userFd, reinterpret_cast<sockaddr*>(&local), &length) < 0) ThrowSyscallError(env, "getsockname", errno);
+  family_ = local.ss_family;
+  // Our own descriptor for the user's socket: closing the Sender closes
+  // only it. IP_RECVERR is left off on purpose: it would turn ICMP errors
+  // into receive errors that dgram emits as 'error' on the user's socket.
+  fd_ = fcntl(userFd, F_DUPFD_CLOEXEC, 0);
+  if (fd_ < 0) ThrowSyscallError(env, "fcntl", errno);
+}
+
+void Sender::OpenSocket(Napi::Env env, Napi::Value bind) {
   Napi::Uint8Array packed = Bytes(bind, "bind");
   std::vector<Target> local;
   if (packed.ByteLength() < kMemberBytes || !ParseTargets(packed.Data(), 1, packed.Data()[0] == 4 ? AF_INET : AF_INET6, local)) {
@@ -154,15 +188,13 @@ void Sender::OpenSocket(Napi::Env env, Napi::Value bind, int sendBufferSize) {
     fd_ = socket(family_, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   }
   if (fd_ < 0) ThrowSyscallError(env, "socket", errno);
-  // The socket stays blocking: io_uring returns EAGAIN to us on an
-  // O_NONBLOCK socket, while on a blocking one it waits for room in the send
-  // buffer by itself (poll-armed, never blocking this thread).
+  // Blocking or not makes no difference to us: io_uring waits for room in
+  // the send buffer by itself (poll-armed) and sendmmsg passes MSG_DONTWAIT.
   if (family_ == AF_INET6) SetIntOption(fd_, IPPROTO_IPV6, IPV6_V6ONLY, 0);
   // Without IP_RECVERR a UDP send whose skb the qdisc drops reports success
   // (ENOBUFS is swallowed); with it the drop reaches the member's report.
   SetIntOption(fd_, IPPROTO_IP, IP_RECVERR, 1);
   if (family_ == AF_INET6) SetIntOption(fd_, IPPROTO_IPV6, IPV6_RECVERR, 1);
-  if (sendBufferSize) SetIntOption(fd_, SOL_SOCKET, SO_SNDBUF, sendBufferSize);
   if (::bind(fd_, &local[0].sa, local[0].len) < 0) {
     int err = errno;
     close(fd_);
@@ -177,16 +209,24 @@ void Sender::StartPolling(Napi::Env env) {
   poll_ = new uv_poll_t;
   uv_poll_init(loop, poll_, backend_->PollFd());
   poll_->data = this;
-  uv_poll_start(poll_, UV_READABLE, OnPoll);
   // Idle senders must not keep the process alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  UpdatePoll();
+}
+
+void Sender::UpdatePoll() {
+  PollFor want = backend_ ? backend_->Poll() : PollFor::kNothing;
+  if (want == pollFor_ || !poll_) return;
+  pollFor_ = want;
+  if (want == PollFor::kNothing) uv_poll_stop(poll_);
+  else uv_poll_start(poll_, want == PollFor::kReadable ? UV_READABLE : UV_WRITABLE, OnPoll);
 }
 
 void Sender::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   auto* self = static_cast<Sender*>(handle->data);
   if (!self || !self->backend_ || status < 0) return;
   try {
-    self->backend_->OnReadable();
+    self->backend_->OnReady();
     self->Deliver(true);
     self->FinishCloseIfIdle(true);
   } catch (const Napi::Error& error) {
@@ -258,10 +298,12 @@ Napi::Value Sender::Address(const Napi::CallbackInfo& info) {
 
 Napi::Value Sender::Features(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!uring_) ThrowTypeError(env, "sender is closed");
-  const RingFeatures& f = uring_->Features();
+  if (!backend_) ThrowTypeError(env, "sender is closed");
+  BackendInfo backend = backend_->Info();
+  const RingFeatures& f = backend.ring;
   Napi::Object features = Napi::Object::New(env);
-  features.Set("backend", "io_uring");
+  features.Set("backend", backend.name);
+  features.Set("ioUringErrno", -backend.ioUringErrno);
   features.Set("queueDepth", f.entries);
   features.Set("deferTaskrun", f.deferTaskrun);
   features.Set("sendWithAddr", f.sendWithAddr);
@@ -271,7 +313,7 @@ Napi::Value Sender::Features(const Napi::CallbackInfo& info) {
   features.Set("sendmsgZcFixed", f.sendmsgZcFixed);
   features.Set("fixedBuffers", f.fixedBuffers);
   features.Set("fixedBuffersErrno", -f.fixedBuffersErrno);
-  features.Set("zeroCopyRefusedErrno", -uring_->ZeroCopyRefused());
+  features.Set("zeroCopyRefusedErrno", -backend.zeroCopyRefused);
   return features;
 }
 
@@ -317,6 +359,7 @@ void Sender::Deliver(bool fromLoop) {
 }
 
 void Sender::UpdateBusy() {
+  UpdatePoll();
   bool busy = backend_ && !backend_->Idle();
   if (busy == busy_ || !poll_) return;
   busy_ = busy;
@@ -343,7 +386,6 @@ void Sender::Release() {
   released_ = true;
   if (backend_) backend_->Drain();
   backend_.reset();
-  uring_ = nullptr;
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   if (poll_) {

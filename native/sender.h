@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "uring_backend.h"
+#include "backend.h"
 
 namespace sendgroup {
 
@@ -25,7 +25,11 @@ class Sender : public Napi::ObjectWrap<Sender> {
   Napi::Value Address(const Napi::CallbackInfo& info);
   Napi::Value Features(const Napi::CallbackInfo& info);
 
-  void OpenSocket(Napi::Env env, Napi::Value bind, int sendBufferSize);
+  void OpenSocket(Napi::Env env, Napi::Value bind);
+  void AdoptSocket(Napi::Env env, int userFd);
+  std::unique_ptr<Backend> MakeBackend(Napi::Env env, Napi::Value choice, unsigned queueDepth, unsigned slots,
+                                       bool registerBuffers);
+  void UpdatePoll();
   void StartPolling(Napi::Env env);
   static void OnPoll(uv_poll_t* handle, int status, int events);
   // Hands finished batches and stream progress to JavaScript. fromLoop: we
@@ -41,7 +45,7 @@ class Sender : public Napi::ObjectWrap<Sender> {
   int fd_ = -1;
   int family_ = 0;
   std::unique_ptr<Backend> backend_;
-  UringBackend* uring_ = nullptr;  // backend_, for what only io_uring reports
+  PollFor pollFor_ = PollFor::kNothing;
   uv_poll_t* poll_ = nullptr;
   bool busy_ = false;
   bool closing_ = false;

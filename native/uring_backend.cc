@@ -277,10 +277,18 @@ void UringBackend::AbortAll() {
   Pump();
 }
 
-void UringBackend::OnReadable() {
+void UringBackend::OnReady() {
   ring_.DrainEventFd();
   ring_.GetEvents();
   Pump();
+}
+
+BackendInfo UringBackend::Info() const {
+  BackendInfo info;
+  info.name = "io_uring";
+  info.ring = ring_.Features();
+  info.zeroCopyRefused = zeroCopyRefused_;
+  return info;
 }
 
 void UringBackend::Drain() {

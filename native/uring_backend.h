@@ -23,13 +23,15 @@ class UringBackend : public Backend {
   const RingFeatures& Features() const { return ring_.Features(); }
 
   int PollFd() const override { return ring_.EventFd(); }
+  PollFor Poll() const override { return PollFor::kReadable; }
   void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) override;
   void Abort(uint32_t token) override;
   void AbortAll() override;
-  void OnReadable() override;
+  void OnReady() override;
   bool Idle() const override { return active_ == 0; }
   void Drain() override;
   bool CanZeroCopy(const Batch& batch) const override;
+  BackendInfo Info() const override;
 
  private:
   void Pump();
@@ -52,6 +54,8 @@ class UringBackend : public Backend {
   // CQEs the kernel may still post for what we submitted, kept within the CQ
   // so it never overflows: a send costs 1, a zero-copy send 2, a cancel 1.
   unsigned cqeBudget_;
+  // Non-zero once the kernel refused a zero-copy send (ENOMEM under
+  // RLIMIT_MEMLOCK, EOPNOTSUPP): this backend copies from then on.
   int zeroCopyRefused_ = 0;
 };
 

@@ -81,9 +81,11 @@ test('under a tiny RLIMIT_MEMLOCK the sender degrades feature by feature and del
     await rx.waitFor(3);
     assert.is(report.sent, 3, JSON.stringify(report.errors));
     assert.is(features.fixedBuffers, false);
-    assert.is(features.fixedBuffersErrno, -12);
-    assert.ok(features.queueDepth < 1024, `ring of ${features.queueDepth} entries`);
-    if (features.zeroCopyRefusedErrno) assert.is(report.zeroCopy, 'copied');
+    if (features.backend === 'io_uring') {
+      assert.is(features.fixedBuffersErrno, -12);
+      assert.ok(features.queueDepth < 1024, `ring of ${features.queueDepth} entries`);
+      if (features.zeroCopyRefusedErrno) assert.is(report.zeroCopy, 'copied');
+    }
     for (const list of rx.messages) assert.ok(list.length === 1 && list[0].equals(Buffer.alloc(9000, 0x5a)));
   } finally {
     rx.close();

@@ -1,0 +1,48 @@
+// The sendmmsg backend, for where io_uring is blocked (Docker's default
+// seccomp profile, kernel.io_uring_disabled): the same batches, sent with
+// sendmmsg(2) in chunks. Nothing stays in the kernel after a call returns,
+// so there is nothing to cancel or drain; a full send buffer (EAGAIN) waits
+// for writability through the event loop. No zero-copy.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <deque>
+#include <vector>
+
+#include "backend.h"
+
+namespace sendgroup {
+
+class MmsgBackend : public Backend {
+ public:
+  // ioUringErrno: why io_uring is not used (0 when it was not asked for).
+  MmsgBackend(int fd, int ioUringErrno);
+  ~MmsgBackend() override;
+
+  int PollFd() const override { return fd_; }
+  PollFor Poll() const override { return blocked_ ? PollFor::kWritable : PollFor::kNothing; }
+  void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) override;
+  void Abort(uint32_t token) override;
+  void AbortAll() override;
+  void OnReady() override;
+  bool Idle() const override { return queue_.empty(); }
+  void Drain() override { AbortAll(); }
+  bool CanZeroCopy(const Batch& /*batch*/) const override { return false; }
+  BackendInfo Info() const override;
+
+ private:
+  void Pump();
+  // Sends the batch's next chunk; false when the socket buffer is full.
+  bool SendChunk(Batch& batch);
+  void Cancel(Batch* batch);
+
+  int fd_;
+  int ioUringErrno_;
+  bool blocked_ = false;
+  std::deque<Batch*> queue_;  // owned until moved to finished_
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+};
+
+}  // namespace sendgroup
