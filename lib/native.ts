@@ -79,14 +79,21 @@ export interface Addon {
   probe(): NativeProbe;
 }
 
+const root = path.join(__dirname, '..');
+
+/** Loads build/Release, build/Debug, then prebuilds/<platform>-<arch> (node-gyp-build's order). */
 function load(): Addon {
-  const file = path.join(__dirname, '..', 'build', 'Release', 'sendgroup.node');
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(file) as Addon;
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    return nodeGypBuild(root) as Addon;
   } catch (error) {
-    throw new Error(`sendgroup: cannot load the native addon ${file}: ${(error as Error).message}. ` +
-      'Build it with `npm rebuild sendgroup` (needs g++, make, python3 and liburing-dev).', { cause: error });
+    const tried = ['build/Release/sendgroup.node', 'build/Debug/sendgroup.node', `prebuilds/${process.platform}-${process.arch}/*.node`]
+      .map((file) => path.join(root, file));
+    throw new Error(`sendgroup: no native addon loads for ${process.platform}-${process.arch}, Node ${process.version}. ` +
+      `Tried ${tried.join(', ')}: ${(error as Error).message}. ` +
+      'Build it from source: install g++, make, python3 and liburing-dev (Debian/Ubuntu: apt-get install -y g++ make python3 liburing-dev), ' +
+      'then run `npm rebuild sendgroup`.', { cause: error });
   }
 }
 

@@ -20,11 +20,12 @@ function buildLauncher() {
   return binary;
 }
 
-function pass(title, command, args) {
+function pass(title, name, command, args) {
   console.log(`\n=== ${title} ===`);
-  return spawnSync(command, args, { cwd: root, stdio: 'inherit' }).status;
+  const env = { ...process.env, SENDGROUP_TEST_PASS: name };
+  return spawnSync(command, args, { cwd: root, stdio: 'inherit', env }).status;
 }
 
-const normal = pass('pass 1: io_uring as this kernel allows', process.execPath, uvu);
-const blocked = pass('pass 2: io_uring blocked by seccomp (EPERM), sendmmsg backend', buildLauncher(), [process.execPath, ...uvu]);
+const normal = pass('pass 1: io_uring as this kernel allows', 'normal', process.execPath, uvu);
+const blocked = pass('pass 2: io_uring blocked by seccomp (EPERM), sendmmsg backend', 'blocked', buildLauncher(), [process.execPath, ...uvu]);
 process.exitCode = normal === 0 && blocked === 0 ? 0 : 1;
