@@ -8,4 +8,4 @@ export type { ProbeResult } from './probe';
 export { AUTO_ZERO_COPY_MIN_BYTES, MAX_SEND_BYTES } from './options';
 export type { SendOptions, SenderOptions, ZeroCopyMode, PerRecipient, Payload, BackendName } from './options';
 export type { SendReport, SendFailure, Completion, MemberError, ZeroCopyOutcome } from './report';
-export type { NativeFeatures as SenderFeatures } from './native';
+export type { NativeFeatures as SenderFeatures, RingCapabilities } from './native';

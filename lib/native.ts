@@ -18,20 +18,29 @@ export interface NativeSenderOptions {
   sendBufferSize?: number;
 }
 
+/** What io_uring offers; probe() reports it for the kernel, Sender.features for one ring. */
+export interface RingCapabilities {
+  /** DEFER_TASKRUN accepted: completions run only when the sender asks. */
+  deferTaskrun: boolean;
+  /** IORING_OP_SEND with a destination address: copy sends without a msghdr. */
+  sendWithAddr: boolean;
+  sendZc: boolean;
+  sendmsgZc: boolean;
+  /** Zero-copy sends can tell whether the kernel copied after all. */
+  reportUsage: boolean;
+  /** SENDMSG_ZC over registered buffers (prefix/suffix sends without page pinning). */
+  sendmsgZcFixed: boolean;
+  /** Payload slots could be registered as fixed buffers (RLIMIT_MEMLOCK allows it). */
+  fixedBuffers: boolean;
+}
+
 /** What the running backend could set up, for `Sender.features`. */
-export interface NativeFeatures {
+export interface NativeFeatures extends RingCapabilities {
   backend: 'io_uring' | 'sendmmsg';
   /** 0, or the negated errno that made 'auto' fall back to sendmmsg. */
   ioUringErrno: number;
   /** Submission queue entries really set up: fewer than asked when RLIMIT_MEMLOCK is small. */
   queueDepth: number;
-  deferTaskrun: boolean;
-  sendWithAddr: boolean;
-  sendZc: boolean;
-  sendmsgZc: boolean;
-  reportUsage: boolean;
-  sendmsgZcFixed: boolean;
-  fixedBuffers: boolean;
   /** 0, or the negated errno that refused buffer registration. */
   fixedBuffersErrno: number;
   /** 0, or the negated errno with which the kernel refused a zero-copy send; the sender copies from then on. */
@@ -56,17 +65,11 @@ export interface NativeSender {
   features(): NativeFeatures;
 }
 
-export interface NativeProbe {
+/** Errnos are negated, 0 where the thing works. */
+export interface NativeProbe extends RingCapabilities {
   ioUring: boolean;
   ioUringErrno: number;
-  deferTaskrun: boolean;
   submitAll: boolean;
-  sendWithAddr: boolean;
-  sendZc: boolean;
-  sendmsgZc: boolean;
-  reportUsage: boolean;
-  sendmsgZcFixed: boolean;
-  fixedBuffers: boolean;
   fixedBuffersErrno: number;
   gso: boolean;
   gsoErrno: number;

@@ -83,7 +83,7 @@ function checkObject<T extends object>(value: unknown, name: string, keys: Set<s
   return value as Partial<T>;
 }
 
-export function checkInteger(value: unknown, name: string, min: number, max: number): number {
+function checkInteger(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a number, received ${typeof value}`);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw argError('ERR_OUT_OF_RANGE', `${name} must be an integer from ${min} to ${max}, received ${value}`);
@@ -91,7 +91,7 @@ export function checkInteger(value: unknown, name: string, min: number, max: num
   return value;
 }
 
-export function checkZeroCopy(value: unknown, name: string): ZeroCopyMode {
+function checkZeroCopy(value: unknown, name: string): ZeroCopyMode {
   if (value === true || value === false || value === 'auto') return value;
   throw argError('ERR_INVALID_ARG_VALUE', `${name} must be true, false or 'auto', received ${String(value)}`);
 }

@@ -1,24 +1,12 @@
 // probe(): what this kernel and process allow, asked once per process.
 import { describeErrno } from './errors';
-import { addon } from './native';
+import { addon, RingCapabilities } from './native';
 
-export interface ProbeResult {
+export interface ProbeResult extends RingCapabilities {
   /** A ring could be set up (io_uring_setup not blocked by seccomp, sysctl or limits). */
   ioUring: boolean;
-  /** DEFER_TASKRUN accepted: completions run only when the sender asks. */
-  deferTaskrun: boolean;
   /** IORING_SETUP_SUBMIT_ALL accepted: one bad member never stops a batch. */
   submitAll: boolean;
-  /** IORING_OP_SEND with a destination address: copy sends without a msghdr. */
-  sendWithAddr: boolean;
-  sendZc: boolean;
-  sendmsgZc: boolean;
-  /** Zero-copy sends can tell whether the kernel copied after all. */
-  reportUsage: boolean;
-  /** SENDMSG_ZC over registered buffers (prefix/suffix sends without page pinning). */
-  sendmsgZcFixed: boolean;
-  /** Payload slots could be registered as fixed buffers (RLIMIT_MEMLOCK allows it). */
-  fixedBuffers: boolean;
   /** UDP GSO (UDP_SEGMENT), used by segmentSize. */
   gso: boolean;
   /** The sendmmsg backend works (it is what 'auto' uses where io_uring is refused). */
@@ -31,13 +19,12 @@ let cached: ProbeResult | undefined;
 
 export function probe(): ProbeResult {
   if (cached) return { ...cached, reasons: { ...cached.reasons } };
-  const raw = addon.probe();
+  const { ioUringErrno, fixedBuffersErrno, gsoErrno, sendmmsgErrno, ...found } = addon.probe();
   const reasons: ProbeResult['reasons'] = {};
-  if (raw.ioUringErrno) reasons.ioUring = describeErrno(raw.ioUringErrno).code;
-  if (!raw.fixedBuffers) reasons.fixedBuffers = describeErrno(raw.fixedBuffersErrno || raw.ioUringErrno).code;
-  if (raw.gsoErrno) reasons.gso = describeErrno(raw.gsoErrno).code;
-  if (raw.sendmmsgErrno) reasons.sendmmsg = describeErrno(raw.sendmmsgErrno).code;
-  const { ioUring, deferTaskrun, submitAll, sendWithAddr, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso, sendmmsg } = raw;
-  cached = { ioUring, deferTaskrun, submitAll, sendWithAddr, sendZc, sendmsgZc, reportUsage, sendmsgZcFixed, fixedBuffers, gso, sendmmsg, reasons };
+  if (ioUringErrno) reasons.ioUring = describeErrno(ioUringErrno).code;
+  if (!found.fixedBuffers) reasons.fixedBuffers = describeErrno(fixedBuffersErrno || ioUringErrno).code;
+  if (gsoErrno) reasons.gso = describeErrno(gsoErrno).code;
+  if (sendmmsgErrno) reasons.sendmmsg = describeErrno(sendmmsgErrno).code;
+  cached = { ...found, reasons };
   return probe();
 }

@@ -45,7 +45,6 @@ class Ring {
   int SetupErrno() const { return features_.setupErrno; }
   int EventFd() const { return eventFd_; }
   unsigned CqEntries() const { return ring_.cq.ring_entries; }
-  unsigned SqEntries() const { return ring_.sq.ring_entries; }
 
   io_uring_sqe* GetSqe() { return io_uring_get_sqe(&ring_); }
   // Submits what was prepared; with DEFER_TASKRUN also runs pending task
