@@ -12,21 +12,23 @@ const { summary, pairRatios, median } = require('./lib/stats');
 const { buildReference } = require('./lib/reference');
 const { LoopbackSink, VethSink } = require('./lib/sinks');
 const { renderSvg, si } = require('./lib/svg');
+const { snapshotLibrary, removeSnapshot } = require('./lib/snapshot');
 
 const ROOT = path.join(__dirname, '..');
 const WORKER = path.join(__dirname, 'worker.js');
 const RESULTS = path.join(__dirname, 'results');
+const SINKS = ['loopback', 'veth', 'veth-silent'];
 
 const HELP = `usage: npm run bench [-- options]
 
   --quick               smoke run (~1-2 min): scenarios ${QUICK.join(',')}, loopback only,
                         3 rounds of 0.3 s (also: BENCH_QUICK=1)
   --scenario a,b        scenarios to run (default: all): ${SCENARIOS.map((s) => s.name).join(', ')}
-  --sink a,b            loopback, veth (default: both when root, else loopback)
+  --sink a,b            loopback, veth, veth-silent (default: all three when root, else loopback)
   --method a,b          only these methods (dgram is always kept: it is the baseline)
   --rounds N            alternations A B A B ... per scenario (default 5, min 1)
-  --duration S          measured seconds per run (default 1)
-  --warmup S            unmeasured seconds per run before measuring (default 0.25)
+  --duration S          measured seconds per run (default 0.8)
+  --warmup S            unmeasured seconds per run before measuring (default 0.2)
   --veth-mtu N          MTU of the veth pair (default 9000: 8192-B datagrams leave
                         unfragmented; p8192-mtu1500 always uses 1500)
   --out FILE            results JSON (default bench/results/latest.json; SVG next to it)
@@ -59,8 +61,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown option ${a} (try --help)`);
   }
   o.rounds ??= o.quick ? 3 : 5;
-  o.duration ??= o.quick ? 0.3 : 1;
-  o.warmup ??= o.quick ? 0.1 : 0.25;
+  o.duration ??= o.quick ? 0.3 : 0.8;
+  o.warmup ??= o.quick ? 0.1 : 0.2;
   return o;
 }
 
@@ -125,7 +127,7 @@ async function runMethod(ctx, sink, scenario, method, targetsFile) {
       '--segment', String(scenario.segment ?? 0), '--duration', String(options.duration), '--warmup', String(options.warmup)];
   } else {
     command = process.execPath;
-    args = [WORKER, JSON.stringify({ method, targetsFile, payload: scenario.payload, segment: scenario.segment ?? 0,
+    args = [WORKER, JSON.stringify({ method, lib: ctx.lib.dir, targetsFile, payload: scenario.payload, segment: scenario.segment ?? 0,
       duration: options.duration, warmup: options.warmup })];
   }
   [command, args] = sink.wrap(command, args);
@@ -202,7 +204,7 @@ const range = (s, d = 2) => `${fmt(s?.median, d)} [${fmt(s?.min, d)}-${fmt(s?.ma
 function goals(results, autoMin) {
   const out = [];
   const add = (id, goal, sink, met, measured) => out.push({ id, goal, sink, met, measured });
-  for (const sink of ['loopback', 'veth']) {
+  for (const sink of SINKS) {
     const n1000 = find(results, sink, 'n1000');
     const copy = row(n1000, 'sg-copy');
     if (copy?.vsC) add('copy-vs-c', 'N=1000, 1200 B, copy: sendgroup >= 0.95x the C reference', sink, copy.vsC.median >= 0.95, `${range(copy.vsC)} (vs ${copy.vsC.ref})`);
@@ -215,7 +217,7 @@ function goals(results, autoMin) {
     const copy8 = row(p8192, 'sg-copy');
     if (zc && copy8) {
       const r = summary(pairRatios(zc.dpcsRounds, copy8.dpcsRounds));
-      if (sink === 'veth') add('zc-vs-copy-8192', '8192 B on veth: zero-copy >= 1.2x copy', sink, r.median >= 1.2, range(r));
+      if (sink !== 'loopback') add('zc-vs-copy-8192', '8192 B on veth: zero-copy >= 1.2x copy', sink, r.median >= 1.2, range(r));
       else add('zc-vs-copy-8192-loopback', '(info) 8192 B on loopback: zero-copy vs copy', sink, null, range(r));
     }
     // auto: for each payload size measured with both modes, did 'auto' pick the faster?
@@ -236,12 +238,17 @@ function goals(results, autoMin) {
   const n1 = find(results, 'loopback', 'n1');
   const one = row(n1, 'sg-copy');
   if (one?.vsDgram) add('n1-vs-dgram', 'N=1: one sendGroup costs no more CPU than one dgram.send', 'loopback', one.vsDgram.median >= 1, `${range(one.vsDgram)} x dgram (us/datagram: ${fmt(one.usPerDatagram)} vs ${fmt(row(n1, 'dgram').usPerDatagram)})`);
-  const big = row(find(results, 'loopback', 'n10000'), 'sg-copy');
-  const mid = row(find(results, 'loopback', 'n1000'), 'sg-copy');
-  if (big && mid) {
-    const r = big.usPerDatagram / mid.usPerDatagram;
-    add('n10000-vs-n1000', 'N=10000 costs no more per datagram than N=1000 (within 10%)', 'loopback', r <= 1.1,
-      `${fmt(big.usPerDatagram)} vs ${fmt(mid.usPerDatagram)} us/datagram (${fmt(r)}x)`);
+  for (const sink of SINKS) {
+    const big = find(results, sink, 'n10000');
+    const mid = find(results, sink, 'n1000');
+    const sgBig = row(big, 'sg-copy');
+    const sgMid = row(mid, 'sg-copy');
+    if (!sgBig || !sgMid) continue;
+    const r = sgBig.usPerDatagram / sgMid.usPerDatagram;
+    // The same ratio for the kernel limit tells the sink's scaling from ours.
+    const cr = ['c-sendmmsg', 'c-uring'].map((n) => `${n} ${fmt(row(big, n)?.usPerDatagram / row(mid, n)?.usPerDatagram)}x`).join(', ');
+    add('n10000-vs-n1000', 'N=10000 costs no more per datagram than N=1000 (within 10%)', sink, r <= 1.1,
+      `${fmt(sgBig.usPerDatagram)} vs ${fmt(sgMid.usPerDatagram)} us/datagram (${fmt(r)}x; same ratio for ${cr})`);
   }
   return out;
 }
@@ -279,7 +286,7 @@ function printTable(results) {
     const mark = g.met === null ? 'info' : g.met ? 'MET ' : 'MISS';
     lines.push(`${mark}  [${g.sink}] ${g.goal}: ${g.measured}`);
   }
-  if (results.veth) lines.push(`\nveth sink: ${JSON.stringify(results.veth)}`);
+  for (const [name, st] of Object.entries(results.sinkStats)) if (Object.keys(st).length) lines.push(`${name} sink: ${JSON.stringify(st)}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -329,26 +336,15 @@ async function main() {
   for (const n of options.scenarios ?? []) if (!known.has(n)) throw new Error(`unknown scenario ${n} (known: ${[...known].join(', ')})`);
   const wanted = options.scenarios ?? (options.quick ? QUICK : SCENARIOS.map((s) => s.name));
   const vethWhy = VethSink.available();
-  let sinks = options.sinks ?? (options.quick || vethWhy ? ['loopback'] : ['loopback', 'veth']);
-  for (const s of sinks) if (s !== 'loopback' && s !== 'veth') throw new Error(`unknown sink ${s}`);
-  if (sinks.includes('veth') && vethWhy) {
-    process.stderr.write(`veth sink skipped: ${vethWhy}\n`);
-    sinks = sinks.filter((s) => s !== 'veth');
+  let sinks = options.sinks ?? (options.quick || vethWhy ? ['loopback'] : SINKS);
+  for (const s of sinks) if (!SINKS.includes(s)) throw new Error(`unknown sink ${s} (known: ${SINKS.join(', ')})`);
+  if (sinks.some((s) => s !== 'loopback') && vethWhy) {
+    process.stderr.write(`veth sinks skipped: ${vethWhy}\n`);
+    sinks = sinks.filter((s) => s === 'loopback');
   }
 
-  // Fail early if the library cannot load (and learn its auto threshold).
-  let lib;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      // eslint-disable-next-line global-require
-      lib = require('..');
-      break;
-    } catch (error) {
-      if (attempt >= 6) throw new Error(`cannot load sendgroup (build it: npx node-gyp rebuild && npm run build:ts): ${error.message}`);
-      process.stderr.write('sendgroup not loadable yet (being rebuilt?), waiting 20 s\n');
-      await sleep(20000);
-    }
-  }
+  // One frozen copy of the library for the whole run (see lib/snapshot.js).
+  const lib = await snapshotLibrary({ log: (text) => process.stderr.write(`${text}\n`) });
   const sgref = buildReference();
 
   const plan = [];
@@ -367,6 +363,7 @@ async function main() {
   const cleanup = () => {
     for (const sink of open.splice(0)) sink.close();
     fs.rmSync(tmp, { recursive: true, force: true });
+    removeSnapshot(lib);
   };
   process.on('exit', cleanup);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -381,27 +378,30 @@ async function main() {
   const results = {
     startedAt: new Date().toISOString(),
     machine: machine(),
-    features: lib.probe(),
-    autoZeroCopyMinBytes: lib.AUTO_ZERO_COPY_MIN_BYTES,
+    library: { addon: lib.addon, addonSha256: lib.addonSha256, addonBuiltAt: lib.addonBuiltAt },
+    features: lib.probe,
+    autoZeroCopyMinBytes: lib.auto,
     options: { quick: options.quick, rounds: options.rounds, duration: options.duration, warmup: options.warmup, sinks,
-      scenarios: [...new Set(plan.map((p) => p.scenario.name))], vethMtu: sinks.includes('veth') ? options.vethMtu : undefined },
+      scenarios: [...new Set(plan.map((p) => p.scenario.name))], vethMtu: sinks.length > 1 ? options.vethMtu : undefined },
     scenarios: [],
+    sinkStats: {},
   };
   process.stderr.write(`sendgroup bench: ${plan.length} scenario/sink pairs, ${totalRuns} runs of ${options.duration} s `
     + `(+${options.warmup} s warm-up) each, ${options.rounds} rounds; sinks: ${sinks.join(', ')}\n`);
 
-  const ctx = { options, sgref };
+  const ctx = { options, sgref, lib };
   const started = Date.now();
   let done = 0;
   let sink = null;
   for (const { sinkName, scenario } of plan) {
     if (!sink || sink.name !== sinkName) {
       if (sink) {
-        if (sink.name === 'veth') results.veth = sink.stats();
+        if (sink.stats) results.sinkStats[sink.name] = sink.stats();
         sink.close();
         open.splice(open.indexOf(sink), 1);
       }
-      sink = sinkName === 'veth' ? new VethSink(tmp, { mtu: options.vethMtu }) : new LoopbackSink(sgref, tmp);
+      sink = sinkName === 'loopback' ? new LoopbackSink(sgref, tmp)
+        : new VethSink(tmp, { name: sinkName, mtu: options.vethMtu, drop: sinkName === 'veth-silent' ? 'silent' : 'error' });
       open.push(sink);
       if (sink.setup) sink.setup();
     }
@@ -431,13 +431,13 @@ async function main() {
     }
     results.scenarios.push(aggregate(scenario, sink, raw));
   }
-  if (sink?.name === 'veth') results.veth = sink.stats();
+  if (sink?.stats) results.sinkStats[sink.name] = sink.stats();
   cleanup();
   clearProgress();
 
   results.finishedAt = new Date().toISOString();
   results.seconds = Math.round((Date.now() - started) / 1000);
-  results.goals = goals(results, lib.AUTO_ZERO_COPY_MIN_BYTES);
+  results.goals = goals(results, lib.auto);
   printTable(results);
 
   fs.mkdirSync(path.dirname(options.out), { recursive: true });

@@ -65,7 +65,8 @@ async function setupDgram() {
 
 async function setupSendgroup() {
   // eslint-disable-next-line global-require
-  const { Group, Sender } = require('..');
+  // job.lib: the run's frozen copy of the library (bench/lib/snapshot.js).
+  const { Group, Sender } = require(job.lib ?? '..');
   const group = new Group();
   for (const { address, port } of targets) group.add(address, port);
   const base = gso ? method.slice('sg-gso'.length) : method.slice('sg'.length);

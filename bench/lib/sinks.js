@@ -114,8 +114,9 @@ function removeStaleNamespaces() {
 }
 
 class VethSink {
-  constructor(dir, { mtu = 9000 } = {}) {
-    this.name = 'veth';
+  constructor(dir, { name = 'veth', mtu = 9000, drop = 'error' } = {}) {
+    this.drop = drop;
+    this.name = name;
     this.dir = dir;
     this.mtu = mtu;
     this.tx = `${NS_PREFIX}tx-${process.pid}`;
@@ -158,6 +159,18 @@ class VethSink {
     ip(['-n', rx, 'link', 'set', rxDev, 'up']);
     ip(['-n', tx, 'neigh', 'replace', '198.18.0.254', 'lladdr', '02:00:00:5e:00:fe', 'dev', txDev, 'nud', 'permanent']);
     ip(['-n', tx, 'route', 'add', '198.19.0.0/16', 'via', '198.18.0.254', 'dev', txDev]);
+    if (this.drop === 'silent') {
+      // Peer down: our end loses carrier and the kernel swaps in the noop
+      // qdisc, which frees every packet and answers NET_XMIT_CN (success).
+      ip(['-n', rx, 'link', 'set', rxDev, 'down']);
+      // The swap happens in linkwatch, up to a second later: wait for it.
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        const link = JSON.parse(ip(['-n', tx, '-j', 'link', 'show', 'dev', txDev]))[0];
+        if (link.operstate !== 'UP') break;
+        execFileSync('sleep', ['0.1']);
+      }
+    }
   }
 
   /** The MTU of both ends (a scenario may want fragmentation, or not). */
@@ -191,7 +204,7 @@ class VethSink {
 
   /** Qdisc drops and what reached the peer (must stay 0). */
   stats() {
-    const out = {};
+    const out = { drop: this.drop };
     try {
       const q = JSON.parse(execFileSync('tc', ['-n', this.tx, '-s', '-j', 'qdisc', 'show', 'dev', this.txDev], { encoding: 'utf8' }));
       const root = q.find((x) => x.root) ?? q[0];
@@ -204,6 +217,8 @@ class VethSink {
     try {
       const link = JSON.parse(ip(['-n', this.rx, '-s', '-j', 'link', 'show', 'dev', this.rxDev]))[0];
       out.peerRxPackets = link.stats64.rx.packets;
+      const own = JSON.parse(ip(['-n', this.tx, '-s', '-j', 'link', 'show', 'dev', this.txDev]))[0];
+      out.txDropped = own.stats64.tx.dropped;
     } catch (error) {
       out.peerError = error.message;
     }
