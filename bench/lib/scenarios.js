@@ -30,7 +30,7 @@ const SCENARIOS = [
     about: 'N sweep and payload sweep at N=1,000, 1,200 B (the headline)' },
   { name: 'n10000', members: 10000, payload: 1200, methods: sweep, sinks: ['loopback', 'veth'], about: 'N sweep at 1,200 B' },
   { name: 'p64', members: 1000, payload: 64, methods: sweep, sinks: ['loopback'], about: 'payload sweep at N=1,000' },
-  { name: 'p8192', members: 1000, payload: 8192, methods: full.filter((x) => x.name !== 'c-uring-send'),
+  { name: 'p8192', members: 1000, payload: 8192, methods: full,
     sinks: ['loopback', 'veth', 'veth-silent'], about: 'payload sweep at N=1,000: zero-copy territory' },
   { name: 'p8192-mtu1500', members: 1000, payload: 8192, sinks: ['veth'], vethMtu: 1500,
     about: 'p8192 on a 1,500-B MTU link: each datagram leaves as 6 IP fragments',
