@@ -34,8 +34,9 @@ class Backend {
   // Members not yet sent fail with ECANCELED; no-op for an unknown token.
   virtual void Abort(uint32_t token) = 0;
   virtual void AbortAll() = 0;
-  // PollFd() is ready for what Poll() asked.
-  virtual void OnReady() = 0;
+  // PollFd() is ready for what Poll() asked; error: it reported POLLERR
+  // instead (libuv then stops watching it until Poll() is asked again).
+  virtual void OnReady(bool error) = 0;
   virtual bool Idle() const = 0;
   // Cancels everything and waits (bounded) until the kernel no longer uses
   // any batch memory; for teardown, when no JavaScript can run.

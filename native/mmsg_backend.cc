@@ -8,6 +8,8 @@ namespace {
 
 // Members per sendmmsg call: the kernel's own cap (UIO_MAXIOV).
 constexpr unsigned kChunk = 1024;
+// sendmmsg calls per turn of the event loop.
+constexpr unsigned kMaxChunksPerPump = 4;
 
 }  // namespace
 
@@ -35,17 +37,42 @@ void MmsgBackend::Start(std::unique_ptr<Batch> owned, const uint8_t* payload) {
   Pump();
 }
 
-void MmsgBackend::OnReady() {
+void MmsgBackend::OnReady(bool error) {
+  if (error) DrainErrorQueue();
   blocked_ = false;
   Pump();
 }
 
+// With IP_RECVERR the kernel queues ICMP errors and local ones (EMSGSIZE)
+// about datagrams already reported; while any is queued the socket polls
+// POLLERR and never just writable. They are old news: drop them, and the
+// socket error they left, which would fail an unrelated next send.
+void MmsgBackend::DrainErrorQueue() {
+  alignas(cmsghdr) uint8_t control[512];
+  uint8_t data[64];
+  iovec iov{data, sizeof(data)};
+  for (;;) {
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    if (recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+  }
+  int err;
+  socklen_t length = sizeof(err);
+  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
+}
+
 void MmsgBackend::Pump() {
+  unsigned chunks = 0;
   while (!queue_.empty() && !blocked_) {
     Batch* batch = queue_.front();
-    while (batch->HasQueued() && SendChunk(*batch)) {
-    }
-    if (batch->HasQueued()) break;  // blocked: wait for writability
+    while (batch->HasQueued() && chunks < kMaxChunksPerPump && SendChunk(*batch)) ++chunks;
+    // A huge group must not hold the JavaScript thread: yield, and go on
+    // when the loop finds the socket writable (at once, unless it is full).
+    if (chunks >= kMaxChunksPerPump) blocked_ = true;
+    if (batch->HasQueued()) break;  // wait for writability
     queue_.pop_front();
     finished_.emplace_back(batch);
   }

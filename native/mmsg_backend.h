@@ -25,7 +25,7 @@ class MmsgBackend : public Backend {
   void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) override;
   void Abort(uint32_t token) override;
   void AbortAll() override;
-  void OnReady() override;
+  void OnReady(bool error) override;
   bool Idle() const override { return queue_.empty(); }
   void Drain() override { AbortAll(); }
   bool CanZeroCopy(const Batch& /*batch*/) const override { return false; }
@@ -36,10 +36,11 @@ class MmsgBackend : public Backend {
   // Sends the batch's next chunk; false when the socket buffer is full.
   bool SendChunk(Batch& batch);
   void Cancel(Batch* batch);
+  void DrainErrorQueue();
 
   int fd_;
   int ioUringErrno_;
-  bool blocked_ = false;
+  bool blocked_ = false;  // waiting for writability: socket full, or yielding
   std::deque<Batch*> queue_;  // owned until moved to finished_
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;

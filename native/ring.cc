@@ -173,6 +173,8 @@ void Ring::SetEventFdEnabled(bool enabled) {
   if (enabled) __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+void Ring::Wake() { eventfd_write(eventFd_, 1); }
+
 void Ring::WaitCqe(unsigned timeoutMs) {
   __kernel_timespec ts{timeoutMs / 1000, long(timeoutMs % 1000) * 1000000L};
   io_uring_cqe* cqe;

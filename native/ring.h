@@ -57,6 +57,9 @@ class Ring {
   void DrainEventFd();
   // Whether posting completions signals the eventfd (IORING_CQ_EVENTFD_DISABLED).
   void SetEventFdEnabled(bool enabled);
+  // Signals the eventfd ourselves: the loop comes back to this ring.
+  void Wake();
+  bool CqReady() { return io_uring_cq_ready(&ring_) > 0; }
   // Waits up to timeoutMs for at least one completion; used only at teardown.
   void WaitCqe(unsigned timeoutMs);
 

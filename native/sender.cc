@@ -224,9 +224,11 @@ void Sender::UpdatePoll() {
 
 void Sender::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   auto* self = static_cast<Sender*>(handle->data);
-  if (!self || !self->backend_ || status < 0) return;
+  if (!self || !self->backend_) return;
+  // On an error event libuv has stopped watching: UpdatePoll must restart it.
+  if (status < 0) self->pollFor_ = PollFor::kNothing;
   try {
-    self->backend_->OnReady();
+    self->backend_->OnReady(status < 0);
     self->Deliver(true);
     self->FinishCloseIfIdle(true);
   } catch (const Napi::Error& error) {

@@ -12,6 +12,7 @@ namespace {
 constexpr uint64_t kCancelUserData = ~uint64_t(0);
 constexpr uint32_t kZeroCopyBit = 1u << 31;
 constexpr unsigned kDrainWaitMs = 50;
+constexpr unsigned kMaxSubmitPerPump = 4096;
 constexpr unsigned kDrainRounds = 40;
 
 uint64_t UserData(uint32_t id, uint32_t member, bool zeroCopy) {
@@ -79,32 +80,34 @@ void UringBackend::Pump() {
   // no eventfd wake-up (which would cost an epoll return, a read and an
   // io_uring_enter per call for nothing).
   ring_.SetEventFdEnabled(false);
-  Cycle();
-  // What is still in the kernel must wake us. Anything posted between the
-  // last reap and re-enabling did not signal, hence one more look.
-  while (active_) {
-    ring_.SetEventFdEnabled(true);
-    ring_.GetEvents();
-    if (!Cycle()) break;
-    ring_.SetEventFdEnabled(false);
-  }
+  bool more = Cycle();
+  if (active_ == 0) return;
+  // What is still in the kernel must wake us from now on. Task work queued
+  // while signalling was off did not signal: run it with signalling on.
+  ring_.SetEventFdEnabled(true);
+  ring_.GetEvents();
+  // CQEs posted while signalling was off, or members we stopped submitting
+  // to let JavaScript run: come back through the loop.
+  if (more || ring_.CqReady()) ring_.Wake();
 }
 
-// Submits what fits and reaps what completed until neither makes progress;
-// returns whether anything was reaped.
+// Submits what fits and reaps what completed until neither makes progress
+// or kMaxSubmitPerPump SQEs went out (a huge group, or one trickling out
+// through a full send buffer, must not hold the JavaScript thread). Returns
+// whether it stopped with members still queued.
 bool UringBackend::Cycle() {
-  bool any = false;
+  unsigned submitted = 0;
   for (;;) {
     unsigned prepared = FillSq();
     // A failed submit leaves the SQEs in the ring; the next wake-up retries.
-    if (prepared && ring_.Submit() < 0) break;
+    if (prepared && ring_.Submit() < 0) return false;
+    submitted += prepared;
     unsigned reaped = ring_.Reap([this](const io_uring_cqe& cqe) { OnCqe(cqe); });
-    any = any || reaped;
+    if (submitted >= kMaxSubmitPerPump) return !queue_.empty();
     // Go round again while completions freed CQ room or the SQ filled up
     // with members still waiting.
-    if (!reaped && !(prepared && !queue_.empty())) break;
+    if (!reaped && !(prepared && !queue_.empty())) return false;
   }
-  return any;
 }
 
 unsigned UringBackend::FillSq() {
@@ -277,7 +280,7 @@ void UringBackend::AbortAll() {
   Pump();
 }
 
-void UringBackend::OnReady() {
+void UringBackend::OnReady(bool /*error*/) {  // an eventfd never errs
   ring_.DrainEventFd();
   ring_.GetEvents();
   Pump();

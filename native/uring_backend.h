@@ -27,7 +27,7 @@ class UringBackend : public Backend {
   void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) override;
   void Abort(uint32_t token) override;
   void AbortAll() override;
-  void OnReady() override;
+  void OnReady(bool error) override;
   bool Idle() const override { return active_ == 0; }
   void Drain() override;
   bool CanZeroCopy(const Batch& batch) const override;
@@ -35,7 +35,7 @@ class UringBackend : public Backend {
 
  private:
   void Pump();
-  bool Cycle();
+  bool Cycle();  // true: stopped early with members still queued
   unsigned FillSq();
   void Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i, bool zeroCopy);
   void Requeue(Batch* batch, uint32_t i);

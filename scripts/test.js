@@ -13,7 +13,8 @@ const uvu = [path.join(root, 'node_modules', 'uvu', 'bin.js'), 'test', pattern];
 
 function buildLauncher() {
   const source = path.join(root, 'test', 'launcher', 'no-io-uring.c');
-  const binary = path.join(root, 'build', 'no-io-uring');
+  // Not in build/: node-gyp rebuild wipes that.
+  const binary = path.join(root, 'test', 'launcher', 'no-io-uring');
   if (!fs.existsSync(binary) || fs.statSync(binary).mtimeMs < fs.statSync(source).mtimeMs) {
     execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', binary, source], { stdio: 'inherit' });
   }

@@ -180,4 +180,17 @@ test('removing members during a send affects neither that send nor its report', 
   assert.is(group.size, 0);
 });
 
+// Last in this file: its datagrams overflow the receivers, so it checks the
+// reports only (loopback drops at a full receive queue are the receiver's).
+test('1,000 concurrent calls and a 100,000-member group all complete', async () => {
+  const small = new Sender({ queueDepth: 64, slots: 4 });
+  const big = spread(100000);
+  const calls = [small.sendGroup(big, 'x')];
+  for (let c = 0; c < 1000; c++) calls.push(small.sendGroup(spread(5), `c${c}`, { zeroCopy: c % 2 === 0 }));
+  const reports = await Promise.all(calls);
+  assert.is(reports[0].sent, 100000);
+  assert.ok(reports.slice(1).every((report) => report.sent === 5));
+  await small.close();
+});
+
 test.run();

@@ -51,10 +51,13 @@ function createNetwork() {
   return {
     /** Replaces the qdisc (e.g. ['pfifo', 'limit', '0']) and runs a fixture scenario inside namespace A. */
     run(scenario, qdisc) {
-      execFileSync('tc', ['-n', a, 'qdisc', 'replace', 'dev', dev, 'root', ...qdisc]);
-      const out = execFileSync('ip', ['netns', 'exec', a, process.execPath, path.join(__dirname, 'fixtures', 'netns-child.js'), scenario, PEER],
-        { encoding: 'utf8', timeout: 60000 });
+      const out = execFileSync(...this.command(scenario, qdisc), { encoding: 'utf8', timeout: 60000 });
       return JSON.parse(out.trim().split('\n').pop());
+    },
+    /** [file, args] that run a scenario inside namespace A, for spawning it by hand. */
+    command(scenario, qdisc) {
+      execFileSync('tc', ['-n', a, 'qdisc', 'replace', 'dev', dev, 'root', ...qdisc]);
+      return ['ip', ['netns', 'exec', a, process.execPath, path.join(__dirname, 'fixtures', 'netns-child.js'), scenario, PEER]];
     },
     close,
   };
