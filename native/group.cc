@@ -79,6 +79,13 @@ bool Batch::RetryAfterStaleError(uint32_t i, int err) {
   return true;
 }
 
+bool Batch::ForceCopy(uint32_t i) {
+  if (copyForced.empty()) copyForced.resize(Count());
+  if (copyForced[i]) return false;
+  copyForced[i] = true;
+  return true;
+}
+
 ZeroCopy Batch::ZeroCopyOutcome() const {
   if (!zeroCopy) return ZeroCopy::kOff;
   return zcCopied ? ZeroCopy::kCopied : ZeroCopy::kZeroCopied;

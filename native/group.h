@@ -70,6 +70,7 @@ struct Batch {
   std::vector<MemberState> state;
   std::vector<uint32_t> retries;  // members to send again, before `next`
   std::vector<bool> retried;      // sized on first retry
+  std::vector<bool> copyForced;   // sized on first use
   uint32_t next = 0;      // first member never yet submitted
   uint32_t done = 0;      // members with a result
   uint32_t inflight = 0;  // members handed to the kernel without a result yet
@@ -93,6 +94,9 @@ struct Batch {
   // next send on the socket fails with it instead of being sent. Such a
   // member deserves a second try, once; a real failure repeats.
   bool RetryAfterStaleError(uint32_t i, int err);
+  // Marks member i to be sent by copy from now on; false if it already was.
+  bool ForceCopy(uint32_t i);
+  bool CopyForced(uint32_t i) const { return !copyForced.empty() && copyForced[i]; }
   bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
   bool Finished() const { return done == Count() && inflight == 0 && notifsPending <= 0; }
   ZeroCopy ZeroCopyOutcome() const;

@@ -122,7 +122,7 @@ unsigned UringBackend::FillSq() {
         Touch(batch);
         continue;
       }
-      bool zeroCopy = batch->zeroCopy && zeroCopyRefused_ == 0;
+      bool zeroCopy = batch->zeroCopy && zeroCopyRefused_ == 0 && !batch->CopyForced(i);
       unsigned cost = zeroCopy ? 2 : 1;
       if (cqeBudget_ < cost) return prepared;
       io_uring_sqe* sqe = ring_.GetSqe();
@@ -197,20 +197,32 @@ void UringBackend::OnCqe(const io_uring_cqe& cqe) {
     ++cqeBudget_;  // the notification we reserved room for will not come
   }
   --batch->inflight;
-  if (cqe.res < 0 && zeroCopy && RefusesZeroCopy(-cqe.res)) {
-    // Degrade this sender to copy sends for good; the member goes again.
-    zeroCopyRefused_ = -cqe.res;
-    batch->zcCopied = true;
+  if (cqe.res < 0 && !batch->aborted && RetryMember(*batch, i, zeroCopy, -cqe.res)) {
     Requeue(batch, i);
     return;
   }
-  if (cqe.res < 0 && !batch->aborted && batch->RetryAfterStaleError(i, -cqe.res)) {
-    Requeue(batch, i);
-    return;
+  if (cqe.res >= 0 && batch->CopyForced(i) && zeroCopyRefused_ == 0) {
+    // The copy retry of an EINVAL zero-copy send went through: it was the
+    // zero-copy the kernel refused, not the datagram.
+    zeroCopyRefused_ = EINVAL;
+    batch->zcCopied = true;
   }
   batch->Record(i, cqe.res);
   Touch(batch);
   MaybeFinish(batch);
+}
+
+bool UringBackend::RetryMember(Batch& batch, uint32_t i, bool zeroCopy, int err) {
+  if (zeroCopy && RefusesZeroCopy(err)) {
+    // Degrade this sender to copy sends for good; the member goes again.
+    zeroCopyRefused_ = err;
+    batch.zcCopied = true;
+    return true;
+  }
+  // EINVAL may be the datagram's (port 0) or zero-copy's (a kernel without
+  // some SEND_ZC detail): a copy attempt tells which.
+  if (zeroCopy && err == EINVAL) return batch.ForceCopy(i);
+  return batch.RetryAfterStaleError(i, err);
 }
 
 void UringBackend::Requeue(Batch* batch, uint32_t i) {

@@ -38,6 +38,8 @@ class UringBackend : public Backend {
   bool Cycle();  // true: stopped early with members still queued
   unsigned FillSq();
   void Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i, bool zeroCopy);
+  // Whether a failed member goes again (and the sender degrades).
+  bool RetryMember(Batch& batch, uint32_t i, bool zeroCopy, int err);
   void Requeue(Batch* batch, uint32_t i);
   void OnCqe(const io_uring_cqe& cqe);
   void CancelInFlight(Batch& batch);

@@ -115,4 +115,15 @@ test('without registered buffers sends still work and features say so', async ()
   await plain.close();
 });
 
+test('a zero-copy member the kernel refuses with EINVAL is tried once by copy; a real EINVAL stays an error', async () => {
+  if (skipWithout('sendZc')) return;
+  const zc = new Sender({ zeroCopy: true });
+  const report = await zc.sendGroup(new Group(['127.0.0.1:0', rx.targets[0]]), pattern(9000, 9));
+  await rx.waitFor(1);
+  assert.equal(report.errors.map((e) => [e.port, e.code]), [[0, 'EINVAL']]);
+  assert.is(report.sent, 1);
+  assert.is(zc.features.zeroCopyRefusedErrno, 0, 'zero-copy itself was not refused');
+  await zc.close();
+});
+
 test.run();
