@@ -92,6 +92,13 @@ async function setupSendgroup() {
   return () => sender.sendGroup(group, payload).then(note);
 }
 
+// Busy and total jiffies of all CPUs: how busy the rest of the machine was.
+function systemJiffies() {
+  const v = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - v[3] - v[4], total };
+}
+
 async function main() {
   const call = method === 'dgram' ? await setupDgram() : await setupSendgroup();
   const warmStart = process.hrtime.bigint();
@@ -104,6 +111,7 @@ async function main() {
   stats.firstError = '';
   stats.zeroCopy.clear();
 
+  const sys0 = systemJiffies();
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let calls = 0;
@@ -114,6 +122,8 @@ async function main() {
     wallUs = Number(process.hrtime.bigint() - t0) / 1e3;
   } while (wallUs < duration * 1e6 || calls < minCalls);
   const cpu = process.cpuUsage(cpu0);
+  const sys1 = systemJiffies();
+  const busyCores = sys1.total > sys0.total ? ((sys1.busy - sys0.busy) / (sys1.total - sys0.total)) * require('node:os').cpus().length : 0;
   const result = {
     method,
     members: targets.length,
@@ -130,6 +140,9 @@ async function main() {
     zeroCopy: stats.zeroCopy.size ? [...stats.zeroCopy].join('+') : 'off',
     warmupCalls,
     rssMb: Math.round(process.memoryUsage.rss() / 1048576),
+    // CPU the rest of the machine used meanwhile, in cores (ksoftirqd doing
+    // our softirqs counts here too): above ~0.25 the run is flagged noisy.
+    otherCores: Math.round((busyCores - (cpu.user + cpu.system) / wallUs) * 100) / 100,
   };
   if (stats.features) result.features = stats.features;
   process.stdout.write(`${JSON.stringify(result)}\n`);

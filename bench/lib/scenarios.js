@@ -20,6 +20,8 @@ const full = [
   m('c-sendmmsg', C_COPY), m('c-uring', C_COPY), m('c-uring-send', C_COPY), m('c-uring-zc', C_ZC),
 ];
 
+const zcSweep = full.filter((x) => ['dgram', 'sg-copy', 'sg-zc', 'c-uring-send', 'c-uring-zc'].includes(x.name));
+
 /** Every scenario, in run order. members x payload bytes; segment cuts the payload (burst). */
 const SCENARIOS = [
   { name: 'n1', members: 1, payload: 1200, methods: sweep, sinks: ['loopback'],
@@ -32,6 +34,10 @@ const SCENARIOS = [
   { name: 'p64', members: 1000, payload: 64, methods: sweep, sinks: ['loopback'], about: 'payload sweep at N=1,000' },
   { name: 'p8192', members: 1000, payload: 8192, methods: full,
     sinks: ['loopback', 'veth', 'veth-silent'], about: 'payload sweep at N=1,000: zero-copy territory' },
+  { name: 'p2048', members: 1000, payload: 2048, methods: zcSweep, sinks: ['veth-silent'],
+    about: 'where zero-copy starts to pay: 2,048 B on a NIC-like sink' },
+  { name: 'p4096', members: 1000, payload: 4096, methods: zcSweep, sinks: ['veth-silent'],
+    about: 'where zero-copy starts to pay: 4,096 B on a NIC-like sink' },
   { name: 'p8192-mtu1500', members: 1000, payload: 8192, sinks: ['veth'], vethMtu: 1500,
     about: 'p8192 on a 1,500-B MTU link: each datagram leaves as 6 IP fragments',
     methods: full.filter((x) => ['dgram', 'sg-copy', 'sg-zc', 'sg-auto', 'c-uring', 'c-uring-zc'].includes(x.name)) },

@@ -65,6 +65,21 @@ static double now_s(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Busy and total jiffies of all CPUs (first line of /proc/stat). */
+static void system_jiffies(double *busy, double *total) {
+  unsigned long long v[10] = {0};
+  *busy = *total = 0;
+  FILE *f = fopen("/proc/stat", "r");
+  if (!f) return;
+  if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+             &v[7], &v[8], &v[9]) >= 8) {
+    /* user nice system idle iowait irq softirq steal (guest time is in user) */
+    for (int i = 0; i < 8; ++i) *total += (double)v[i];
+    *busy = *total - (double)v[3] - (double)v[4];
+  }
+  fclose(f);
+}
+
 static double cpu_us(double *user, double *sys) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -397,7 +412,8 @@ static int send_main(int argc, char **argv) {
   j.first_error = 0;
   j.zc_copied = j.zc_sent = 0;
 
-  double u0, s0, u1, s1;
+  double u0, s0, u1, s1, b0, t0j, b1, t1j;
+  system_jiffies(&b0, &t0j);
   cpu_us(&u0, &s0);
   double w0 = now_s(), w1;
   long calls = 0;
@@ -408,6 +424,10 @@ static int send_main(int argc, char **argv) {
     w1 = now_s();
   } while (w1 - w0 < duration || calls < min_calls);
   cpu_us(&u1, &s1);
+  system_jiffies(&b1, &t1j);
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  double busy_cores = t1j > t0j ? (b1 - b0) / (t1j - t0j) * (double)ncpu : 0;
+  double other_cores = busy_cores - ((u1 - u0) + (s1 - s0)) / ((w1 - w0) * 1e6);
 
   const char *zc = "off";
   if (u.kind == U_ZC && use_uring) zc = j.zc_copied ? "copied" : "zero-copied";
@@ -415,10 +435,10 @@ static int send_main(int argc, char **argv) {
                                  (j.gso ? (j.payload_len + j.segment - 1) / j.segment : j.per_member);
   printf("{\"method\":\"c-%s\",\"members\":%zu,\"payload\":%zu,\"segment\":%zu,\"calls\":%ld,"
          "\"datagrams\":%llu,\"userUs\":%.0f,\"sysUs\":%.0f,\"cpuUs\":%.0f,\"wallUs\":%.0f,"
-         "\"errors\":%llu,\"firstError\":\"%s\",\"zeroCopy\":\"%s\",\"warmupCalls\":%ld}\n",
+         "\"errors\":%llu,\"firstError\":\"%s\",\"zeroCopy\":\"%s\",\"warmupCalls\":%ld,\"otherCores\":%.2f}\n",
          method, j.members, j.payload_len, j.segment, calls, datagrams, u1 - u0, s1 - s0,
          (u1 - u0) + (s1 - s0), (w1 - w0) * 1e6, j.errors, j.errors ? strerror(j.first_error) : "",
-         zc, warm_calls);
+         zc, warm_calls, other_cores);
   if (use_uring) io_uring_queue_exit(&u.ring);
   close(j.fd);
   return 0;
