@@ -56,8 +56,13 @@ export type OnDone = (token: number, sent: number, failed: number, bytes: number
 export type OnProgress = (token: number, progress: Int32Array) => void;
 
 export interface NativeSender {
+  /**
+   * Starts a call (token > 0). Returns true when it finished inside this call
+   * with no failure: its [sent, bytes, zeroCopy] are then in the result array
+   * given at construction and onDone is not called for it.
+   */
   send(token: number, members: Uint8Array, count: number, payload: Uint8Array, prefix: NativeExtras, suffix: NativeExtras,
-    zeroCopy: boolean, segmentSize: number, stream: boolean): void;
+    zeroCopy: boolean, segmentSize: number, stream: boolean): boolean;
   abort(token: number): void;
   /** Cancels what is in flight; onClosed runs once the kernel is done with it all. */
   close(): void;
@@ -78,7 +83,8 @@ export interface NativeProbe extends RingCapabilities {
 }
 
 export interface Addon {
-  NativeSender: new (options: NativeSenderOptions, onDone: OnDone, onProgress: OnProgress, onClosed: () => void) => NativeSender;
+  NativeSender: new (options: NativeSenderOptions, onDone: OnDone, onProgress: OnProgress, onClosed: () => void,
+    result: Float64Array) => NativeSender;
   probe(): NativeProbe;
 }
 

@@ -12,8 +12,10 @@ import { CompletionStream } from './stream';
 export type Targets = Group | Iterable<Target>;
 
 interface Pending {
-  snapshot: GroupSnapshot;
+  snapshot?: GroupSnapshot;
   resolve?: (report: SendReport) => void;
+  /** A report that arrived before its promise existed (inside the call). */
+  report?: SendReport;
   stream?: CompletionStream<Completion>;
   detach?: () => void;
 }
@@ -42,6 +44,8 @@ export class Sender {
   readonly #zeroCopy: ZeroCopyMode;
   readonly #pending = new Map<number, Pending>();
   #nextToken = 1;
+  // Written by the addon for a call that finished inside send(): [sent, bytes, zeroCopy].
+  readonly #result = new Float64Array(3);
   #closing = false;
   readonly #closed: Promise<void>;
   #onClosed!: () => void;
@@ -63,6 +67,7 @@ export class Sender {
         (token, sent, failed, bytes, zeroCopy, errors) => this.#done(token, sent, failed, bytes, zeroCopy, errors),
         (token, progress) => this.#progress(token, progress),
         () => this.#onClosed(),
+        this.#result,
       );
     } catch (error) {
       throw systemError(error);
@@ -93,11 +98,14 @@ export class Sender {
    * sender or an already-aborted signal.
    */
   sendGroup(group: Targets, payload: Payload, options?: SendOptions): Promise<SendReport> {
+    const pending: Pending = {};
     try {
-      return new Promise((resolve) => this.#start(group, payload, options, { resolve }));
+      // Most calls finish inside the addon's send(): no promise to park.
+      if (this.#start(group, payload, options, pending)) return Promise.resolve(pending.report!);
     } catch (error) {
       return Promise.reject(error);
     }
+    return new Promise((resolve) => { pending.resolve = resolve; });
   }
 
   /** The same send, yielding one Completion per member as each finishes. Throws for bad arguments. */
@@ -120,7 +128,8 @@ export class Sender {
     return this.#closed;
   }
 
-  #start(group: Targets, payload: Payload, options: SendOptions | undefined, sink: Omit<Pending, 'snapshot'>): void {
+  /** Starts a call; true when it already finished (pending.report holds the report). */
+  #start(group: Targets, payload: Payload, options: SendOptions | undefined, pending: Pending): boolean {
     if (this.#closing) throw closedError();
     if (group === undefined || group === null || (typeof group !== 'object')) {
       throw argError('ERR_INVALID_ARG_TYPE', 'group must be a Group or an iterable of targets');
@@ -131,7 +140,7 @@ export class Sender {
     if (shaped.signal?.aborted) throw abortError(shaped.signal.reason);
     const token = this.#nextToken;
     this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
-    const pending: Pending = { snapshot, ...sink };
+    pending.snapshot = snapshot;
     if (shaped.signal) {
       const signal = shaped.signal;
       const onAbort = (): void => this.#native.abort(token);
@@ -139,14 +148,22 @@ export class Sender {
       pending.detach = () => signal.removeEventListener('abort', onAbort);
     }
     this.#pending.set(token, pending);
+    let finished: boolean;
     try {
-      this.#native.send(token, snapshot.table, snapshot.count, bytes, shaped.prefix, shaped.suffix, shaped.zeroCopy,
-        shaped.segmentSize, pending.stream !== undefined);
+      finished = this.#native.send(token, snapshot.table, snapshot.count, bytes, shaped.prefix, shaped.suffix,
+        shaped.zeroCopy, shaped.segmentSize, pending.stream !== undefined);
     } catch (error) {
       this.#pending.delete(token);
       pending.detach?.();
       throw error;
     }
+    if (finished) {
+      this.#pending.delete(token);
+      pending.detach?.();
+      const [sent, bytesSent, zeroCopy] = this.#result as unknown as [number, number, NativeZeroCopy];
+      pending.report = toReport(snapshot.members, snapshot.count, sent, 0, bytesSent, zeroCopy, undefined);
+    }
+    return pending.report !== undefined;
   }
 
   #done(token: number, sent: number, failed: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined): void {
@@ -157,13 +174,16 @@ export class Sender {
       pending.stream.end();
       return;
     }
-    const { members, count } = pending.snapshot;
-    pending.resolve!(toReport(members, count, sent, failed, bytes, zeroCopy, errors));
+    const { members, count } = pending.snapshot!;
+    const report = toReport(members, count, sent, failed, bytes, zeroCopy, errors);
+    // Inside send() the promise does not exist yet: #start hands the report over.
+    if (pending.resolve) pending.resolve(report);
+    else pending.report = report;
   }
 
   #progress(token: number, progress: Int32Array): void {
     const pending = this.#pending.get(token)!;
-    pending.stream!.push(toCompletions(pending.snapshot.members, progress));
+    pending.stream!.push(toCompletions(pending.snapshot!.members, progress));
   }
 }
 

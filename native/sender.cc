@@ -93,11 +93,14 @@ Napi::Function Sender::Define(Napi::Env env) {
                      });
 }
 
-// new NativeSender({ bind | fd, backend?, queueDepth?, slots?, registerBuffers?, sendBufferSize? }, onDone, onProgress, onClosed)
+// new NativeSender({ bind | fd, backend?, queueDepth?, slots?, registerBuffers?, sendBufferSize? }, onDone, onProgress,
+//                   onClosed, result)
 Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsFunction() || !info[3].IsFunction()) {
-    ThrowTypeError(env, "NativeSender(options, onDone, onProgress, onClosed)");
+  if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsFunction() || !info[3].IsFunction() ||
+      !info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[4].As<Napi::Float64Array>().ElementLength() < 3) {
+    ThrowTypeError(env, "NativeSender(options, onDone, onProgress, onClosed, result)");
   }
   Napi::Object options = info[0].As<Napi::Object>();
   unsigned queueDepth = UintOption(options, "queueDepth", kDefaultEntries, kMaxQueueDepth);
@@ -121,6 +124,8 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
   onDone_ = Napi::Persistent(info[1].As<Napi::Function>());
   onProgress_ = Napi::Persistent(info[2].As<Napi::Function>());
   onClosed_ = Napi::Persistent(info[3].As<Napi::Function>());
+  result_ = Napi::Persistent(info[4].As<Napi::Float64Array>());
+  resultData_ = info[4].As<Napi::Float64Array>().Data();
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "sendgroup");
   StartPolling(env);
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
@@ -242,7 +247,9 @@ Napi::Value Sender::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (closing_ || !backend_) ThrowTypeError(env, "sender is closed");
   auto batch = std::make_unique<Batch>();
-  batch->token = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t token = info[0].As<Napi::Number>().Uint32Value();
+  if (token == kNoToken) ThrowRangeError(env, "token must not be 0");
+  batch->token = token;
   Napi::Uint8Array members = Bytes(info[1], "members");
   uint32_t count = info[2].As<Napi::Number>().Uint32Value();
   if (uint64_t(count) * kMemberBytes > members.ByteLength()) ThrowRangeError(env, "members table is too short");
@@ -256,8 +263,7 @@ Napi::Value Sender::Send(const Napi::CallbackInfo& info) {
   batch->stream = info[8].ToBoolean();
   if (!ParseTargets(members.Data(), count, family_, batch->targets)) ThrowTypeError(env, "members table is malformed");
   backend_->Start(std::move(batch), payload.Data());
-  Deliver(false);
-  return env.Undefined();
+  return Napi::Boolean::New(env, Deliver(false, token));
 }
 
 Napi::Value Sender::Abort(const Napi::CallbackInfo& info) {
@@ -328,8 +334,9 @@ void Sender::Invoke(const Napi::FunctionReference& fn, std::initializer_list<nap
   }
 }
 
-void Sender::Deliver(bool fromLoop) {
-  if (!backend_) return;
+bool Sender::Deliver(bool fromLoop, uint32_t inlineToken) {
+  bool inlineDone = false;
+  if (!backend_) return inlineDone;
   std::vector<Batch*> touched = backend_->TakeTouched();
   std::vector<std::unique_ptr<Batch>> finished = backend_->TakeFinished();
   if (!touched.empty() || !finished.empty()) {
@@ -344,6 +351,13 @@ void Sender::Deliver(bool fromLoop) {
       Invoke(onProgress_, {Napi::Number::New(env, batch->token), progress}, fromLoop);
     }
     for (const auto& batch : finished) {
+      if (batch->token == inlineToken && batch->errors.empty() && !batch->stream) {
+        resultData_[0] = batch->sent;
+        resultData_[1] = batch->bytes;
+        resultData_[2] = double(batch->ZeroCopyOutcome());
+        inlineDone = true;
+        continue;
+      }
       Napi::Value errors = env.Undefined();
       if (!batch->errors.empty()) {
         auto list = Napi::Int32Array::New(env, batch->errors.size());
@@ -358,6 +372,7 @@ void Sender::Deliver(bool fromLoop) {
     }
   }
   UpdateBusy();
+  return inlineDone;
 }
 
 void Sender::UpdateBusy() {

@@ -33,8 +33,11 @@ class Sender : public Napi::ObjectWrap<Sender> {
   void StartPolling(Napi::Env env);
   static void OnPoll(uv_poll_t* handle, int status, int events);
   // Hands finished batches and stream progress to JavaScript. fromLoop: we
-  // are in a libuv callback, not inside a call from JavaScript.
-  void Deliver(bool fromLoop);
+  // are in a libuv callback, not inside a call from JavaScript. Returns
+  // whether the batch of inlineToken finished cleanly and its result went
+  // to the shared result array instead of onDone (kNoToken: none).
+  static constexpr uint32_t kNoToken = 0;
+  bool Deliver(bool fromLoop, uint32_t inlineToken = kNoToken);
   void Invoke(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args, bool fromLoop);
   void UpdateBusy();
   void FinishCloseIfIdle(bool fromLoop);
@@ -51,6 +54,10 @@ class Sender : public Napi::ObjectWrap<Sender> {
   bool closing_ = false;
   bool released_ = false;
   Napi::FunctionReference onDone_, onProgress_, onClosed_;
+  // [sent, bytes, zeroCopy] of a call that finished inside send(), with no
+  // failure: the common case skips a call back into JavaScript.
+  Napi::Reference<Napi::Float64Array> result_;
+  double* resultData_ = nullptr;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   bool hookAdded_ = false;
 };

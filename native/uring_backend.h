@@ -34,6 +34,7 @@ class UringBackend : public Backend {
   BackendInfo Info() const override;
 
  private:
+  bool SendAlone(Batch& batch);
   void Pump();
   bool Cycle();  // true: stopped early with members still queued
   unsigned FillSq();
