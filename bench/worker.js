@@ -12,6 +12,7 @@
 //                slice of the frame, all in flight together
 //   sg-zc        the same with zeroCopy: true
 //   sg-auto      the same with zeroCopy: 'auto' (the library's default)
+//   sg-mmsg      sg-copy on the sendmmsg backend (where io_uring is blocked)
 //   sg-gso       one sendGroup(group, frame, { segmentSize }) per call,
 //                zeroCopy false; sg-gso-zc / sg-gso-auto: true / 'auto'
 'use strict';
@@ -70,10 +71,11 @@ async function setupSendgroup() {
   const group = new Group();
   for (const { address, port } of targets) group.add(address, port);
   const base = gso ? method.slice('sg-gso'.length) : method.slice('sg'.length);
-  const zeroCopy = { '-copy': false, '': false, '-zc': true, '-auto': 'auto' }[base];
+  const zeroCopy = { '-copy': false, '': false, '-zc': true, '-auto': 'auto', '-mmsg': false }[base];
   if (zeroCopy === undefined) throw new Error(`unknown method ${method}`);
+  const backend = base === '-mmsg' ? 'sendmmsg' : 'auto';
   // job.bind (diagnosis only): e.g. { address: '0.0.0.0' } for an IPv4-only socket.
-  const sender = new Sender(job.bind ? { zeroCopy, bind: job.bind } : { zeroCopy });
+  const sender = new Sender(job.bind ? { zeroCopy, backend, bind: job.bind } : { zeroCopy, backend });
   stats.features = sender.features;
   const note = (report) => {
     stats.zeroCopy.add(report.zeroCopy);

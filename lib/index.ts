@@ -5,7 +5,7 @@ export { Sender, sendGroup } from './sender';
 export type { Targets } from './sender';
 export { probe } from './probe';
 export type { ProbeResult } from './probe';
-export { AUTO_ZERO_COPY_MIN_BYTES, MAX_SEND_BYTES } from './options';
+export { AUTO_ZERO_COPY_MIN_BYTES, AUTO_ZERO_COPY_PAUSE_CALLS, MAX_SEND_BYTES } from './options';
 export type { SendOptions, SenderOptions, ZeroCopyMode, PerRecipient, Payload, BackendName } from './options';
 export type { SendReport, SendFailure, Completion, MemberError, ZeroCopyOutcome } from './report';
 export type { NativeFeatures as SenderFeatures, RingCapabilities } from './native';

@@ -58,6 +58,14 @@ export interface SendOptions {
  */
 export const AUTO_ZERO_COPY_MIN_BYTES = 8000;
 
+/**
+ * When the kernel reports that an 'auto' zero-copy send was copied anyway
+ * (loopback, a device without scatter-gather, IP fragmentation), zero-copy
+ * only costs more there: the Sender's next this many 'auto' calls copy, then
+ * it tries zero-copy again.
+ */
+export const AUTO_ZERO_COPY_PAUSE_CALLS = 1000;
+
 /** The most a UDP send operation (one datagram, or one GSO burst) can carry. */
 export const MAX_SEND_BYTES = 65535;
 
@@ -68,6 +76,8 @@ export interface ShapedSend {
   prefix: NativeExtras;
   suffix: NativeExtras;
   zeroCopy: boolean;
+  /** zeroCopy was 'auto''s choice (the Sender may overrule it, see AUTO_ZERO_COPY_PAUSE_CALLS). */
+  autoZeroCopy: boolean;
   segmentSize: number;
   signal: AbortSignal | undefined;
 }
@@ -147,10 +157,12 @@ export function shapeSend(options: unknown, count: number, payload: Uint8Array, 
     throw argError('ERR_INVALID_ARG_TYPE', 'options.signal must be an AbortSignal');
   }
   const opBytes = prefix.longest + payload.byteLength + suffix.longest;
+  const autoZeroCopy = mode === 'auto' && opBytes >= AUTO_ZERO_COPY_MIN_BYTES;
   return {
     prefix: prefix.extras,
     suffix: suffix.extras,
-    zeroCopy: mode === 'auto' ? opBytes >= AUTO_ZERO_COPY_MIN_BYTES : mode,
+    zeroCopy: mode === 'auto' ? autoZeroCopy : mode,
+    autoZeroCopy,
     segmentSize,
     signal,
   };

@@ -47,21 +47,29 @@ export interface Completion {
 
 const OUTCOMES: readonly ZeroCopyOutcome[] = ['off', 'zero-copied', 'copied'];
 
+// One frozen MemberError per errno: a call where every member fails (a
+// dropping qdisc) must not build thousands of identical objects.
+const memberErrors = new Map<number, MemberError>();
+
 function memberError(errno: number): MemberError {
-  const { code, message } = describeErrno(errno);
-  return { code, errno: -Math.abs(errno), message };
+  let error = memberErrors.get(errno);
+  if (!error) {
+    const { code, message } = describeErrno(errno);
+    error = Object.freeze({ code, errno: -Math.abs(errno), message });
+    memberErrors.set(errno, error);
+  }
+  return error;
 }
 
+/** errorPairs: (member index, errno) pairs, in member order (the addon sorts them). */
 export function toReport(members: readonly Member[], count: number, sent: number, failed: number, bytes: number,
   zeroCopy: NativeZeroCopy, errorPairs: Int32Array | undefined): SendReport {
-  const failures: [index: number, errno: number][] = [];
-  for (let i = 0; errorPairs && i < errorPairs.length; i += 2) failures.push([errorPairs[i]!, errorPairs[i + 1]!]);
-  // Completion order depends on the kernel; send order is what users expect.
-  failures.sort((a, b) => a[0] - b[0]);
-  const errors = failures.map(([index, errno]): SendFailure => {
-    const { id, address, port } = members[index]!;
-    return { id, address, port, ...memberError(errno) };
-  });
+  const errors: SendFailure[] = [];
+  for (let i = 0; errorPairs && i < errorPairs.length; i += 2) {
+    const member = members[errorPairs[i]!]!;
+    const { code, errno, message } = memberError(errorPairs[i + 1]!);
+    errors.push({ id: member.id, address: member.address, port: member.port, code, errno, message });
+  }
   return { recipients: count, sent, failed, bytes, zeroCopy: OUTCOMES[zeroCopy]!, errors };
 }
 
@@ -73,7 +81,7 @@ export function toCompletions(members: readonly Member[], pairs: Int32Array): Co
     const result = pairs[i + 1]!;
     completions.push(result >= 0
       ? { id, address, port, ok: true, bytes: result }
-      : { id, address, port, ok: false, bytes: 0, error: memberError(result) });
+      : { id, address, port, ok: false, bytes: 0, error: memberError(-result) });
   }
   return completions;
 }

@@ -4,7 +4,9 @@ import { abortError, argError, closedError, systemError } from './errors';
 import { Group, GroupSnapshot } from './group';
 import { addon, NativeFeatures, NativeSender, NativeZeroCopy } from './native';
 import { Socket } from 'node:dgram';
-import { BackendName, Payload, SendOptions, SenderOptions, ShapedSend, ZeroCopyMode, shapeSend, shapeSender, toBytes } from './options';
+import {
+  AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ShapedSend, ZeroCopyMode, shapeSend, shapeSender, toBytes,
+} from './options';
 import { Completion, SendReport, toCompletions, toReport } from './report';
 import { CompletionStream } from './stream';
 
@@ -13,6 +15,7 @@ export type Targets = Group | Iterable<Target>;
 
 interface Pending {
   snapshot?: GroupSnapshot;
+  autoZeroCopy?: boolean;
   resolve?: (report: SendReport) => void;
   /** A report that arrived before its promise existed (inside the call). */
   report?: SendReport;
@@ -46,6 +49,8 @@ export class Sender {
   #nextToken = 1;
   // Written by the addon for a call that finished inside send(): [sent, bytes, zeroCopy].
   readonly #result = new Float64Array(3);
+  // 'auto' calls left that copy because the kernel copied an 'auto' zero-copy send.
+  #autoPause = 0;
   #closing = false;
   readonly #closed: Promise<void>;
   #onClosed!: () => void;
@@ -138,6 +143,11 @@ export class Sender {
     const snapshot = toSnapshot(group);
     const shaped: ShapedSend = shapeSend(options, snapshot.count, bytes, this.#zeroCopy);
     if (shaped.signal?.aborted) throw abortError(shaped.signal.reason);
+    if (shaped.autoZeroCopy && this.#autoPause > 0) {
+      this.#autoPause--;
+      shaped.zeroCopy = false;
+    }
+    pending.autoZeroCopy = shaped.zeroCopy && shaped.autoZeroCopy;
     const token = this.#nextToken;
     this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
     pending.snapshot = snapshot;
@@ -161,7 +171,7 @@ export class Sender {
       this.#pending.delete(token);
       pending.detach?.();
       const [sent, bytesSent, zeroCopy] = this.#result as unknown as [number, number, NativeZeroCopy];
-      pending.report = toReport(snapshot.members, snapshot.count, sent, 0, bytesSent, zeroCopy, undefined);
+      pending.report = this.#learn(pending, toReport(snapshot.members, snapshot.count, sent, 0, bytesSent, zeroCopy, undefined));
     }
     return pending.report !== undefined;
   }
@@ -175,10 +185,16 @@ export class Sender {
       return;
     }
     const { members, count } = pending.snapshot!;
-    const report = toReport(members, count, sent, failed, bytes, zeroCopy, errors);
+    const report = this.#learn(pending, toReport(members, count, sent, failed, bytes, zeroCopy, errors));
     // Inside send() the promise does not exist yet: #start hands the report over.
     if (pending.resolve) pending.resolve(report);
     else pending.report = report;
+  }
+
+  /** An 'auto' zero-copy call the kernel copied anyway pauses zero-copy for 'auto'. */
+  #learn(pending: Pending, report: SendReport): SendReport {
+    if (pending.autoZeroCopy && report.zeroCopy === 'copied') this.#autoPause = AUTO_ZERO_COPY_PAUSE_CALLS;
+    return report;
   }
 
   #progress(token: number, progress: Int32Array): void {

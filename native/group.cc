@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/udp.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -84,6 +85,19 @@ bool Batch::ForceCopy(uint32_t i) {
   if (copyForced[i]) return false;
   copyForced[i] = true;
   return true;
+}
+
+void Batch::SortErrors() {
+  bool sorted = true;
+  for (size_t i = 2; i < errors.size() && sorted; i += 2) sorted = errors[i - 2] < errors[i];
+  if (sorted) return;
+  std::vector<std::pair<int32_t, int32_t>> pairs(errors.size() / 2);
+  for (size_t i = 0; i < pairs.size(); ++i) pairs[i] = {errors[2 * i], errors[2 * i + 1]};
+  std::sort(pairs.begin(), pairs.end());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    errors[2 * i] = pairs[i].first;
+    errors[2 * i + 1] = pairs[i].second;
+  }
 }
 
 ZeroCopy Batch::ZeroCopyOutcome() const {

@@ -100,6 +100,8 @@ struct Batch {
   bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
   bool Finished() const { return done == Count() && inflight == 0 && notifsPending <= 0; }
   ZeroCopy ZeroCopyOutcome() const;
+  // Puts errors in member order (completion order is the kernel's).
+  void SortErrors();
   // Records member i's result: bytes sent, or a negative errno.
   void Record(uint32_t i, int result);
   size_t CopyLength() const { return payloadLength + prefix.Total() + suffix.Total(); }

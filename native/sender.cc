@@ -360,6 +360,7 @@ bool Sender::Deliver(bool fromLoop, uint32_t inlineToken) {
       }
       Napi::Value errors = env.Undefined();
       if (!batch->errors.empty()) {
+        batch->SortErrors();
         auto list = Napi::Int32Array::New(env, batch->errors.size());
         std::memcpy(list.Data(), batch->errors.data(), batch->errors.size() * sizeof(int32_t));
         errors = list;

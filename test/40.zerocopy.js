@@ -75,11 +75,25 @@ test('zeroCopy: false never uses zero-copy', async () => {
 });
 
 test('zeroCopy: \'auto\' (the default) copies small payloads and zero-copies large ones', async () => {
-  const small = await sender.sendGroup(new Group(rx.targets), pattern(AUTO_ZERO_COPY_MIN_BYTES - 1, 5));
+  const auto = new Sender();
+  const small = await auto.sendGroup(new Group(rx.targets), pattern(AUTO_ZERO_COPY_MIN_BYTES - 1, 5));
   assert.is(small.zeroCopy, 'off');
-  const large = await sender.sendGroup(new Group(rx.targets), pattern(AUTO_ZERO_COPY_MIN_BYTES, 6));
+  const large = await auto.sendGroup(new Group(rx.targets), pattern(AUTO_ZERO_COPY_MIN_BYTES, 6));
   assert.is(large.zeroCopy, features.sendZc ? (features.reportUsage ? 'copied' : 'zero-copied') : 'off');
   await rx.waitFor(8);
+  await auto.close();
+});
+
+test('once the kernel copies an \'auto\' zero-copy send, \'auto\' copies for a while; true still zero-copies', async () => {
+  if (skipWithout('sendZc') || skipWithout('reportUsage')) return;
+  const auto = new Sender();
+  const group = new Group([rx.targets[0]]);
+  const first = await auto.sendGroup(group, pattern(9000, 1));
+  assert.is(first.zeroCopy, 'copied', 'loopback always copies');
+  for (let i = 0; i < 3; i++) assert.is((await auto.sendGroup(group, pattern(9000, 2))).zeroCopy, 'off');
+  assert.is((await auto.sendGroup(group, pattern(9000, 3), { zeroCopy: true })).zeroCopy, 'copied');
+  await rx.waitFor(5);
+  await auto.close();
 });
 
 test('a sender-level zeroCopy default applies unless the call overrides it', async () => {

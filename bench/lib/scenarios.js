@@ -14,9 +14,9 @@ const C_GSO_ZC = ['c-uring-zc-gso'];
 // (sg-auto decides per payload size, so its reference follows its choice).
 const m = (name, ref, refZc) => ({ name, ref, refZc: refZc ?? ref });
 
-const sweep = [m('dgram', C_COPY), m('sg-copy', C_COPY), m('c-sendmmsg', C_COPY), m('c-uring', C_COPY)];
+const sweep = [m('dgram', C_COPY), m('sg-copy', C_COPY), m('sg-mmsg', C_COPY), m('c-sendmmsg', C_COPY), m('c-uring', C_COPY)];
 const full = [
-  m('dgram', C_COPY), m('sg-copy', C_COPY), m('sg-zc', C_ZC), m('sg-auto', C_COPY, C_ZC),
+  m('dgram', C_COPY), m('sg-copy', C_COPY), m('sg-zc', C_ZC), m('sg-auto', C_COPY, C_ZC), m('sg-mmsg', C_COPY),
   m('c-sendmmsg', C_COPY), m('c-uring', C_COPY), m('c-uring-send', C_COPY), m('c-uring-zc', C_ZC),
 ];
 
@@ -56,6 +56,7 @@ const DESCRIPTIONS = {
   'sg-copy': 'sendgroup, zeroCopy: false (burst: one sendGroup per 1,200-B slice, all in flight)',
   'sg-zc': 'sendgroup, zeroCopy: true (SEND_ZC from a registered slot)',
   'sg-auto': "sendgroup, zeroCopy: 'auto' (the default: zero-copy from AUTO_ZERO_COPY_MIN_BYTES)",
+  'sg-mmsg': "sendgroup, backend: 'sendmmsg' (the fallback where io_uring is blocked), zeroCopy: false",
   'sg-gso': 'sendgroup, segmentSize: 1200 (UDP GSO), zeroCopy: false',
   'sg-gso-zc': 'sendgroup, segmentSize: 1200, zeroCopy: true (what auto picks for 48,000 B)',
   'c-sendmmsg': 'C: sendmmsg(2) loop, 1,024 messages per call',

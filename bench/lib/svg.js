@@ -8,6 +8,7 @@ const COLORS = {
   'sg-copy': '#1f5fbf',
   'sg-zc': '#4f9be8',
   'sg-auto': '#0a9396',
+  'sg-mmsg': '#7b4fbf',
   'sg-gso': '#1f5fbf',
   'sg-gso-zc': '#4f9be8',
 };
