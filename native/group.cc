@@ -123,14 +123,16 @@ void Batch::Record(uint32_t i, int result) {
 }
 
 void Batch::Place(uint8_t* dest, const uint8_t* payloadSource) {
-  std::memcpy(dest, payloadSource, payloadLength);
+  // An empty view may have no data pointer at all; memcpy from null is
+  // undefined even for zero bytes.
+  if (payloadLength) std::memcpy(dest, payloadSource, payloadLength);
   payload = dest;
   uint8_t* cursor = dest + payloadLength;
   for (Extras* extras : {&prefix, &suffix}) {
     if (extras->Empty()) continue;
     extras->bytes = cursor;
     for (size_t i = 0; i < extras->sources.size(); ++i) {
-      std::memcpy(cursor + extras->offsets[i], extras->sources[i], extras->Length(i));
+      if (extras->Length(i)) std::memcpy(cursor + extras->offsets[i], extras->sources[i], extras->Length(i));
     }
     cursor += extras->Total();
     // The caller's buffers may change once the call returns.
