@@ -57,7 +57,8 @@ echo "=== building the addon with $sanitize"
     npx --no-install node-gyp rebuild >"$work/build.log" 2>&1
 ) || { tail -40 "$work/build.log"; fail "the sanitizer build failed (log above)"; }
 addon="$work/build/Release/sendgroup.node"
-ldd "$addon" | grep -q libasan || fail "$addon does not link libasan: the flags did not reach the build"
+# (grep -q would exit at the first match and, under pipefail, fail ldd with SIGPIPE.)
+ldd "$addon" | grep libasan >/dev/null || fail "$addon does not link libasan: the flags did not reach the build"
 # (esm-wrapper.js loads the addon to list its exports: libasan must come first.)
 (cd "$work" && LD_PRELOAD="$libasan" ASAN_OPTIONS=detect_leaks=0 npm run --silent build:ts >"$work/build-ts.log" 2>&1) ||
   { tail -20 "$work/build-ts.log"; fail "the TypeScript build failed"; }
