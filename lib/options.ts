@@ -106,14 +106,28 @@ function checkZeroCopy(value: unknown, name: string): ZeroCopyMode {
   throw argError('ERR_INVALID_ARG_VALUE', `${name} must be true, false or 'auto', received ${String(value)}`);
 }
 
+/** A detached ArrayBuffer (transferred away) has no bytes and refuses new views. */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  if (buffer.byteLength !== 0) return false;
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** The payload as a Uint8Array view (no copy, except a string's encoding). */
 export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
   let bytes: Uint8Array;
-  if (payload instanceof Uint8Array) bytes = payload;
-  else if (typeof payload === 'string') bytes = Buffer.from(payload, 'utf8');
-  else if (ArrayBuffer.isView(payload)) bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
-  else if (payload instanceof ArrayBuffer || payload instanceof SharedArrayBuffer) bytes = new Uint8Array(payload);
-  else {
+  if (typeof payload === 'string') bytes = Buffer.from(payload, 'utf8');
+  else if (ArrayBuffer.isView(payload) || payload instanceof ArrayBuffer || payload instanceof SharedArrayBuffer) {
+    const buffer = ArrayBuffer.isView(payload) ? payload.buffer : payload;
+    if (isDetached(buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name} is backed by a detached ArrayBuffer`);
+    if (payload instanceof Uint8Array) bytes = payload;
+    else if (ArrayBuffer.isView(payload)) bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+    else bytes = new Uint8Array(payload);
+  } else {
     throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, Buffer, TypedArray, DataView or ArrayBuffer, received ${payload === null ? 'null' : typeof payload}`);
   }
   if (bytes.byteLength > MAX_SEND_BYTES) {
@@ -130,6 +144,7 @@ function shapeExtras(value: unknown, name: string, count: number): { extras: Nat
     for (let i = 0; i < value.length; i++) {
       const part: unknown = value[i];
       if (!(part instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `${name}[${i}] must be a Uint8Array`);
+      if (isDetached(part.buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name}[${i}] is backed by a detached ArrayBuffer`);
       if (part.byteLength > longest) longest = part.byteLength;
     }
     return { extras: value as Uint8Array[], longest };
@@ -137,6 +152,7 @@ function shapeExtras(value: unknown, name: string, count: number): { extras: Nat
   if (typeof value === 'object' && value !== null) {
     const { data, stride } = value as { data?: unknown; stride?: unknown };
     if (!(data instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `${name}.data must be a Uint8Array`);
+    if (isDetached(data.buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name}.data is backed by a detached ArrayBuffer`);
     checkInteger(stride, `${name}.stride`, 0, MAX_SEND_BYTES);
     if (data.byteLength !== (stride as number) * count) {
       throw argError('ERR_OUT_OF_RANGE', `${name}.data is ${data.byteLength} bytes; ${count} members of stride ${stride} need ${(stride as number) * count}`);

@@ -13,6 +13,8 @@ namespace sendgroup {
 
 namespace {
 
+constexpr uint8_t kMaxStaleRetries = 4;
+
 void ToV4(const uint8_t* member, uint16_t portBe, Target& t) {
   t.v4 = {};
   t.v4.sin_family = AF_INET;
@@ -75,15 +77,15 @@ bool Batch::RetryAfterStaleError(uint32_t i, int err) {
       return false;
   }
   if (retried.empty()) retried.resize(Count());
-  if (retried[i]) return false;
-  retried[i] = true;
+  if (retried[i] >= kMaxStaleRetries) return false;
+  ++retried[i];
   return true;
 }
 
-bool Batch::ForceCopy(uint32_t i) {
+bool Batch::ForceCopy(uint32_t i, int err) {
   if (copyForced.empty()) copyForced.resize(Count());
   if (copyForced[i]) return false;
-  copyForced[i] = true;
+  copyForced[i] = err;
   return true;
 }
 
@@ -102,7 +104,8 @@ void Batch::SortErrors() {
 
 ZeroCopy Batch::ZeroCopyOutcome() const {
   if (!zeroCopy) return ZeroCopy::kOff;
-  return zcCopied ? ZeroCopy::kCopied : ZeroCopy::kZeroCopied;
+  if (zcCopied) return ZeroCopy::kCopied;
+  return zcSent ? ZeroCopy::kZeroCopied : ZeroCopy::kOff;
 }
 
 void Batch::Record(uint32_t i, int result) {
@@ -150,8 +153,10 @@ void Batch::Place(uint8_t* dest, const uint8_t* payloadSource) {
 
 void Batch::FillMessage(uint32_t i, msghdr& m, iovec* iov) {
   size_t n = 0;
+  // Empty parts are left out: a zero-length segment of a registered buffer
+  // fails with EFAULT.
   if (prefix.Length(i)) iov[n++] = {prefix.bytes + prefix.offsets[i], prefix.Length(i)};
-  iov[n++] = {payload, payloadLength};
+  if (payloadLength) iov[n++] = {payload, payloadLength};
   if (suffix.Length(i)) iov[n++] = {suffix.bytes + suffix.offsets[i], suffix.Length(i)};
   m = {};
   m.msg_name = &targets[i].sa;

@@ -69,8 +69,8 @@ struct Batch {
 
   std::vector<MemberState> state;
   std::vector<uint32_t> retries;  // members to send again, before `next`
-  std::vector<bool> retried;      // sized on first retry
-  std::vector<bool> copyForced;   // sized on first use
+  std::vector<uint8_t> retried;   // stale-error retries per member; sized on first
+  std::vector<int> copyForced;    // errno that forced a copy retry; sized on first
   uint32_t next = 0;      // first member never yet submitted
   uint32_t done = 0;      // members with a result
   uint32_t inflight = 0;  // members handed to the kernel without a result yet
@@ -78,7 +78,8 @@ struct Batch {
   bool queued = false;
   bool touched = false;
   bool aborted = false;
-  bool zcCopied = false;
+  bool zcCopied = false;  // some member's data was copied after all
+  bool zcSent = false;    // some member's data went from our pages
 
   uint32_t sent = 0, failed = 0;
   double bytes = 0;
@@ -92,11 +93,13 @@ struct Batch {
   // An unconnected UDP socket with IP_RECVERR keeps the error of an ICMP
   // message about an earlier datagram (to another member) in sk_err, and the
   // next send on the socket fails with it instead of being sent. Such a
-  // member deserves a second try, once; a real failure repeats.
+  // member deserves another try (a few: ICMP errors for several members can
+  // queue up); a real failure repeats.
   bool RetryAfterStaleError(uint32_t i, int err);
-  // Marks member i to be sent by copy from now on; false if it already was.
-  bool ForceCopy(uint32_t i);
-  bool CopyForced(uint32_t i) const { return !copyForced.empty() && copyForced[i]; }
+  // Marks member i to be sent by copy from now on, because zero-copy failed
+  // with err; false if it already was.
+  bool ForceCopy(uint32_t i, int err);
+  int CopyForcedBy(uint32_t i) const { return copyForced.empty() ? 0 : copyForced[i]; }
   bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
   bool Finished() const { return done == Count() && inflight == 0 && notifsPending <= 0; }
   ZeroCopy ZeroCopyOutcome() const;

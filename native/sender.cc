@@ -121,9 +121,15 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
     throw;
   }
 
-  onDone_ = Napi::Persistent(info[1].As<Napi::Function>());
-  onProgress_ = Napi::Persistent(info[2].As<Napi::Function>());
-  onClosed_ = Napi::Persistent(info[3].As<Napi::Function>());
+  // The callbacks close over the JavaScript Sender, which holds this object:
+  // strong references from here would root that cycle forever. They live as
+  // properties of this object instead, and we only hold them weakly.
+  Napi::Object self = info.This().As<Napi::Object>();
+  self.Set("callbacks", Napi::Array::New(env, 3));
+  for (uint32_t i = 1; i <= 3; ++i) self.Get("callbacks").As<Napi::Array>().Set(i - 1, info[i]);
+  onDone_ = Napi::Weak(info[1].As<Napi::Function>());
+  onProgress_ = Napi::Weak(info[2].As<Napi::Function>());
+  onClosed_ = Napi::Weak(info[3].As<Napi::Function>());
   result_ = Napi::Persistent(info[4].As<Napi::Float64Array>());
   resultData_ = info[4].As<Napi::Float64Array>().Data();
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "sendgroup");
@@ -230,6 +236,8 @@ void Sender::UpdatePoll() {
 void Sender::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   auto* self = static_cast<Sender*>(handle->data);
   if (!self || !self->backend_) return;
+  // For everything below, error.Value() in the catch included.
+  Napi::HandleScope scope(self->Env());
   // On an error event libuv has stopped watching: UpdatePoll must restart it.
   if (status < 0) self->pollFor_ = PollFor::kNothing;
   try {

@@ -147,6 +147,12 @@ bool UringBackend::Cycle() {
 
 unsigned UringBackend::FillSq() {
   unsigned prepared = 0;
+  if (clearSocketError_) {
+    int err;
+    socklen_t length = sizeof(err);
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
+    clearSocketError_ = false;
+  }
   while (!queue_.empty()) {
     Batch* batch = queue_.front();
     while (batch->HasQueued()) {
@@ -157,7 +163,7 @@ unsigned UringBackend::FillSq() {
         Touch(batch);
         continue;
       }
-      bool zeroCopy = batch->zeroCopy && zeroCopyRefused_ == 0 && !batch->CopyForced(i);
+      bool zeroCopy = batch->zeroCopy && zeroCopyRefused_ == 0 && !batch->CopyForcedBy(i);
       unsigned cost = zeroCopy ? 2 : 1;
       if (cqeBudget_ < cost) return prepared;
       io_uring_sqe* sqe = ring_.GetSqe();
@@ -207,7 +213,7 @@ void UringBackend::Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i, bool zeroCo
   sqe->ioprio |= zcFlags;
   // Registered vectored buffers (6.15): every iovec lies in the batch's slot,
   // so the kernel skips pinning the pages on each send.
-  if (fixed && f.sendmsgZcFixed) {
+  if (fixed && f.sendmsgZcFixed && msg->msg_iovlen > 0) {
     sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
     sqe->buf_index = uint16_t(batch.slot);
   }
@@ -222,7 +228,9 @@ void UringBackend::OnCqe(const io_uring_cqe& cqe) {
   if (cqe.flags & IORING_CQE_F_NOTIF) {
     // The kernel no longer reads this send's pages.
     --batch->notifsPending;
+    // Without REPORT_USAGE the kernel cannot say; zero-copy is then assumed.
     if (uint32_t(cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED) batch->zcCopied = true;
+    else batch->zcSent = true;
     MaybeFinish(batch);
     return;
   }
@@ -236,11 +244,12 @@ void UringBackend::OnCqe(const io_uring_cqe& cqe) {
     Requeue(batch, i);
     return;
   }
-  if (cqe.res >= 0 && batch->CopyForced(i) && zeroCopyRefused_ == 0) {
-    // The copy retry of an EINVAL zero-copy send went through: it was the
-    // zero-copy the kernel refused, not the datagram.
-    zeroCopyRefused_ = EINVAL;
+  if (cqe.res >= 0 && !zeroCopy && batch->zeroCopy) {
+    // Zero-copy was asked for and this member went by copy: a forced retry,
+    // or the sender degraded. After EINVAL, that the copy went through means
+    // zero-copy itself was refused, not the datagram.
     batch->zcCopied = true;
+    if (batch->CopyForcedBy(i) == EINVAL && zeroCopyRefused_ == 0) zeroCopyRefused_ = EINVAL;
   }
   batch->Record(i, cqe.res);
   Touch(batch);
@@ -251,13 +260,17 @@ bool UringBackend::RetryMember(Batch& batch, uint32_t i, bool zeroCopy, int err)
   if (zeroCopy && RefusesZeroCopy(err)) {
     // Degrade this sender to copy sends for good; the member goes again.
     zeroCopyRefused_ = err;
-    batch.zcCopied = true;
     return true;
   }
   // EINVAL may be the datagram's (port 0) or zero-copy's (a kernel without
-  // some SEND_ZC detail): a copy attempt tells which.
-  if (zeroCopy && err == EINVAL) return batch.ForceCopy(i);
-  return batch.RetryAfterStaleError(i, err);
+  // some SEND_ZC detail): a copy attempt tells which. EMSGSIZE from a
+  // zero-copy send can be zero-copy's own limit (a datagram over more pages
+  // than an skb holds fragments) where a copy fits.
+  if (zeroCopy && (err == EINVAL || err == EMSGSIZE)) return batch.ForceCopy(i, err);
+  if (!batch.RetryAfterStaleError(i, err)) return false;
+  // The next send would pick up the next stale error: clear it first.
+  clearSocketError_ = true;
+  return true;
 }
 
 void UringBackend::Requeue(Batch* batch, uint32_t i) {

@@ -60,6 +60,7 @@ class UringBackend : public Backend {
   // Non-zero once the kernel refused a zero-copy send (ENOMEM under
   // RLIMIT_MEMLOCK, EOPNOTSUPP): this backend copies from then on.
   int zeroCopyRefused_ = 0;
+  bool clearSocketError_ = false;  // a stale ICMP error is queued for retry
 };
 
 }  // namespace sendgroup

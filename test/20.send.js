@@ -99,6 +99,32 @@ test('a receiver that went away does not poison later sends to the others', asyn
   for (const list of v4.messages) assert.equal(list.map(String), ['after ICMP']);
 });
 
+test('receivers that went away amid live ones: every live member is sent', async () => {
+  const gone = await openReceivers(6);
+  const goneTargets = gone.targets;
+  gone.close();
+  const mixed = new Group();
+  goneTargets.forEach((target, i) => {
+    mixed.add(target);
+    if (i < 3) mixed.add(v4.targets[i]);
+  });
+  const report = await sender.sendGroup(mixed, 'mixed');
+  await v4.waitFor(3);
+  const again = await sender.sendGroup(new Group(v4.targets), 'again');
+  await v4.waitFor(6);
+  assert.equal(report.errors, []);
+  assert.equal(again.errors, []);
+});
+
+test('a payload on a detached ArrayBuffer is an argument error, not an empty datagram', async () => {
+  const buffer = new ArrayBuffer(8);
+  const view = new Uint8Array(buffer);
+  structuredClone(buffer, { transfer: [buffer] });
+  await rejectsWith(() => sender.sendGroup(new Group(v4.targets), view), TypeError, 'ERR_INVALID_ARG_VALUE', assert);
+  await rejectsWith(() => sender.sendGroup(new Group(v4.targets), buffer), TypeError, 'ERR_INVALID_ARG_VALUE', assert);
+  assert.is(v4.total, 0);
+});
+
 test('an oversize datagram fails with EMSGSIZE per member', async () => {
   const group = new Group([v4.targets[0], v6.targets[0]]);
   const report = await sender.sendGroup(group, Buffer.alloc(65530));

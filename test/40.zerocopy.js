@@ -140,4 +140,20 @@ test('a zero-copy member the kernel refuses with EINVAL is tried once by copy; a
   await zc.close();
 });
 
+test('zero-copy with empty parts and with a datagram over many pages delivers intact', async () => {
+  if (skipWithout('sendmsgZc')) return;
+  const zc = new Sender({ zeroCopy: true });
+  const empty = await zc.sendGroup(new Group([rx.targets[0]]), Buffer.alloc(0), { prefix: [Buffer.alloc(0)] });
+  const prefix = [pattern(21, 1)];
+  const suffix = [pattern(62762, 2)];
+  const payload = pattern(180, 3);
+  const large = await zc.sendGroup(new Group([rx.targets[1]]), payload, { prefix, suffix });
+  await rx.waitFor(2);
+  assert.is(empty.sent, 1);
+  assert.is(large.sent, 1, JSON.stringify(large.errors));
+  assert.is(rx.messages[0][0].length, 0);
+  assert.ok(rx.messages[1][0].equals(Buffer.concat([prefix[0], payload, suffix[0]])));
+  await zc.close();
+});
+
 test.run();

@@ -90,4 +90,15 @@ test('an idle sender does not keep the process alive', () => {
   assert.is(out.trim(), '1');
 });
 
+test('closed and dropped Senders are garbage-collected', () => {
+  const out = execFileSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'gc-senders.js')], { encoding: 'utf8', timeout: 60000 });
+  // Not every last one need be gone after a few gc() calls; before the fix none was.
+  assert.ok(Number(out.trim()) >= 180, `${out.trim()} of 200 collected`);
+});
+
+test('a worker that alone loaded the addon exits with a Sender open: no crash', () => {
+  const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'worker-only.js')], { encoding: 'utf8', timeout: 30000 });
+  assert.is(out.trim(), 'worker gone');
+});
+
 test.run();
