@@ -40,7 +40,7 @@ if (typeof gc !== 'function' || !FLAGS.every((flag) => process.execArgv.includes
 }
 
 const { Group, Sender } = require('..');
-const { openReceivers } = require('../test/_helpers');
+const { fill, openReceivers } = require('../test/_helpers');
 
 function option(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -157,14 +157,6 @@ function printSmaps() {
     .forEach((r) => console.log(`  ${String(r.rss).padStart(8)} of ${String(r.size).padStart(8)}  ${r.range} ${r.name}`));
 }
 
-function fill(bytes, seed) {
-  let x = (seed | 0) || 0x9e3779b9;
-  for (let i = 0; i < bytes.length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
 
 async function main() {
   const sink = await startSink(MEMBERS);

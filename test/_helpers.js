@@ -70,4 +70,14 @@ async function rejectsWith(fn, ErrorClass, code, assert) {
   return caught;
 }
 
-module.exports = { openReceivers, rejectsWith, targetOf };
+/** Fills bytes with a xorshift sequence from seed: distinct, reproducible content. */
+function fill(bytes, seed) {
+  let x = (seed | 0) || 0x2545f491;
+  for (let i = 0; i < bytes.length; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+module.exports = { fill, openReceivers, rejectsWith, targetOf };
