@@ -28,9 +28,16 @@ function toSnapshot(targets: unknown): GroupSnapshot {
   return new Group(targets as Iterable<Target>).snapshot();
 }
 
-/** The descriptor of a bound dgram socket (Node keeps it on the socket's handle). */
+/**
+ * The descriptor of a bound dgram socket. Node has no public API for it; it
+ * sits on the socket's handle, reached through the socket's internal state
+ * (socket._handle is the same object, but reading it prints DEP0112).
+ */
 function socketFd(socket: Socket): number {
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  const state = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'state symbol');
+  const handle = state ? (socket as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[state]?.handle
+    : (socket as unknown as { _handle?: { fd?: unknown } })._handle;
+  const fd = handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw argError('ERR_INVALID_ARG_VALUE', 'options.socket must be bound (call bind() and wait for \'listening\')');
   return fd;
 }
