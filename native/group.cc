@@ -63,6 +63,15 @@ bool ParseTargets(const uint8_t* table, size_t count, int socketFamily, std::vec
   return true;
 }
 
+void Batch::CancelQueued() {
+  aborted = true;
+  while (HasQueued()) {
+    uint32_t i = PeekQueued();
+    PopQueued();
+    Record(i, -ECANCELED);
+  }
+}
+
 void Batch::PopQueued() {
   if (retries.empty()) ++next;
   else retries.pop_back();

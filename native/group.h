@@ -107,6 +107,9 @@ struct Batch {
   void SortErrors();
   // Records member i's result: bytes sent, or a negative errno.
   void Record(uint32_t i, int result);
+  // Abort: members not yet handed to the kernel fail with ECANCELED, and
+  // nothing is retried any more.
+  void CancelQueued();
   size_t CopyLength() const { return payloadLength + prefix.Total() + suffix.Total(); }
   // Copies payload and extras to dest (CopyLength() bytes), the only copy,
   // and writes the GSO cmsg.

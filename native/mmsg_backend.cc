@@ -128,12 +128,7 @@ bool MmsgBackend::SendChunk(Batch& batch) {
 }
 
 void MmsgBackend::Cancel(Batch* batch) {
-  batch->aborted = true;
-  while (batch->HasQueued()) {
-    uint32_t i = batch->PeekQueued();
-    batch->PopQueued();
-    batch->Record(i, -ECANCELED);
-  }
+  batch->CancelQueued();
   Touch(batch);
 }
 

@@ -283,11 +283,7 @@ void UringBackend::Requeue(Batch* batch, uint32_t i) {
 }
 
 void UringBackend::FailQueued(Batch& batch) {
-  while (batch.HasQueued()) {
-    uint32_t i = batch.PeekQueued();
-    batch.PopQueued();
-    batch.Record(i, -ECANCELED);
-  }
+  batch.CancelQueued();
   Touch(&batch);
   if (batch.queued) {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
@@ -315,7 +311,6 @@ void UringBackend::CancelInFlight(Batch& batch) {
 void UringBackend::Abort(uint32_t token) {
   for (Batch* batch : table_) {
     if (!batch || batch->token != token) continue;
-    batch->aborted = true;
     FailQueued(*batch);
     CancelInFlight(*batch);
     ring_.Submit();
@@ -328,7 +323,6 @@ void UringBackend::Abort(uint32_t token) {
 void UringBackend::AbortAll() {
   for (Batch* batch : table_) {
     if (!batch) continue;
-    batch->aborted = true;
     FailQueued(*batch);
     CancelInFlight(*batch);
   }
