@@ -10,7 +10,12 @@
         "native/uring_backend.cc",
         "native/mmsg_backend.cc",
         "native/sender.cc",
-        "native/probe.cc"
+        "native/probe.cc",
+        "native/errqueue.cc",
+        "native/socket.cc",
+        "native/args.cc",
+        "native/outbox.cc",
+        "native/poller.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

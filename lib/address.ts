@@ -58,9 +58,12 @@ function ipv6Bytes(text: string, out: Uint8Array, at: number): number {
   let scope = 0;
   const percent = text.indexOf('%');
   if (percent >= 0) {
-    scope = Number(text.slice(percent + 1));
-    if (!Number.isInteger(scope) || scope < 0) {
-      throw argError('ERR_INVALID_ARG_VALUE', `IPv6 zone must be a numeric interface index, received '${text}'`);
+    // Decimal digits only ('1e3' and '0x1' are numbers to Number(), not
+    // interface indexes), and within the 32 bits sin6_scope_id holds.
+    const zone = text.slice(percent + 1);
+    scope = Number(zone);
+    if (!/^[0-9]{1,10}$/.test(zone) || scope > 0xffffffff) {
+      throw argError('ERR_INVALID_ARG_VALUE', `IPv6 zone must be a numeric interface index from 0 to 4294967295, received '${text}'`);
     }
     text = text.slice(0, percent);
   }

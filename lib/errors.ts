@@ -35,10 +35,14 @@ for (const [name, errno] of Object.entries(constants.errno)) {
   if (!errnoTable.has(errno)) errnoTable.set(errno, [name, name]);
 }
 
-/** Node's code and message for a C errno (positive or negated). */
-export function describeErrno(errno: number): { code: string; message: string } {
-  const entry = errnoTable.get(Math.abs(errno));
-  return entry ? { code: entry[0], message: entry[1] } : { code: 'UNKNOWN', message: `unknown error ${errno}` };
+/**
+ * Node's code, message and errno (negative, as Node's system errors have it)
+ * for a C errno as the addon reports it (positive). The one place the sign
+ * turns.
+ */
+export function describeErrno(errno: number): { code: string; message: string; errno: number } {
+  const entry = errnoTable.get(errno);
+  return entry ? { code: entry[0], message: entry[1], errno: -errno } : { code: 'UNKNOWN', message: `unknown error ${errno}`, errno: -errno };
 }
 
 /**
@@ -48,6 +52,6 @@ export function describeErrno(errno: number): { code: string; message: string } 
 export function systemError(error: unknown): unknown {
   const native = error as { errno?: unknown; syscall?: unknown };
   if (typeof native?.errno !== 'number' || typeof native.syscall !== 'string') return error;
-  const { code, message } = describeErrno(native.errno);
-  return Object.assign(new Error(`${native.syscall} ${code}: ${message}`), { code, errno: native.errno, syscall: native.syscall });
+  const { code, message, errno } = describeErrno(native.errno);
+  return Object.assign(new Error(`${native.syscall} ${code}: ${message}`), { code, errno, syscall: native.syscall });
 }

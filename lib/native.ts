@@ -1,9 +1,9 @@
 // The addon's surface, declared once. lib/ talks to native code only through
-// these types; a second backend implements NativeSender and nothing here
-// changes.
+// these types. Errnos cross the boundary positive, as C has them;
+// lib/errors.ts turns them into Node's codes and negative errnos, once.
 import * as path from 'node:path';
 
-/** Per-recipient bytes as the addon takes them (already validated). */
+/** Per-recipient bytes as the addon takes them: a fresh array or object of validated values. */
 export type NativeExtras = Uint8Array[] | { data: Uint8Array; stride: number } | undefined;
 
 export interface NativeSenderOptions {
@@ -11,17 +11,22 @@ export interface NativeSenderOptions {
   bind?: Uint8Array;
   /** A bound UDP socket's descriptor to send through instead (duplicated, never closed). */
   fd?: number;
-  backend?: 'auto' | 'io_uring' | 'sendmmsg';
-  queueDepth?: number;
-  slots?: number;
-  registerBuffers?: boolean;
-  sendBufferSize?: number;
+  backend: 'auto' | 'io_uring' | 'sendmmsg';
+  queueDepth: number;
+  slots: number;
+  registerBuffers: boolean;
+  /** 0: the kernel's default. */
+  sendBufferSize: number;
+  /** false: set the ring up as a kernel without DEFER_TASKRUN would. */
+  deferTaskrun: boolean;
 }
 
 /** What io_uring offers; probe() reports it for the kernel, Sender.features for one ring. */
 export interface RingCapabilities {
   /** DEFER_TASKRUN accepted: completions run only when the sender asks. */
   deferTaskrun: boolean;
+  /** IORING_SETUP_SUBMIT_ALL accepted: one bad member never stops a batch. */
+  submitAll: boolean;
   /** IORING_OP_SEND with a destination address: copy sends without a msghdr. */
   sendWithAddr: boolean;
   sendZc: boolean;
@@ -34,47 +39,17 @@ export interface RingCapabilities {
   fixedBuffers: boolean;
 }
 
-/** What the running backend could set up, for `Sender.features`. */
 export interface NativeFeatures extends RingCapabilities {
   backend: 'io_uring' | 'sendmmsg';
-  /** 0, or the negated errno that made 'auto' fall back to sendmmsg. */
   ioUringErrno: number;
-  /** Submission queue entries really set up: fewer than asked when RLIMIT_MEMLOCK is small. */
   queueDepth: number;
-  /** 0, or the negated errno that refused buffer registration. */
   fixedBuffersErrno: number;
-  /** 0, or the negated errno with which the kernel refused a zero-copy send; the sender copies from then on. */
   zeroCopyRefusedErrno: number;
 }
 
-/** 0 'off', 1 'zero-copied', 2 'copied' */
-export type NativeZeroCopy = 0 | 1 | 2;
-
-/** Called once per finished call; errors holds (member index, errno) pairs. */
-export type OnDone = (token: number, sent: number, failed: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined) => void;
-/** streamGroup only: (member index, bytes or -errno) pairs since the last call. */
-export type OnProgress = (token: number, progress: Int32Array) => void;
-
-export interface NativeSender {
-  /**
-   * Starts a call (token > 0). Returns true when it finished inside this call
-   * with no failure: its [sent, bytes, zeroCopy] are then in the result array
-   * given at construction and onDone is not called for it.
-   */
-  send(token: number, members: Uint8Array, count: number, payload: Uint8Array, prefix: NativeExtras, suffix: NativeExtras,
-    zeroCopy: boolean, segmentSize: number, stream: boolean): boolean;
-  abort(token: number): void;
-  /** Cancels what is in flight; onClosed runs once the kernel is done with it all. */
-  close(): void;
-  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
-  features(): NativeFeatures;
-}
-
-/** Errnos are negated, 0 where the thing works. */
 export interface NativeProbe extends RingCapabilities {
   ioUring: boolean;
   ioUringErrno: number;
-  submitAll: boolean;
   fixedBuffersErrno: number;
   gso: boolean;
   gsoErrno: number;
@@ -82,10 +57,49 @@ export interface NativeProbe extends RingCapabilities {
   sendmmsgErrno: number;
 }
 
+/** 0 'off', 1 'zero-copied', 2 'copied' */
+export type NativeZeroCopy = 0 | 1 | 2;
+
+/**
+ * Mailbox records (native/outbox.h): `recordDoubles` numbers each,
+ * [kind, token, a, b, c, d], and the attachment of record i at index i.
+ */
+export const enum RecordKind {
+  /** a sent, b failed, c bytes, d NativeZeroCopy; attachment (member, errno) pairs when b > 0 */
+  Done = 1,
+  /** attachment: (member, bytes, errno) triples */
+  Progress = 2,
+  /** a 4|6, b port, c errno; attachment: the address */
+  Unreachable = 3,
+  Closed = 4,
+}
+
+export interface NativeSender {
+  /** Each of these returns how many records it left in the mailbox. */
+  send(token: number, table: Uint8Array, count: number, payload: Uint8Array, prefix: NativeExtras, suffix: NativeExtras,
+    zeroCopy: boolean, segmentSize: number, stream: boolean): number;
+  abort(token: number): number;
+  /** Cancels what is not sent; a Closed record follows once the kernel is done with it all. */
+  close(): number;
+  /** Records that waited (after `notify`, or when one call left more than a mailbox holds). */
+  take(): number;
+  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  features(): NativeFeatures;
+}
+
+export interface NativeLimits {
+  maxQueueDepth: number;
+  maxSlots: number;
+  maxSendBytes: number;
+  mailboxRecords: number;
+  recordDoubles: number;
+}
+
 export interface Addon {
-  NativeSender: new (options: NativeSenderOptions, onDone: OnDone, onProgress: OnProgress, onClosed: () => void,
-    result: Float64Array) => NativeSender;
+  /** notify is called from the event loop, never inside a call into the addon, when records wait. */
+  NativeSender: new (options: NativeSenderOptions, notify: () => void, mailbox: Float64Array, attachments: unknown[]) => NativeSender;
   probe(): NativeProbe;
+  limits: NativeLimits;
 }
 
 const root = path.join(__dirname, '..');

@@ -1,8 +1,9 @@
-// Option types with their defaults, and the one place that checks and shapes
-// them before anything reaches the addon.
+// Option types, their defaults (one object) and limits, and the one place
+// that checks and shapes them before anything reaches the addon. Every
+// option is read once: the addon gets fresh values, never the user's objects.
 import { Socket } from 'node:dgram';
 import { argError } from './errors';
-import type { NativeExtras } from './native';
+import { addon, NativeExtras } from './native';
 
 /** true: always zero-copy; false: never; 'auto': only where it pays (see AUTO_ZERO_COPY_MIN_BYTES). */
 export type ZeroCopyMode = boolean | 'auto';
@@ -50,6 +51,18 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
+/** Every Sender option's default, the one place they are written (docs/api.md's table matches it). */
+export const SENDER_DEFAULTS = Object.freeze({
+  bind: Object.freeze({ address: '::', port: 0 }),
+  backend: 'auto' as BackendName | 'auto',
+  zeroCopy: 'auto' as ZeroCopyMode,
+  queueDepth: 1024,
+  slots: 32,
+  registerBuffers: true,
+  /** 0: leave SO_SNDBUF at the kernel's default. */
+  sendBufferSize: 0,
+});
+
 /**
  * 'auto' uses zero-copy from this many bytes per send operation. Measured on
  * this project's machines (bench/, docs/benchmarks.md): at 8,000 bytes a
@@ -67,10 +80,12 @@ export const AUTO_ZERO_COPY_MIN_BYTES = 8000;
 export const AUTO_ZERO_COPY_PAUSE_CALLS = 1000;
 
 /** The most a UDP send operation (one datagram, or one GSO burst) can carry. */
-export const MAX_SEND_BYTES = 65535;
+export const MAX_SEND_BYTES = addon.limits.maxSendBytes;
 
-const SEND_KEYS = new Set(['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal']);
-const SENDER_KEYS = new Set(['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize']);
+const BACKENDS: readonly string[] = ['auto', 'io_uring', 'sendmmsg'];
+const SEND_KEYS = ['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal'] as const;
+const SENDER_KEYS = ['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize'] as const;
+const BIND_KEYS = ['address', 'port'] as const;
 
 export interface ShapedSend {
   prefix: NativeExtras;
@@ -82,15 +97,29 @@ export interface ShapedSend {
   signal: AbortSignal | undefined;
 }
 
-function checkObject<T extends object>(value: unknown, name: string, keys: Set<string>): Partial<T> {
+export interface ShapedSender {
+  bind: { address: string; port: number };
+  socket: Socket | undefined;
+  backend: BackendName | 'auto';
+  zeroCopy: ZeroCopyMode;
+  queueDepth: number;
+  slots: number;
+  registerBuffers: boolean;
+  sendBufferSize: number;
+}
+
+/** A plain copy of an options object: each known key read once, unknown own keys refused. */
+function readObject(value: unknown, name: string, keys: readonly string[]): Record<string, unknown> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an object, received ${value === null ? 'null' : typeof value}`);
   }
   for (const key of Object.keys(value)) {
-    if (!keys.has(key)) throw argError('ERR_INVALID_ARG_VALUE', `${name}.${key} is not an option (known: ${[...keys].join(', ')})`);
+    if (!keys.includes(key)) throw argError('ERR_INVALID_ARG_VALUE', `${name}.${key} is not an option (known: ${keys.join(', ')})`);
   }
-  return value as Partial<T>;
+  const copy: Record<string, unknown> = {};
+  for (const key of keys) copy[key] = (value as Record<string, unknown>)[key];
+  return copy;
 }
 
 function checkInteger(value: unknown, name: string, min: number, max: number): number {
@@ -117,6 +146,13 @@ function isDetached(buffer: ArrayBufferLike): boolean {
   }
 }
 
+/** A Uint8Array view of bytes, refused when its buffer was transferred away. */
+function checkBytes(value: unknown, name: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a Uint8Array`);
+  if (isDetached(value.buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name} is backed by a detached ArrayBuffer`);
+  return value;
+}
+
 /** The payload as a Uint8Array view (no copy, except a string's encoding). */
 export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
   let bytes: Uint8Array;
@@ -136,34 +172,36 @@ export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
   return bytes;
 }
 
+/** A fresh array or { data, stride } of checked values, and the longest entry. */
 function shapeExtras(value: unknown, name: string, count: number): { extras: NativeExtras; longest: number } {
   if (value === undefined) return { extras: undefined, longest: 0 };
   if (Array.isArray(value)) {
-    if (value.length !== count) throw argError('ERR_OUT_OF_RANGE', `${name} has ${value.length} entries for ${count} members`);
+    const length = value.length;
+    if (length !== count) throw argError('ERR_OUT_OF_RANGE', `${name} has ${length} entries for ${count} members`);
+    const parts: Uint8Array[] = new Array(length);
     let longest = 0;
-    for (let i = 0; i < value.length; i++) {
-      const part: unknown = value[i];
-      if (!(part instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `${name}[${i}] must be a Uint8Array`);
-      if (isDetached(part.buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name}[${i}] is backed by a detached ArrayBuffer`);
+    for (let i = 0; i < length; i++) {
+      const part = checkBytes(value[i], `${name}[${i}]`);
+      if (part.byteLength > MAX_SEND_BYTES) throw argError('ERR_OUT_OF_RANGE', `${name}[${i}] is longer than ${MAX_SEND_BYTES} bytes`);
       if (part.byteLength > longest) longest = part.byteLength;
+      parts[i] = part;
     }
-    return { extras: value as Uint8Array[], longest };
+    return { extras: parts, longest };
   }
   if (typeof value === 'object' && value !== null) {
-    const { data, stride } = value as { data?: unknown; stride?: unknown };
-    if (!(data instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `${name}.data must be a Uint8Array`);
-    if (isDetached(data.buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name}.data is backed by a detached ArrayBuffer`);
-    checkInteger(stride, `${name}.stride`, 0, MAX_SEND_BYTES);
-    if (data.byteLength !== (stride as number) * count) {
-      throw argError('ERR_OUT_OF_RANGE', `${name}.data is ${data.byteLength} bytes; ${count} members of stride ${stride} need ${(stride as number) * count}`);
+    const { data: rawData, stride: rawStride } = value as { data?: unknown; stride?: unknown };
+    const data = checkBytes(rawData, `${name}.data`);
+    const stride = checkInteger(rawStride, `${name}.stride`, 0, MAX_SEND_BYTES);
+    if (data.byteLength !== stride * count) {
+      throw argError('ERR_OUT_OF_RANGE', `${name}.data is ${data.byteLength} bytes; ${count} members of stride ${stride} need ${stride * count}`);
     }
-    return { extras: { data, stride: stride as number }, longest: stride as number };
+    return { extras: { data, stride }, longest: stride };
   }
   throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an array of Uint8Array or { data, stride }`);
 }
 
 export function shapeSend(options: unknown, count: number, payload: Uint8Array, senderZeroCopy: ZeroCopyMode): ShapedSend {
-  const o = checkObject<SendOptions>(options, 'options', SEND_KEYS);
+  const o = readObject(options, 'options', SEND_KEYS);
   const prefix = shapeExtras(o.prefix, 'options.prefix', count);
   const suffix = shapeExtras(o.suffix, 'options.suffix', count);
   const mode = o.zeroCopy === undefined ? senderZeroCopy : checkZeroCopy(o.zeroCopy, 'options.zeroCopy');
@@ -184,27 +222,36 @@ export function shapeSend(options: unknown, count: number, payload: Uint8Array, 
   };
 }
 
-export function shapeSender(options: unknown): Required<Pick<SenderOptions, 'zeroCopy'>> & Omit<SenderOptions, 'zeroCopy'> {
-  const o = checkObject<SenderOptions>(options, 'options', SENDER_KEYS);
-  const shaped: SenderOptions = { zeroCopy: o.zeroCopy === undefined ? 'auto' : checkZeroCopy(o.zeroCopy, 'options.zeroCopy') };
-  if (o.queueDepth !== undefined) shaped.queueDepth = checkInteger(o.queueDepth, 'options.queueDepth', 1, 16384);
-  if (o.slots !== undefined) shaped.slots = checkInteger(o.slots, 'options.slots', 1, 1024);
-  if (o.sendBufferSize !== undefined) shaped.sendBufferSize = checkInteger(o.sendBufferSize, 'options.sendBufferSize', 1, 0x3fffffff);
-  if (o.registerBuffers !== undefined) {
-    if (typeof o.registerBuffers !== 'boolean') throw argError('ERR_INVALID_ARG_TYPE', 'options.registerBuffers must be a boolean');
-    shaped.registerBuffers = o.registerBuffers;
+function shapeBind(value: unknown): ShapedSender['bind'] {
+  const o = readObject(value, 'options.bind', BIND_KEYS);
+  return {
+    address: (o.address ?? SENDER_DEFAULTS.bind.address) as string,
+    port: (o.port ?? SENDER_DEFAULTS.bind.port) as number,
+  };
+}
+
+export function shapeSender(options: unknown): ShapedSender {
+  const o = readObject(options, 'options', SENDER_KEYS);
+  const d = SENDER_DEFAULTS;
+  const { maxQueueDepth, maxSlots } = addon.limits;
+  if (o.registerBuffers !== undefined && typeof o.registerBuffers !== 'boolean') {
+    throw argError('ERR_INVALID_ARG_TYPE', 'options.registerBuffers must be a boolean');
   }
-  if (o.bind !== undefined) shaped.bind = checkObject(o.bind, 'options.bind', new Set(['address', 'port']));
-  if (o.backend !== undefined) {
-    if (!['auto', 'io_uring', 'sendmmsg'].includes(o.backend as string)) {
-      throw argError('ERR_INVALID_ARG_VALUE', `options.backend must be 'auto', 'io_uring' or 'sendmmsg', received ${String(o.backend)}`);
-    }
-    shaped.backend = o.backend;
+  if (o.backend !== undefined && !BACKENDS.includes(o.backend as string)) {
+    throw argError('ERR_INVALID_ARG_VALUE', `options.backend must be ${BACKENDS.map((b) => `'${b}'`).join(', ')}, received ${String(o.backend)}`);
   }
   if (o.socket !== undefined) {
     if (!(o.socket instanceof Socket)) throw argError('ERR_INVALID_ARG_TYPE', 'options.socket must be a dgram.Socket');
     if (o.bind !== undefined) throw argError('ERR_INVALID_ARG_VALUE', 'options.bind and options.socket exclude each other');
-    shaped.socket = o.socket;
   }
-  return shaped as ReturnType<typeof shapeSender>;
+  return {
+    bind: shapeBind(o.bind),
+    socket: o.socket as Socket | undefined,
+    backend: (o.backend ?? d.backend) as ShapedSender['backend'],
+    zeroCopy: o.zeroCopy === undefined ? d.zeroCopy : checkZeroCopy(o.zeroCopy, 'options.zeroCopy'),
+    queueDepth: o.queueDepth === undefined ? d.queueDepth : checkInteger(o.queueDepth, 'options.queueDepth', 1, maxQueueDepth),
+    slots: o.slots === undefined ? d.slots : checkInteger(o.slots, 'options.slots', 1, maxSlots),
+    registerBuffers: (o.registerBuffers ?? d.registerBuffers) as boolean,
+    sendBufferSize: o.sendBufferSize === undefined ? d.sendBufferSize : checkInteger(o.sendBufferSize, 'options.sendBufferSize', 1, 0x3fffffff),
+  };
 }

@@ -5,8 +5,6 @@ import { addon, RingCapabilities } from './native';
 export interface ProbeResult extends RingCapabilities {
   /** A ring could be set up (io_uring_setup not blocked by seccomp, sysctl or limits). */
   ioUring: boolean;
-  /** IORING_SETUP_SUBMIT_ALL accepted: one bad member never stops a batch. */
-  submitAll: boolean;
   /** UDP GSO (UDP_SEGMENT), used by segmentSize. */
   gso: boolean;
   /** The sendmmsg backend works (it is what 'auto' uses where io_uring is refused). */

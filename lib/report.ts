@@ -51,11 +51,11 @@ const OUTCOMES: readonly ZeroCopyOutcome[] = ['off', 'zero-copied', 'copied'];
 // dropping qdisc) must not build thousands of identical objects.
 const memberErrors = new Map<number, MemberError>();
 
-function memberError(errno: number): MemberError {
+/** errno: positive, as the addon reports it. */
+export function memberError(errno: number): MemberError {
   let error = memberErrors.get(errno);
   if (!error) {
-    const { code, message } = describeErrno(errno);
-    error = Object.freeze({ code, errno: -Math.abs(errno), message });
+    error = Object.freeze(describeErrno(errno));
     memberErrors.set(errno, error);
   }
   return error;
@@ -73,15 +73,15 @@ export function toReport(members: readonly Member[], count: number, sent: number
   return { recipients: count, sent, failed, bytes, zeroCopy: OUTCOMES[zeroCopy]!, errors };
 }
 
-/** Completions from (member index, bytes or -errno) pairs. */
-export function toCompletions(members: readonly Member[], pairs: Int32Array): Completion[] {
+/** Completions from (member index, bytes, errno) triples; errno 0: sent. */
+export function toCompletions(members: readonly Member[], triples: Int32Array): Completion[] {
   const completions: Completion[] = [];
-  for (let i = 0; i < pairs.length; i += 2) {
-    const { id, address, port } = members[pairs[i]!]!;
-    const result = pairs[i + 1]!;
-    completions.push(result >= 0
-      ? { id, address, port, ok: true, bytes: result }
-      : { id, address, port, ok: false, bytes: 0, error: memberError(-result) });
+  for (let i = 0; i < triples.length; i += 3) {
+    const { id, address, port } = members[triples[i]!]!;
+    const errno = triples[i + 2]!;
+    completions.push(errno === 0
+      ? { id, address, port, ok: true, bytes: triples[i + 1]! }
+      : { id, address, port, ok: false, bytes: 0, error: memberError(errno) });
   }
   return completions;
 }

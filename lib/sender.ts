@@ -1,17 +1,29 @@
 // Sender: one UDP socket and one ring, many concurrent fan-out sends.
-import { Endpoint, MEMBER_BYTES, Target, packEndpoint, parseEndpoint } from './address';
-import { abortError, argError, closedError, systemError } from './errors';
+import { EventEmitter } from 'node:events';
+import { Endpoint, Family, MEMBER_BYTES, Target, packEndpoint, parseEndpoint } from './address';
+import { abortError, argError, closedError, describeErrno, systemError } from './errors';
 import { Group, GroupSnapshot } from './group';
-import { addon, NativeFeatures, NativeSender, NativeZeroCopy } from './native';
+import { addon, NativeFeatures, NativeSender, NativeZeroCopy, RecordKind } from './native';
 import { Socket } from 'node:dgram';
 import {
-  AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ShapedSend, ZeroCopyMode, shapeSend, shapeSender, toBytes,
+  AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ShapedSender, ZeroCopyMode, shapeSend, shapeSender, toBytes,
 } from './options';
 import { Completion, SendReport, toCompletions, toReport } from './report';
 import { CompletionStream } from './stream';
 
 /** A Group, or recipients as 'host:port' strings or { address, port } objects. */
 export type Targets = Group | Iterable<Target>;
+
+/** What Sender.features shows; errnos negative, as Node's system errors have them, 0 where nothing was refused. */
+export type SenderFeatures = NativeFeatures;
+
+/** An ICMP "destination unreachable" for a datagram this sender sent: the receiver is gone (port), or the way to it (host, net). */
+export interface UnreachableEvent extends Endpoint {
+  /** 'ECONNREFUSED' (port unreachable), 'EHOSTUNREACH', 'ENETUNREACH', 'EACCES' (administratively prohibited), ... */
+  readonly code: string;
+  /** Negated C errno, as Node's system errors have it. */
+  readonly errno: number;
+}
 
 interface Pending {
   snapshot?: GroupSnapshot;
@@ -21,7 +33,14 @@ interface Pending {
   report?: SendReport;
   stream?: CompletionStream<Completion>;
   detach?: () => void;
+  settled?: boolean;
 }
+
+const { mailboxRecords: MAILBOX_RECORDS, recordDoubles: RECORD_DOUBLES } = addon.limits;
+const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
+// AbortSignal's own methods: a subclass's overrides must not run while the
+// mailbox is being read (they could re-enter the sender and overwrite it).
+const { addEventListener, removeEventListener } = EventTarget.prototype;
 
 function toSnapshot(targets: unknown): GroupSnapshot {
   if (targets instanceof Group) return targets.snapshot();
@@ -42,20 +61,33 @@ function socketFd(socket: Socket): number {
   return fd;
 }
 
-function packBind(bind: SenderOptions['bind']): Uint8Array {
-  const endpoint: Endpoint = parseEndpoint({ address: bind?.address ?? '::', port: bind?.port ?? 0 }, undefined, 'options.bind');
+function packBind(bind: ShapedSender['bind']): Uint8Array {
   const packed = new Uint8Array(MEMBER_BYTES);
-  packEndpoint(endpoint, packed, 0);
+  packEndpoint(parseEndpoint(bind, undefined, 'options.bind'), packed, 0);
   return packed;
 }
 
-export class Sender {
+function toFeatures(native: NativeFeatures): SenderFeatures {
+  const negate = (errno: number): number => (errno ? describeErrno(errno).errno : 0);
+  return { ...native, ioUringErrno: negate(native.ioUringErrno), fixedBuffersErrno: negate(native.fixedBuffersErrno),
+    zeroCopyRefusedErrno: negate(native.zeroCopyRefusedErrno) };
+}
+
+/**
+ * Emits 'unreachable' (UnreachableEvent) for each ICMP destination-unreachable
+ * error the kernel reports about a datagram it sent, whichever call sent it.
+ * Nothing else is emitted; no listener is needed.
+ */
+export class Sender extends EventEmitter {
   readonly #native: NativeSender;
   readonly #zeroCopy: ZeroCopyMode;
   readonly #pending = new Map<number, Pending>();
+  // The call being started: its result may come back before #pending has it.
+  #starting: { token: number; pending: Pending } | undefined;
   #nextToken = 1;
-  // Written by the addon for a call that finished inside send(): [sent, bytes, zeroCopy].
-  readonly #result = new Float64Array(3);
+  // Written by the addon: results, RECORD_DOUBLES numbers each (native/outbox.h).
+  readonly #mailbox = new Float64Array(MAILBOX_RECORDS * RECORD_DOUBLES);
+  readonly #attachments: unknown[] = [];
   // 'auto' calls left that copy because the kernel copied an 'auto' zero-copy send.
   #autoPause = 0;
   #closing = false;
@@ -63,6 +95,7 @@ export class Sender {
   #onClosed!: () => void;
 
   constructor(options?: SenderOptions) {
+    super();
     const shaped = shapeSender(options);
     this.#zeroCopy = shaped.zeroCopy;
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
@@ -73,13 +106,14 @@ export class Sender {
           backend: shaped.backend,
           queueDepth: shaped.queueDepth,
           slots: shaped.slots,
-          registerBuffers: shaped.registerBuffers ?? true,
+          registerBuffers: shaped.registerBuffers,
           sendBufferSize: shaped.sendBufferSize,
+          // Diagnostics: set the ring up as on a kernel without DEFER_TASKRUN (before 6.1).
+          deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',
         },
-        (token, sent, failed, bytes, zeroCopy, errors) => this.#done(token, sent, failed, bytes, zeroCopy, errors),
-        (token, progress) => this.#progress(token, progress),
-        () => this.#onClosed(),
-        this.#result,
+        () => this.#deliver(this.#native.take()),
+        this.#mailbox,
+        this.#attachments,
       );
     } catch (error) {
       throw systemError(error);
@@ -92,9 +126,9 @@ export class Sender {
   }
 
   /** Which backend runs and what it could set up (zero-copy ops, fixed buffers, ...). */
-  get features(): NativeFeatures {
+  get features(): SenderFeatures {
     if (this.#closing) throw closedError();
-    return this.#native.features();
+    return toFeatures(this.#native.features());
   }
 
   /** The local address of the sender's UDP socket. */
@@ -135,7 +169,7 @@ export class Sender {
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
-      this.#native.close();
+      this.#deliver(this.#native.close());
     }
     return this.#closed;
   }
@@ -148,45 +182,82 @@ export class Sender {
     }
     const bytes = toBytes(payload);
     const snapshot = toSnapshot(group);
-    const shaped: ShapedSend = shapeSend(options, snapshot.count, bytes, this.#zeroCopy);
+    const shaped = shapeSend(options, snapshot.count, bytes, this.#zeroCopy);
     if (shaped.signal?.aborted) throw abortError(shaped.signal.reason);
     if (shaped.autoZeroCopy && this.#autoPause > 0) {
       this.#autoPause--;
       shaped.zeroCopy = false;
     }
     pending.autoZeroCopy = shaped.zeroCopy && shaped.autoZeroCopy;
+    pending.snapshot = snapshot;
     const token = this.#nextToken;
     this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
-    pending.snapshot = snapshot;
-    if (shaped.signal) {
-      const signal = shaped.signal;
-      const onAbort = (): void => this.#native.abort(token);
-      signal.addEventListener('abort', onAbort, { once: true });
-      pending.detach = () => signal.removeEventListener('abort', onAbort);
-    }
-    this.#pending.set(token, pending);
-    let finished: boolean;
+    this.#starting = { token, pending };
     try {
-      finished = this.#native.send(token, snapshot.table, snapshot.count, bytes, shaped.prefix, shaped.suffix,
-        shaped.zeroCopy, shaped.segmentSize, pending.stream !== undefined);
-    } catch (error) {
-      this.#pending.delete(token);
-      pending.detach?.();
-      throw error;
+      // Results this call already has (most calls finish inside send()) are
+      // matched through #starting, before the call is registered at all.
+      this.#deliver(this.#native.send(token, snapshot.table, snapshot.count, bytes, shaped.prefix, shaped.suffix,
+        shaped.zeroCopy, shaped.segmentSize, pending.stream !== undefined));
+    } finally {
+      this.#starting = undefined;
     }
-    if (finished) {
-      this.#pending.delete(token);
-      pending.detach?.();
-      const [sent, bytesSent, zeroCopy] = this.#result as unknown as [number, number, NativeZeroCopy];
-      pending.report = this.#learn(pending, toReport(snapshot.members, snapshot.count, sent, 0, bytesSent, zeroCopy, undefined));
-    }
-    return pending.report !== undefined;
+    if (pending.settled) return pending.report !== undefined;
+    this.#pending.set(token, pending);
+    if (shaped.signal) this.#watch(shaped.signal, token, pending);
+    return false;
   }
 
-  #done(token: number, sent: number, failed: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined): void {
+  #watch(signal: AbortSignal, token: number, pending: Pending): void {
+    const onAbort = (): void => this.#deliver(this.#native.abort(token));
+    addEventListener.call(signal, 'abort', onAbort, { once: true });
+    pending.detach = () => removeEventListener.call(signal, 'abort', onAbort);
+  }
+
+  /**
+   * Handles `count` mailbox records, and any more that wait. Nothing here
+   * runs user code (promises settle later, events go out on the next tick),
+   * so nothing can call into the addon and overwrite the mailbox meanwhile.
+   */
+  #deliver(count: number): void {
+    for (;;) {
+      for (let r = 0; r < count; r++) this.#handle(r);
+      if (count < MAILBOX_RECORDS) return;
+      count = this.#native.take();
+    }
+  }
+
+  #handle(r: number): void {
+    const at = r * RECORD_DOUBLES;
+    const box = this.#mailbox;
+    const token = box[at + 1]!;
+    switch (box[at] as RecordKind) {
+      case RecordKind.Done:
+        this.#done(token, box[at + 2]!, box[at + 3]!, box[at + 4]!, box[at + 5] as NativeZeroCopy,
+          box[at + 3]! > 0 ? this.#attachments[r] as Int32Array : undefined);
+        break;
+      case RecordKind.Progress:
+        this.#progress(token, this.#attachments[r] as Int32Array);
+        break;
+      case RecordKind.Unreachable:
+        this.#unreachable(this.#attachments[r] as string, box[at + 2]!, box[at + 3]!, box[at + 4]!);
+        break;
+      case RecordKind.Closed:
+        this.#onClosed();
+        break;
+    }
+  }
+
+  #take(token: number): Pending {
+    if (this.#starting?.token === token) return this.#starting.pending;
     const pending = this.#pending.get(token)!;
     this.#pending.delete(token);
     pending.detach?.();
+    return pending;
+  }
+
+  #done(token: number, sent: number, failed: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined): void {
+    const pending = this.#take(token);
+    pending.settled = true;
     if (pending.stream) {
       pending.stream.end();
       return;
@@ -204,9 +275,17 @@ export class Sender {
     return report;
   }
 
-  #progress(token: number, progress: Int32Array): void {
-    const pending = this.#pending.get(token)!;
-    pending.stream!.push(toCompletions(pending.snapshot!.members, progress));
+  #progress(token: number, triples: Int32Array): void {
+    const pending = this.#starting?.token === token ? this.#starting.pending : this.#pending.get(token)!;
+    pending.stream!.push(toCompletions(pending.snapshot!.members, triples));
+  }
+
+  #unreachable(address: string, family: number, port: number, errno: number): void {
+    const { code, errno: nodeErrno } = describeErrno(errno);
+    const event: UnreachableEvent = Object.freeze({ address, port, family: FAMILIES[family]!, code, errno: nodeErrno });
+    // Listeners are user code: never inside a call into the addon, and one
+    // that throws must not keep the others from hearing.
+    process.nextTick(() => this.emit('unreachable', event));
   }
 }
 

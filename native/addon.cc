@@ -1,14 +1,26 @@
 // Registers the addon's exports; each lives in its own file pair.
 #include <napi.h>
 
+#include "limits.h"
 #include "probe.h"
 #include "sender.h"
 
 namespace {
 
+Napi::Object Limits(Napi::Env env) {
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("maxQueueDepth", sendgroup::kMaxQueueDepth);
+  limits.Set("maxSlots", sendgroup::kMaxSlots);
+  limits.Set("maxSendBytes", double(sendgroup::kMaxSendBytes));
+  limits.Set("mailboxRecords", sendgroup::kMailboxRecords);
+  limits.Set("recordDoubles", sendgroup::kRecordDoubles);
+  return limits;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSender", sendgroup::Sender::Define(env));
   exports.Set("probe", Napi::Function::New(env, sendgroup::Probe, "probe"));
+  exports.Set("limits", Limits(env));
   return exports;
 }
 

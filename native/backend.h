@@ -1,18 +1,21 @@
 // The send path behind a Sender. io_uring is one backend, sendmmsg (for
 // where io_uring is blocked) another; both implement this interface, and
 // neither lib/ nor sender.cc knows which one runs.
+//
+// Order: datagrams to one member leave in call order. A backend sends the
+// members of one call (a Batch) before any member of the next, and a member
+// that must go again (a full send buffer, another member's stale ICMP error)
+// goes again before the next call's members start.
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include "errqueue.h"
 #include "group.h"
 #include "ring.h"
 
 namespace sendgroup {
-
-// What a backend tells the Sender to watch its PollFd() for.
-enum class PollFor { kNothing, kReadable, kWritable };
 
 // What a backend could set up, for Sender.features.
 struct BackendInfo {
@@ -24,19 +27,24 @@ struct BackendInfo {
 
 class Backend {
  public:
+  explicit Backend(int fd) : fd_(fd), errors_(fd) {}
   virtual ~Backend() = default;
 
-  virtual int PollFd() const = 0;
-  virtual PollFor Poll() const = 0;
+  // An eventfd that turns readable when completions wait, or -1.
+  virtual int RingFd() const { return -1; }
+  // Whether sending waits for the socket to turn writable (its send buffer
+  // is full). The socket is always watched for errors.
+  virtual bool WantsWritable() const = 0;
   // Copies the payload and the batch's extras (synchronously: the caller may
   // reuse its buffers at once) and starts sending.
   virtual void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) = 0;
   // Members not yet sent fail with ECANCELED; no-op for an unknown token.
   virtual void Abort(uint32_t token) = 0;
   virtual void AbortAll() = 0;
-  // PollFd() is ready for what Poll() asked; error: it reported POLLERR
-  // instead (libuv then stops watching it until Poll() is asked again).
-  virtual void OnReady(bool error) = 0;
+  virtual void OnRingReady() {}
+  // The socket turned writable, or reported POLLERR (error: its error queue
+  // holds entries).
+  virtual void OnSocketReady(bool error) = 0;
   virtual bool Idle() const = 0;
   // Cancels everything and waits (bounded) until the kernel no longer uses
   // any batch memory; for teardown, when no JavaScript can run.
@@ -46,9 +54,11 @@ class Backend {
   virtual BackendInfo Info() const = 0;
 
   // Results since the last call: stream batches with new progress, then
-  // batches that finished (owned by the caller from here on).
+  // batches that finished (owned by the caller from here on), and ICMP
+  // unreachable errors read from the socket.
   std::vector<Batch*> TakeTouched() { return std::move(touched_); }
   std::vector<std::unique_ptr<Batch>> TakeFinished() { return std::move(finished_); }
+  std::vector<Unreachable> TakeUnreachable() { return errors_.TakeUnreachable(); }
 
  protected:
   void Touch(Batch* batch) {
@@ -57,6 +67,8 @@ class Backend {
       touched_.push_back(batch);
     }
   }
+  int fd_;
+  ErrorQueue errors_;
   std::vector<Batch*> touched_;
   std::vector<std::unique_ptr<Batch>> finished_;
 };

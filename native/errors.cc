@@ -25,8 +25,8 @@ void ThrowRangeError(Napi::Env env, const std::string& message) {
 
 void ThrowSyscallError(Napi::Env env, const char* syscall, int err) {
   Napi::Error error = Napi::Error::New(env, std::string(syscall) + " failed: " + std::strerror(err));
-  // Node's convention: a system error's errno is the negated C errno.
-  error.Set("errno", Napi::Number::New(env, -err));
+  // Positive, as C has it: lib/errors.ts makes Node's shape from it, once.
+  error.Set("errno", Napi::Number::New(env, err));
   error.Set("syscall", Napi::String::New(env, syscall));
   throw error;
 }

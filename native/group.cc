@@ -13,7 +13,10 @@ namespace sendgroup {
 
 namespace {
 
-constexpr uint8_t kMaxStaleRetries = 4;
+// Each retry needs a fresh ICMP entry with the same errno as proof, so live
+// members rarely need more than one; the cap only ends a member whose own
+// error (a route's EHOSTUNREACH) coincides with such entries round after round.
+constexpr uint8_t kMaxStaleRetries = 16;
 
 void ToV4(const uint8_t* member, uint16_t portBe, Target& t) {
   t.v4 = {};
@@ -77,14 +80,7 @@ void Batch::PopQueued() {
   else retries.pop_back();
 }
 
-bool Batch::RetryAfterStaleError(uint32_t i, int err) {
-  switch (err) {
-    case ECONNREFUSED: case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN:
-    case ENONET: case EPROTO: case ENOPROTOOPT: case EACCES: case EMSGSIZE: case EOPNOTSUPP:
-      break;
-    default:
-      return false;
-  }
+bool Batch::TakeStaleRetry(uint32_t i) {
   if (retried.empty()) retried.resize(Count());
   if (retried[i] >= kMaxStaleRetries) return false;
   ++retried[i];
@@ -114,7 +110,9 @@ void Batch::SortErrors() {
 ZeroCopy Batch::ZeroCopyOutcome() const {
   if (!zeroCopy) return ZeroCopy::kOff;
   if (zcCopied) return ZeroCopy::kCopied;
-  return zcSent ? ZeroCopy::kZeroCopied : ZeroCopy::kOff;
+  // A notification without REPORT_USAGE says nothing, and a failed send may
+  // post one too: zero-copied means some member's send was accepted.
+  return zcAccepted ? ZeroCopy::kZeroCopied : ZeroCopy::kOff;
 }
 
 void Batch::Record(uint32_t i, int result) {

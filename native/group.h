@@ -78,8 +78,8 @@ struct Batch {
   bool queued = false;
   bool touched = false;
   bool aborted = false;
-  bool zcCopied = false;  // some member's data was copied after all
-  bool zcSent = false;    // some member's data went from our pages
+  bool zcCopied = false;    // some member's data was copied after all
+  bool zcAccepted = false; // some member's zero-copy send was accepted
 
   uint32_t sent = 0, failed = 0;
   double bytes = 0;
@@ -90,12 +90,11 @@ struct Batch {
   bool HasQueued() const { return !retries.empty() || next < Count(); }
   uint32_t PeekQueued() const { return retries.empty() ? next : retries.back(); }
   void PopQueued();
-  // An unconnected UDP socket with IP_RECVERR keeps the error of an ICMP
-  // message about an earlier datagram (to another member) in sk_err, and the
-  // next send on the socket fails with it instead of being sent. Such a
-  // member deserves another try (a few: ICMP errors for several members can
-  // queue up); a real failure repeats.
-  bool RetryAfterStaleError(uint32_t i, int err);
+  // Member i's send picked up another datagram's ICMP error (ErrorQueue
+  // proved it) and goes again; false once it has gone again too often (a
+  // member whose own error keeps company with a stream of ICMP errors of
+  // the same errno must still end).
+  bool TakeStaleRetry(uint32_t i);
   // Marks member i to be sent by copy from now on, because zero-copy failed
   // with err; false if it already was.
   bool ForceCopy(uint32_t i, int err);

@@ -8,13 +8,16 @@ namespace {
 
 // Members per sendmmsg call: the kernel's own cap (UIO_MAXIOV).
 constexpr unsigned kChunk = 1024;
-// sendmmsg calls per turn of the event loop.
-constexpr unsigned kMaxChunksPerPump = 4;
+// Work per turn of the event loop: a huge group, or one whose sends keep
+// stopping at failures (a drop storm, stale ICMP errors), must not hold the
+// JavaScript thread.
+constexpr unsigned kMaxMembersPerPump = 4096;
+constexpr unsigned kMaxCallsPerPump = 64;
 
 }  // namespace
 
 MmsgBackend::MmsgBackend(int fd, int ioUringErrno)
-    : fd_(fd), ioUringErrno_(ioUringErrno), msgs_(kChunk), iovs_(size_t(kChunk) * Batch::kMaxIov) {}
+    : Backend(fd), ioUringErrno_(ioUringErrno), msgs_(kChunk), iovs_(size_t(kChunk) * Batch::kMaxIov) {}
 
 MmsgBackend::~MmsgBackend() {
   for (Batch* batch : queue_) delete batch;
@@ -37,41 +40,26 @@ void MmsgBackend::Start(std::unique_ptr<Batch> owned, const uint8_t* payload) {
   Pump();
 }
 
-void MmsgBackend::OnReady(bool error) {
-  if (error) DrainErrorQueue();
+void MmsgBackend::OnSocketReady(bool error) {
+  if (error) errors_.Drain();
   blocked_ = false;
   Pump();
 }
 
-// With IP_RECVERR the kernel queues ICMP errors and local ones (EMSGSIZE)
-// about datagrams already reported; while any is queued the socket polls
-// POLLERR and never just writable. They are old news: drop them, and the
-// socket error they left, which would fail an unrelated next send.
-void MmsgBackend::DrainErrorQueue() {
-  alignas(cmsghdr) uint8_t control[512];
-  uint8_t data[64];
-  iovec iov{data, sizeof(data)};
-  for (;;) {
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    if (recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
-  }
-  int err;
-  socklen_t length = sizeof(err);
-  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
-}
-
 void MmsgBackend::Pump() {
-  unsigned chunks = 0;
+  unsigned calls = 0, members = 0;
   while (!queue_.empty() && !blocked_) {
     Batch* batch = queue_.front();
-    while (batch->HasQueued() && chunks < kMaxChunksPerPump && SendChunk(*batch)) ++chunks;
-    // A huge group must not hold the JavaScript thread: yield, and go on
-    // when the loop finds the socket writable (at once, unless it is full).
-    if (chunks >= kMaxChunksPerPump) blocked_ = true;
+    while (batch->HasQueued() && !blocked_) {
+      // Yield, and go on when the loop finds the socket writable (at once,
+      // unless it is full).
+      if (calls >= kMaxCallsPerPump || members >= kMaxMembersPerPump) blocked_ = true;
+      uint32_t done = batch->done;
+      if (!blocked_ && SendChunk(*batch)) {
+        ++calls;
+        members += batch->done - done;
+      }
+    }
     if (batch->HasQueued()) break;  // wait for writability
     queue_.pop_front();
     finished_.emplace_back(batch);
@@ -102,6 +90,7 @@ bool MmsgBackend::SendChunk(Batch& batch) {
     batch.FillMessage(first + n, msgs_[n].msg_hdr, &iovs_[size_t(n) * Batch::kMaxIov]);
     ++n;
   }
+  errors_.StartRound();
   int sent = sendmmsg(fd_, msgs_.data(), n, MSG_DONTWAIT);
   if (sent < 0) {
     int err = errno;
@@ -110,21 +99,31 @@ bool MmsgBackend::SendChunk(Batch& batch) {
       return false;
     }
     // sendmmsg reports an error only when the first message failed.
-    if (err != EINTR && !batch.RetryAfterStaleError(first, err)) {
-      batch.PopQueued();
-      batch.Record(first, -err);
-      Touch(&batch);
-    }
+    if (err != EINTR) Failed(batch, first, err);
     return true;
   }
-  // Fewer than n sent: the next call starts at the one that failed and
-  // learns its error.
   for (int j = 0; j < sent; ++j) {
     batch.PopQueued();
     batch.Record(first + uint32_t(j), int(msgs_[j].msg_len));
   }
   Touch(&batch);
+  // Fewer than n sent: sendmmsg kept the failed message's error (unless it
+  // was EAGAIN) as the socket error, to fail the next send with it. Take it
+  // now, for the member it belongs to.
+  if (unsigned(sent) < n) {
+    int err = 0;
+    socklen_t length = sizeof(err);
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
+    if (err) Failed(batch, first + uint32_t(sent), err);
+  }
   return true;
+}
+
+void MmsgBackend::Failed(Batch& batch, uint32_t i, int err) {
+  if (errors_.Stale(err) && batch.TakeStaleRetry(i)) return;
+  batch.PopQueued();
+  batch.Record(i, -err);
+  Touch(&batch);
 }
 
 void MmsgBackend::Cancel(Batch* batch) {

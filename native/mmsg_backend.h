@@ -20,12 +20,11 @@ class MmsgBackend : public Backend {
   MmsgBackend(int fd, int ioUringErrno);
   ~MmsgBackend() override;
 
-  int PollFd() const override { return fd_; }
-  PollFor Poll() const override { return blocked_ ? PollFor::kWritable : PollFor::kNothing; }
+  bool WantsWritable() const override { return blocked_; }
   void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) override;
   void Abort(uint32_t token) override;
   void AbortAll() override;
-  void OnReady(bool error) override;
+  void OnSocketReady(bool error) override;
   bool Idle() const override { return queue_.empty(); }
   void Drain() override { AbortAll(); }
   bool CanZeroCopy(const Batch& /*batch*/) const override { return false; }
@@ -35,10 +34,11 @@ class MmsgBackend : public Backend {
   void Pump();
   // Sends the batch's next chunk; false when the socket buffer is full.
   bool SendChunk(Batch& batch);
+  // Member i's send failed with err: it goes again if the error was
+  // another datagram's (ErrorQueue), else it is recorded.
+  void Failed(Batch& batch, uint32_t i, int err);
   void Cancel(Batch* batch);
-  void DrainErrorQueue();
 
-  int fd_;
   int ioUringErrno_;
   bool blocked_ = false;  // waiting for writability: socket full, or yielding
   std::deque<Batch*> queue_;  // owned until moved to finished_

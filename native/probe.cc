@@ -35,15 +35,9 @@ int SendmmsgErrno() {
 
 }  // namespace
 
-// Errnos are returned negated, as Node reports them; lib maps them to codes.
-Napi::Value Probe(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Ring ring(kDefaultEntries, kDefaultSlots, kSlotSize, true);
-  const RingFeatures& f = ring.Features();
+Napi::Object RingFeaturesObject(Napi::Env env, const RingFeatures& f) {
   Napi::Object result = Napi::Object::New(env);
   bool up = f.setupErrno == 0;
-  result.Set("ioUring", up);
-  result.Set("ioUringErrno", -f.setupErrno);
   result.Set("deferTaskrun", up && f.deferTaskrun);
   result.Set("submitAll", up && f.submitAll);
   result.Set("sendWithAddr", up && f.sendWithAddr);
@@ -52,13 +46,23 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   result.Set("reportUsage", up && f.reportUsage);
   result.Set("sendmsgZcFixed", up && f.sendmsgZcFixed);
   result.Set("fixedBuffers", up && f.fixedBuffers);
-  result.Set("fixedBuffersErrno", -f.fixedBuffersErrno);
+  result.Set("fixedBuffersErrno", f.fixedBuffersErrno);
+  return result;
+}
+
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Ring ring(kDefaultEntries, kDefaultSlots, kSlotSize, true, true);
+  const RingFeatures& f = ring.Features();
+  Napi::Object result = RingFeaturesObject(env, f);
+  result.Set("ioUring", f.setupErrno == 0);
+  result.Set("ioUringErrno", f.setupErrno);
   int gso = GsoErrno();
   result.Set("gso", gso == 0);
-  result.Set("gsoErrno", -gso);
+  result.Set("gsoErrno", gso);
   int mmsg = SendmmsgErrno();
   result.Set("sendmmsg", mmsg == 0);
-  result.Set("sendmmsgErrno", -mmsg);
+  result.Set("sendmmsgErrno", mmsg);
   return result;
 }
 

@@ -15,14 +15,16 @@ constexpr uint64_t kProbeUserData = ~uint64_t(0);
 constexpr unsigned kMinEntries = 8;
 
 // Tried best first; a kernel that rejects a flag answers EINVAL and the next
-// set is tried, so no kernel version is assumed. DEFER_TASKRUN keeps
+// set is tried, so no kernel version is assumed. DEFER_TASKRUN (6.1) keeps
 // completion work on our thread, run only when we ask for events (no IPIs,
 // no task work interrupting JavaScript); it needs SINGLE_ISSUER, which holds
-// because a ring belongs to one Sender on one thread. SUBMIT_ALL keeps one
-// member's bad SQE from stopping the rest of a batch.
+// because a ring belongs to one Sender on one thread. SUBMIT_ALL (5.18)
+// keeps one member's bad SQE from stopping the rest of a batch.
+// COOP_TASKRUN is never asked for: it queues task work without waking the
+// task, and ours sleeps in libuv's epoll_wait, not in io_uring_enter, so a
+// zero-copy notification could wait there for the next unrelated syscall.
 constexpr unsigned kSetupFlags[] = {
     IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
     IORING_SETUP_SUBMIT_ALL,
     0,
 };
@@ -45,9 +47,9 @@ void PrepSendmsgZcFixedProbe(io_uring_sqe* sqe) {
 
 }  // namespace
 
-Ring::Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerBuffers)
+Ring::Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerBuffers, bool deferTaskrun)
     : slotSize_(slotSize), slotCount_(slotCount) {
-  if (!Setup(entries)) return;
+  if (!Setup(entries, deferTaskrun)) return;
   ProbeOps();
   eventFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (eventFd_ < 0 || io_uring_register_eventfd(&ring_, eventFd_) < 0) {
@@ -65,21 +67,22 @@ Ring::~Ring() {
   if (slots_) munmap(slots_, size_t(slotCount_) * slotSize_);
 }
 
-bool Ring::Setup(unsigned entries) {
-  int ret = TrySetup(entries);
+bool Ring::Setup(unsigned entries, bool deferTaskrun) {
+  int ret = TrySetup(entries, deferTaskrun);
   // For unprivileged users the rings count against RLIMIT_MEMLOCK on some
   // kernels (64 KiB in many containers). A smaller ring still sends any
   // group, only in more submissions.
   while (ret == -ENOMEM && entries > kMinEntries) {
     entries /= 2;
-    ret = TrySetup(entries);
+    ret = TrySetup(entries, deferTaskrun);
   }
   features_.setupErrno = -ret;
   return ret == 0;
 }
 
-int Ring::TrySetup(unsigned entries) {
+int Ring::TrySetup(unsigned entries, bool deferTaskrun) {
   for (unsigned flags : kSetupFlags) {
+    if (!deferTaskrun && (flags & IORING_SETUP_DEFER_TASKRUN)) continue;
     io_uring_params params{};
     // Zero-copy sends post two CQEs each; a CQ four times the SQ keeps a full
     // submission queue from overflowing it.
@@ -150,12 +153,29 @@ void Ring::RegisterSlots(bool registerBuffers) {
 }
 
 int Ring::Submit() {
-  int ret = features_.deferTaskrun ? io_uring_submit_and_get_events(&ring_) : io_uring_submit(&ring_);
-  return ret;
+  for (;;) {
+    int ret = features_.deferTaskrun ? io_uring_submit_and_get_events(&ring_) : io_uring_submit(&ring_);
+    if (ret != -EINTR) return ret;
+  }
 }
 
-void Ring::GetEvents() {
-  if (features_.deferTaskrun) io_uring_get_events(&ring_);
+void Ring::RunTaskWork() {
+  if (!features_.deferTaskrun) return;
+  // io_uring_get_events() is not enough. Since 6.13 one GETEVENTS pass runs
+  // at most max(20, min_complete) deferred task-work items and parks the
+  // rest on a retry list, and the eventfd is signalled only when the work
+  // list goes from empty to non-empty: what is parked never signals, and a
+  // zero-copy notification or anything else waiting there would wait for
+  // good. Asking for the whole CQ makes the kernel run passes until no work
+  // is pending (it stops early only once that many CQEs exist, more than we
+  // ever have outstanding); the zero timeout returns at once (-ETIME) instead
+  // of waiting for them. Before 6.13 a pass ran everything anyway, so this
+  // holds on every kernel with DEFER_TASKRUN (6.1+; EXT_ARG is 5.11).
+  __kernel_timespec now{};
+  io_uring_getevents_arg arg{};
+  arg.ts = uint64_t(reinterpret_cast<uintptr_t>(&now));
+  io_uring_enter2(ring_.ring_fd, 0, CqEntries(), IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                  reinterpret_cast<sigset_t*>(&arg), sizeof(arg));
 }
 
 void Ring::DrainEventFd() {

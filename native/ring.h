@@ -35,8 +35,10 @@ struct RingFeatures {
 
 class Ring {
  public:
-  // slotCount payload slots of slotSize bytes each. Check SetupErrno() after.
-  Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerBuffers);
+  // slotCount payload slots of slotSize bytes each. deferTaskrun false
+  // sets the ring up as a kernel without DEFER_TASKRUN would (tests of the
+  // 6.0 path). Check SetupErrno() after.
+  Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerBuffers, bool deferTaskrun);
   ~Ring();
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
@@ -48,11 +50,15 @@ class Ring {
 
   io_uring_sqe* GetSqe() { return io_uring_get_sqe(&ring_); }
   // Submits what was prepared; with DEFER_TASKRUN also runs pending task
-  // work, so completions are posted before the caller reaps.
+  // work, so completions are posted before the caller reaps. A negative
+  // errno (EAGAIN, EBUSY) leaves the SQEs in the ring for the next try.
   int Submit();
-  // Runs deferred task work without submitting (DEFER_TASKRUN needs it after
-  // each eventfd wake-up, or completions are never posted).
-  void GetEvents();
+  // SQEs prepared or refused by the last submit, not yet taken by the kernel
+  // (without SUBMIT_ALL the kernel stops at the first SQE it cannot take).
+  unsigned SqPending() const { return io_uring_sq_ready(&ring_); }
+  // Runs all deferred task work (DEFER_TASKRUN needs it after each eventfd
+  // wake-up, or completions are never posted).
+  void RunTaskWork();
   // Drains the eventfd counter so the next completion wakes the loop again.
   void DrainEventFd();
   // Whether posting completions signals the eventfd (IORING_CQ_EVENTFD_DISABLED).
@@ -82,8 +88,8 @@ class Ring {
   size_t SlotSize() const { return slotSize_; }
 
  private:
-  bool Setup(unsigned entries);
-  int TrySetup(unsigned entries);
+  bool Setup(unsigned entries, bool deferTaskrun);
+  int TrySetup(unsigned entries, bool deferTaskrun);
   void ProbeOps();
   void RegisterSlots(bool registerBuffers);
   int ProbeSqeErrno(void (*prep)(io_uring_sqe*));

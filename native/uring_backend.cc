@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace sendgroup {
@@ -10,12 +11,15 @@ namespace {
 
 // user_data of a member's send: batch id in the high half, member index in
 // the low 31 bits, and whether the op was a zero-copy one (which owes a
-// notification CQE) in bit 31. Cancels carry a tag no send can have.
-constexpr uint64_t kCancelUserData = ~uint64_t(0);
+// notification CQE) in bit 31.
 constexpr uint32_t kZeroCopyBit = 1u << 31;
-constexpr unsigned kDrainWaitMs = 50;
 constexpr unsigned kMaxSubmitPerPump = 4096;
+// Teardown waits this long in all for zero-copy notifications (a slow link
+// holds pages until they are on the wire).
+constexpr unsigned kDrainWaitMs = 50;
 constexpr unsigned kDrainRounds = 40;
+// The smallest round while the send buffer pushes back.
+constexpr unsigned kMinWindow = 8;
 
 uint64_t UserData(uint32_t id, uint32_t member, bool zeroCopy) {
   return (uint64_t(id) << 32) | member | (zeroCopy ? kZeroCopyBit : 0);
@@ -28,15 +32,14 @@ bool RefusesZeroCopy(int err) { return err == ENOMEM || err == EOPNOTSUPP; }
 
 }  // namespace
 
-UringBackend::UringBackend(int fd, unsigned queueDepth, unsigned slots, bool registerBuffers)
-    : fd_(fd), ring_(queueDepth, slots, kSlotSize, registerBuffers), cqeBudget_(0) {
+UringBackend::UringBackend(int fd, unsigned queueDepth, unsigned slots, bool registerBuffers, bool deferTaskrun)
+    : Backend(fd), ring_(queueDepth, slots, kSlotSize, registerBuffers, deferTaskrun), cqeBudget_(0) {
   if (ring_.SetupErrno() == 0) cqeBudget_ = ring_.CqEntries();
 }
 
 UringBackend::~UringBackend() {
-  Drain();
-  // Batches still owned by the kernel after a bounded drain are leaked on
-  // purpose: freeing them could let a late send read reused memory.
+  // Batches still owned by the kernel after the bounded Drain() are leaked
+  // on purpose: freeing them could let a late send read reused memory.
   for (Batch*& batch : table_) batch = nullptr;
 }
 
@@ -62,8 +65,8 @@ void UringBackend::Start(std::unique_ptr<Batch> owned, const uint8_t* payload) {
   Place(*owned, payload);
   owned->zeroCopy = owned->zeroCopy && CanZeroCopy(*owned);
   owned->state.assign(owned->Count(), MemberState::kQueued);
-  // Only with nothing in flight: it must not overtake an earlier call's sends.
-  if (owned->Count() == 1 && !owned->zeroCopy && active_ == 0 && SendAlone(*owned)) {
+  // Only with no earlier call still sending: it must not overtake one.
+  if (owned->Count() == 1 && !owned->zeroCopy && queue_.empty() && SendAlone(*owned)) {
     if (owned->slot >= 0) ring_.ReleaseSlot(owned->slot);
     owned->slot = -1;
     Touch(owned.get());
@@ -87,7 +90,7 @@ void UringBackend::Start(std::unique_ptr<Batch> owned, const uint8_t* payload) {
 
 // A lone member in copy mode: io_uring has nothing to batch, and one
 // sendmsg(2) costs less CPU than an io_uring_enter round trip (bench/, n1).
-// False when the send buffer is full: the ring then waits for room.
+// False when the send buffer is full: the ring path then waits for room.
 bool UringBackend::SendAlone(Batch& batch) {
   if (int err = batch.targets[0].err) {
     batch.Record(0, -err);
@@ -97,6 +100,7 @@ bool UringBackend::SendAlone(Batch& batch) {
   iovec iov[Batch::kMaxIov];
   batch.FillMessage(0, msg, iov);
   for (;;) {
+    errors_.StartRound();
     ssize_t sent = sendmsg(fd_, &msg, MSG_DONTWAIT);
     if (sent >= 0) {
       batch.Record(0, int(sent));
@@ -104,7 +108,7 @@ bool UringBackend::SendAlone(Batch& batch) {
     }
     int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) return false;
-    if (err == EINTR || batch.RetryAfterStaleError(0, err)) continue;
+    if (err == EINTR || (errors_.Stale(err) && batch.TakeStaleRetry(0))) continue;
     batch.Record(0, -err);
     return true;
   }
@@ -116,14 +120,15 @@ void UringBackend::Pump() {
   // io_uring_enter per call for nothing).
   ring_.SetEventFdEnabled(false);
   bool more = Cycle();
-  if (active_ == 0) return;
+  if (active_ == 0 && !wakePending_) return;
   // What is still in the kernel must wake us from now on. Task work queued
   // while signalling was off did not signal: run it with signalling on.
   ring_.SetEventFdEnabled(true);
-  ring_.GetEvents();
-  // CQEs posted while signalling was off, or members we stopped submitting
-  // to let JavaScript run: come back through the loop.
-  if (more || ring_.CqReady()) ring_.Wake();
+  if (Outstanding()) ring_.RunTaskWork();
+  // CQEs posted while signalling was off, members we stopped submitting to
+  // let JavaScript run, a submit to try again: come back through the loop.
+  if (more || wakePending_ || ring_.CqReady()) ring_.Wake();
+  wakePending_ = false;
 }
 
 // Submits what fits and reaps what completed until neither makes progress
@@ -133,52 +138,67 @@ void UringBackend::Pump() {
 bool UringBackend::Cycle() {
   unsigned submitted = 0;
   for (;;) {
-    unsigned prepared = FillSq();
-    // A failed submit leaves the SQEs in the ring; the next wake-up retries.
-    if (prepared && ring_.Submit() < 0) return false;
+    unsigned prepared = blocked_ ? 0 : FillSq();
+    unsigned pending = ring_.SqPending();
+    if (pending && !SubmitRound()) return false;
     submitted += prepared;
     unsigned reaped = ring_.Reap([this](const io_uring_cqe& cqe) { OnCqe(cqe); });
+    if (pending) EndRound();
+    Advance();
+    if (blocked_) return false;
     if (submitted >= kMaxSubmitPerPump) return !queue_.empty();
-    // Go round again while completions freed CQ room or the SQ filled up
-    // with members still waiting.
-    if (!reaped && !(prepared && !queue_.empty())) return false;
+    if (!reaped && !pending) return false;
+  }
+}
+
+// With MSG_DONTWAIT every send of the round runs inside this call, on this
+// thread: the ICMP errors that could have failed one of them are the ones
+// queued after this point (see errqueue.h).
+bool UringBackend::SubmitRound() {
+  errors_.StartRound();
+  roundAccepted_ = roundAgain_ = 0;
+  int ret = ring_.Submit();
+  if (ret >= 0) return true;
+  // EAGAIN/EBUSY: the kernel is short of memory or CQ room. The SQEs stay
+  // in the ring; with nothing else in flight no completion would bring us
+  // back, so come back through the loop.
+  wakePending_ = true;
+  return false;
+}
+
+void UringBackend::EndRound() {
+  if (roundAgain_) {
+    blocked_ = true;
+    window_ = std::max(kMinWindow, 2 * roundAccepted_);
+  } else if (window_) {
+    window_ = window_ * 2 >= ring_.Features().entries ? 0 : window_ * 2;
   }
 }
 
 unsigned UringBackend::FillSq() {
+  if (queue_.empty()) return 0;
+  Batch* batch = queue_.front();
   unsigned prepared = 0;
-  if (clearSocketError_) {
-    int err;
-    socklen_t length = sizeof(err);
-    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
-    clearSocketError_ = false;
-  }
-  while (!queue_.empty()) {
-    Batch* batch = queue_.front();
-    while (batch->HasQueued()) {
-      uint32_t i = batch->PeekQueued();
-      if (int err = batch->targets[i].err) {
-        batch->PopQueued();
-        batch->Record(i, -err);
-        Touch(batch);
-        continue;
-      }
-      bool zeroCopy = batch->zeroCopy && zeroCopyRefused_ == 0 && !batch->CopyForcedBy(i);
-      unsigned cost = zeroCopy ? 2 : 1;
-      if (cqeBudget_ < cost) return prepared;
-      io_uring_sqe* sqe = ring_.GetSqe();
-      if (!sqe) return prepared;
-      Prep(sqe, *batch, i, zeroCopy);
-      io_uring_sqe_set_data64(sqe, UserData(batch->id, i, zeroCopy));
+  while (batch->HasQueued() && (window_ == 0 || prepared < window_)) {
+    uint32_t i = batch->PeekQueued();
+    if (int err = batch->targets[i].err) {
       batch->PopQueued();
-      batch->state[i] = zeroCopy ? MemberState::kInFlightZeroCopy : MemberState::kInFlight;
-      ++batch->inflight;
-      cqeBudget_ -= cost;
-      ++prepared;
+      batch->Record(i, -err);
+      Touch(batch);
+      continue;
     }
-    queue_.pop_front();
-    batch->queued = false;
-    MaybeFinish(batch);
+    bool zeroCopy = batch->zeroCopy && zeroCopyRefused_ == 0 && !batch->CopyForcedBy(i);
+    unsigned cost = zeroCopy ? 2 : 1;
+    if (cqeBudget_ < cost) break;
+    io_uring_sqe* sqe = ring_.GetSqe();
+    if (!sqe) break;
+    Prep(sqe, *batch, i, zeroCopy);
+    io_uring_sqe_set_data64(sqe, UserData(batch->id, i, zeroCopy));
+    batch->PopQueued();
+    batch->state[i] = zeroCopy ? MemberState::kInFlightZeroCopy : MemberState::kInFlight;
+    ++batch->inflight;
+    cqeBudget_ -= cost;
+    ++prepared;
   }
   return prepared;
 }
@@ -189,27 +209,32 @@ void UringBackend::Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i, bool zeroCo
   unsigned zcFlags = f.reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
   bool plain = !batch.HasExtras() && batch.segmentSize == 0;
   const Target& t = batch.targets[i];
+  // MSG_DONTWAIT makes io_uring complete a send that finds the buffer full
+  // with EAGAIN (REQ_F_NOWAIT) instead of arming a poll: poll-armed sends
+  // wake in no particular order (the socket's wait queue is LIFO), which
+  // would reorder a member's datagrams, and they run as deferred task work.
   if (plain && !zeroCopy && f.sendWithAddr) {
     // sendto(): no msghdr to build, copy in and import per member.
-    io_uring_prep_send(sqe, fd_, batch.payload, batch.payloadLength, 0);
+    io_uring_prep_send(sqe, fd_, batch.payload, batch.payloadLength, MSG_DONTWAIT);
     io_uring_prep_send_set_addr(sqe, &t.sa, uint16_t(t.len));
     return;
   }
   if (plain && zeroCopy) {
     if (fixed) {
-      io_uring_prep_send_zc_fixed(sqe, fd_, batch.payload, batch.payloadLength, 0, zcFlags, unsigned(batch.slot));
+      io_uring_prep_send_zc_fixed(sqe, fd_, batch.payload, batch.payloadLength, MSG_DONTWAIT, zcFlags,
+                                  unsigned(batch.slot));
     } else {
-      io_uring_prep_send_zc(sqe, fd_, batch.payload, batch.payloadLength, 0, zcFlags);
+      io_uring_prep_send_zc(sqe, fd_, batch.payload, batch.payloadLength, MSG_DONTWAIT, zcFlags);
     }
     io_uring_prep_send_set_addr(sqe, &t.sa, uint16_t(t.len));
     return;
   }
   msghdr* msg = batch.Message(i);
   if (!zeroCopy) {
-    io_uring_prep_sendmsg(sqe, fd_, msg, 0);
+    io_uring_prep_sendmsg(sqe, fd_, msg, MSG_DONTWAIT);
     return;
   }
-  io_uring_prep_sendmsg_zc(sqe, fd_, msg, 0);
+  io_uring_prep_sendmsg_zc(sqe, fd_, msg, MSG_DONTWAIT);
   sqe->ioprio |= zcFlags;
   // Registered vectored buffers (6.15): every iovec lies in the batch's slot,
   // so the kernel skips pinning the pages on each send.
@@ -221,16 +246,13 @@ void UringBackend::Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i, bool zeroCo
 
 void UringBackend::OnCqe(const io_uring_cqe& cqe) {
   ++cqeBudget_;
-  if (cqe.user_data == kCancelUserData) return;
   Batch* batch = table_[uint32_t(cqe.user_data >> 32)];
   uint32_t i = uint32_t(cqe.user_data) & ~kZeroCopyBit;
   bool zeroCopy = uint32_t(cqe.user_data) & kZeroCopyBit;
   if (cqe.flags & IORING_CQE_F_NOTIF) {
     // The kernel no longer reads this send's pages.
     --batch->notifsPending;
-    // Without REPORT_USAGE the kernel cannot say; zero-copy is then assumed.
     if (uint32_t(cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED) batch->zcCopied = true;
-    else batch->zcSent = true;
     MaybeFinish(batch);
     return;
   }
@@ -240,23 +262,35 @@ void UringBackend::OnCqe(const io_uring_cqe& cqe) {
     ++cqeBudget_;  // the notification we reserved room for will not come
   }
   --batch->inflight;
-  if (cqe.res < 0 && !batch->aborted && RetryMember(*batch, i, zeroCopy, -cqe.res)) {
+  int res = cqe.res;
+  // Not sent because the call was aborted while it waited for room.
+  if (res == -EAGAIN && batch->aborted) res = -ECANCELED;
+  if (res == -EAGAIN) ++roundAgain_;
+  else if (res >= 0) ++roundAccepted_;
+  if (res < 0 && RetryMember(*batch, i, zeroCopy, -res)) {
     Requeue(batch, i);
     return;
   }
-  if (cqe.res >= 0 && !zeroCopy && batch->zeroCopy) {
+  if (res >= 0 && zeroCopy) batch->zcAccepted = true;
+  if (res >= 0 && !zeroCopy && batch->zeroCopy) {
     // Zero-copy was asked for and this member went by copy: a forced retry,
     // or the sender degraded. After EINVAL, that the copy went through means
     // zero-copy itself was refused, not the datagram.
     batch->zcCopied = true;
     if (batch->CopyForcedBy(i) == EINVAL && zeroCopyRefused_ == 0) zeroCopyRefused_ = EINVAL;
   }
-  batch->Record(i, cqe.res);
+  batch->Record(i, res);
   Touch(batch);
   MaybeFinish(batch);
 }
 
 bool UringBackend::RetryMember(Batch& batch, uint32_t i, bool zeroCopy, int err) {
+  if (batch.aborted) return false;
+  // The send buffer is full: this member goes again once there is room.
+  if (err == EAGAIN) return true;
+  // Before anything else: a stale ICMP error says nothing about this send
+  // (EOPNOTSUPP from one must not turn zero-copy off for good).
+  if (errors_.Stale(err)) return batch.TakeStaleRetry(i);
   if (zeroCopy && RefusesZeroCopy(err)) {
     // Degrade this sender to copy sends for good; the member goes again.
     zeroCopyRefused_ = err;
@@ -267,76 +301,68 @@ bool UringBackend::RetryMember(Batch& batch, uint32_t i, bool zeroCopy, int err)
   // zero-copy send can be zero-copy's own limit (a datagram over more pages
   // than an skb holds fragments) where a copy fits.
   if (zeroCopy && (err == EINVAL || err == EMSGSIZE)) return batch.ForceCopy(i, err);
-  if (!batch.RetryAfterStaleError(i, err)) return false;
-  // The next send would pick up the next stale error: clear it first.
-  clearSocketError_ = true;
-  return true;
+  return false;
 }
 
 void UringBackend::Requeue(Batch* batch, uint32_t i) {
   batch->state[i] = MemberState::kQueued;
   batch->retries.push_back(i);
-  if (!batch->queued) {
-    batch->queued = true;
-    queue_.push_back(batch);
+}
+
+void UringBackend::Advance() {
+  while (!queue_.empty()) {
+    Batch* batch = queue_.front();
+    if (batch->HasQueued() || batch->inflight) return;
+    queue_.pop_front();
+    batch->queued = false;
+    MaybeFinish(batch);
   }
 }
 
-void UringBackend::FailQueued(Batch& batch) {
+void UringBackend::Cancel(Batch& batch) {
   batch.CancelQueued();
   Touch(&batch);
-  if (batch.queued) {
-    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (*it == &batch) {
-        queue_.erase(it);
-        break;
-      }
-    }
+  // Sends already submitted finish on their own (they never wait), so once
+  // none is left the call no longer holds back the ones after it.
+  if (batch.queued && batch.inflight == 0) {
+    queue_.erase(std::find(queue_.begin(), queue_.end(), &batch));
     batch.queued = false;
   }
-}
-
-void UringBackend::CancelInFlight(Batch& batch) {
-  for (uint32_t i = 0; i < batch.next && batch.inflight; ++i) {
-    MemberState state = batch.state[i];
-    if (state != MemberState::kInFlight && state != MemberState::kInFlightZeroCopy) continue;
-    io_uring_sqe* sqe = cqeBudget_ ? ring_.GetSqe() : nullptr;
-    if (!sqe) return;  // no room: these sends finish on their own
-    io_uring_prep_cancel64(sqe, UserData(batch.id, i, state == MemberState::kInFlightZeroCopy), 0);
-    io_uring_sqe_set_data64(sqe, kCancelUserData);
-    --cqeBudget_;
-  }
+  MaybeFinish(&batch);
 }
 
 void UringBackend::Abort(uint32_t token) {
   for (Batch* batch : table_) {
-    if (!batch || batch->token != token) continue;
-    FailQueued(*batch);
-    CancelInFlight(*batch);
-    ring_.Submit();
-    MaybeFinish(batch);
-    Pump();
-    return;
+    if (batch && batch->token == token) {
+      Cancel(*batch);
+      break;
+    }
   }
-}
-
-void UringBackend::AbortAll() {
-  for (Batch* batch : table_) {
-    if (!batch) continue;
-    FailQueued(*batch);
-    CancelInFlight(*batch);
-  }
-  ring_.Submit();
-  // Finishing may free table entries, so collect first.
-  std::vector<Batch*> live;
-  for (Batch* batch : table_) if (batch) live.push_back(batch);
-  for (Batch* batch : live) MaybeFinish(batch);
+  if (queue_.empty()) blocked_ = false;
   Pump();
 }
 
-void UringBackend::OnReady(bool /*error*/) {  // an eventfd never errs
+void UringBackend::AbortAll() {
+  // Cancel may finish and unlist a batch: walk a copy.
+  std::vector<Batch*> live;
+  for (Batch* batch : table_) {
+    if (batch) live.push_back(batch);
+  }
+  for (Batch* batch : live) Cancel(*batch);
+  blocked_ = false;
+  Pump();
+}
+
+void UringBackend::OnRingReady() {
   ring_.DrainEventFd();
-  ring_.GetEvents();
+  ring_.RunTaskWork();
+  Pump();
+}
+
+void UringBackend::OnSocketReady(bool error) {
+  if (error) errors_.Drain();
+  if (!blocked_) return;
+  blocked_ = false;
   Pump();
 }
 
@@ -353,7 +379,9 @@ void UringBackend::Drain() {
   AbortAll();
   for (unsigned round = 0; active_ && round < kDrainRounds; ++round) {
     ring_.WaitCqe(kDrainWaitMs);
-    Pump();
+    ring_.RunTaskWork();
+    ring_.Reap([this](const io_uring_cqe& cqe) { OnCqe(cqe); });
+    Advance();
   }
 }
 

@@ -13,21 +13,18 @@ namespace sendgroup {
 class UringBackend : public Backend {
  public:
   // Check SetupErrno() before use.
-  UringBackend(int fd, unsigned queueDepth, unsigned slots, bool registerBuffers);
+  UringBackend(int fd, unsigned queueDepth, unsigned slots, bool registerBuffers, bool deferTaskrun);
   ~UringBackend() override;
 
   int SetupErrno() const { return ring_.SetupErrno(); }
-  // Non-zero once the kernel refused a zero-copy send (ENOMEM under
-  // RLIMIT_MEMLOCK, EOPNOTSUPP): this backend then copies.
-  int ZeroCopyRefused() const { return zeroCopyRefused_; }
-  const RingFeatures& Features() const { return ring_.Features(); }
 
-  int PollFd() const override { return ring_.EventFd(); }
-  PollFor Poll() const override { return PollFor::kReadable; }
+  int RingFd() const override { return ring_.EventFd(); }
+  bool WantsWritable() const override { return blocked_; }
   void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) override;
   void Abort(uint32_t token) override;
   void AbortAll() override;
-  void OnReady(bool error) override;
+  void OnRingReady() override;
+  void OnSocketReady(bool error) override;
   bool Idle() const override { return active_ == 0; }
   void Drain() override;
   bool CanZeroCopy(const Batch& batch) const override;
@@ -37,30 +34,43 @@ class UringBackend : public Backend {
   bool SendAlone(Batch& batch);
   void Pump();
   bool Cycle();  // true: stopped early with members still queued
+  bool SubmitRound();
   unsigned FillSq();
   void Prep(io_uring_sqe* sqe, Batch& batch, uint32_t i, bool zeroCopy);
+  void EndRound();
   // Whether a failed member goes again (and the sender degrades).
   bool RetryMember(Batch& batch, uint32_t i, bool zeroCopy, int err);
   void Requeue(Batch* batch, uint32_t i);
   void OnCqe(const io_uring_cqe& cqe);
-  void CancelInFlight(Batch& batch);
-  void FailQueued(Batch& batch);
+  void Cancel(Batch& batch);
+  // Takes batches whose members all have a result off the send queue.
+  void Advance();
   void MaybeFinish(Batch* batch);
   void Place(Batch& batch, const uint8_t* payload);
+  unsigned Outstanding() const { return ring_.CqEntries() - cqeBudget_; }
 
-  int fd_;
   Ring ring_;
   std::vector<Batch*> table_;  // index: Batch::id; null when free
   std::vector<uint32_t> freeIds_;
-  std::deque<Batch*> queue_;   // batches with members not yet submitted
+  // Calls whose members do not all have a result yet, in call order; only
+  // the front one sends (see backend.h on order).
+  std::deque<Batch*> queue_;
   unsigned active_ = 0;
   // CQEs the kernel may still post for what we submitted, kept within the CQ
-  // so it never overflows: a send costs 1, a zero-copy send 2, a cancel 1.
+  // so it never overflows: a send costs 1, a zero-copy send 2.
   unsigned cqeBudget_;
   // Non-zero once the kernel refused a zero-copy send (ENOMEM under
   // RLIMIT_MEMLOCK, EOPNOTSUPP): this backend copies from then on.
   int zeroCopyRefused_ = 0;
-  bool clearSocketError_ = false;  // a stale ICMP error is queued for retry
+  // Sends are non-blocking (MSG_DONTWAIT): a full send buffer fails them
+  // with EAGAIN and we wait for the socket to turn writable. While it
+  // pushes back, a round submits at most window_ SQEs (twice what the last
+  // round got through), so a long group does not retry every remaining
+  // member after each small gain of room; 0: no limit.
+  bool blocked_ = false;
+  unsigned window_ = 0;
+  unsigned roundAccepted_ = 0, roundAgain_ = 0;
+  bool wakePending_ = false;  // a refused submit must be tried again
 };
 
 }  // namespace sendgroup

@@ -1,0 +1,125 @@
+#include "args.h"
+
+#include "errors.h"
+#include "limits.h"
+
+namespace sendgroup {
+
+namespace {
+
+Napi::Uint8Array Bytes(Napi::Value value, const char* what) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowTypeError(value.Env(), std::string(what) + " must be a Uint8Array");
+  }
+  return value.As<Napi::Uint8Array>();
+}
+
+uint32_t Uint(Napi::Value value, const char* what) {
+  if (!value.IsNumber()) ThrowTypeError(value.Env(), std::string(what) + " must be a number");
+  return value.As<Napi::Number>().Uint32Value();
+}
+
+ExtrasArg ReadExtras(Napi::Value value, const char* what) {
+  ExtrasArg out;
+  if (value.IsUndefined()) return out;
+  out.present = true;
+  if (value.IsArray()) {
+    Napi::Array parts = value.As<Napi::Array>();
+    uint32_t length = parts.Length();
+    out.parts.reserve(length);
+    for (uint32_t i = 0; i < length; ++i) out.parts.push_back(Bytes(parts.Get(i), what));
+    return out;
+  }
+  if (!value.IsObject()) ThrowTypeError(value.Env(), std::string(what) + " must be an array or { data, stride }");
+  Napi::Object spec = value.As<Napi::Object>();
+  out.strided = true;
+  out.data = Bytes(spec.Get("data"), what);
+  out.stride = Uint(spec.Get("stride"), what);
+  return out;
+}
+
+// Records where each member's bytes are (Batch::Place copies them). The
+// lengths must add up for the table and for uint32 offsets: beyond that
+// the copy would read past a buffer.
+void PlaceExtras(Napi::Env env, const ExtrasArg& arg, uint32_t count, const char* what, Extras& out) {
+  if (!arg.present) return;
+  out.offsets.resize(size_t(count) + 1);
+  out.sources.resize(count);
+  uint64_t total = 0;
+  if (arg.strided) {
+    if (arg.stride > kMaxSendBytes || uint64_t(arg.stride) * count != arg.data.ByteLength()) {
+      ThrowRangeError(env, std::string(what) + ".data must hold stride bytes per member");
+    }
+  } else if (arg.parts.size() != count) {
+    ThrowRangeError(env, std::string(what) + " must have one entry per member");
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    size_t length = arg.strided ? arg.stride : arg.parts[i].ByteLength();
+    if (length > kMaxSendBytes) ThrowRangeError(env, std::string(what) + " entry is too long");
+    out.offsets[i] = uint32_t(total);
+    out.sources[i] = arg.strided ? arg.data.Data() + size_t(i) * arg.stride : arg.parts[i].Data();
+    total += length;
+    if (total > UINT32_MAX) ThrowRangeError(env, std::string(what) + " is too large");
+  }
+  out.offsets[count] = uint32_t(total);
+}
+
+}  // namespace
+
+SendArgs ReadSendArgs(const Napi::CallbackInfo& info) {
+  SendArgs args;
+  args.token = Uint(info[0], "token");
+  args.table = Bytes(info[1], "table");
+  args.count = Uint(info[2], "count");
+  args.payload = Bytes(info[3], "payload");
+  args.prefix = ReadExtras(info[4], "prefix");
+  args.suffix = ReadExtras(info[5], "suffix");
+  args.zeroCopy = info[6].ToBoolean();
+  args.segmentSize = uint16_t(Uint(info[7], "segmentSize"));
+  args.stream = info[8].ToBoolean();
+  return args;
+}
+
+std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family, const uint8_t** payload) {
+  auto batch = std::make_unique<Batch>();
+  batch->token = args.token;
+  batch->zeroCopy = args.zeroCopy;
+  batch->segmentSize = args.segmentSize;
+  batch->stream = args.stream;
+  if (uint64_t(args.count) * kMemberBytes > args.table.ByteLength()) ThrowRangeError(env, "table is too short");
+  if (!ParseTargets(args.table.Data(), args.count, family, batch->targets)) ThrowTypeError(env, "table is malformed");
+  PlaceExtras(env, args.prefix, args.count, "prefix", batch->prefix);
+  PlaceExtras(env, args.suffix, args.count, "suffix", batch->suffix);
+  batch->payloadLength = args.payload.ByteLength();
+  *payload = args.payload.Data();
+  return batch;
+}
+
+SenderArgs ReadSenderArgs(Napi::Object options) {
+  Napi::Env env = options.Env();
+  SenderArgs args;
+  Napi::Value fd = options.Get("fd");
+  if (fd.IsNumber()) {
+    args.socket.adopt = fd.As<Napi::Number>().Int32Value();
+  } else {
+    Napi::Uint8Array packed = Bytes(options.Get("bind"), "bind");
+    std::vector<Target> local;
+    if (packed.ByteLength() < kMemberBytes ||
+        !ParseTargets(packed.Data(), 1, packed.Data()[0] == 4 ? AF_INET : AF_INET6, local)) {
+      ThrowTypeError(env, "bind must be one packed member");
+    }
+    args.socket.bind = local[0];
+  }
+  args.socket.sendBufferSize = int(Uint(options.Get("sendBufferSize"), "sendBufferSize") & 0x3fffffff);
+  args.backend = options.Get("backend").ToString().Utf8Value();
+  args.queueDepth = Uint(options.Get("queueDepth"), "queueDepth");
+  args.slots = Uint(options.Get("slots"), "slots");
+  if (args.queueDepth < 1 || args.queueDepth > kMaxQueueDepth || args.slots < 1 || args.slots > kMaxSlots) {
+    ThrowRangeError(env, "queueDepth or slots out of range");
+  }
+  args.registerBuffers = options.Get("registerBuffers").ToBoolean();
+  args.deferTaskrun = options.Get("deferTaskrun").ToBoolean();
+  return args;
+}
+
+}  // namespace sendgroup

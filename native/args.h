@@ -1,0 +1,57 @@
+// Arguments from lib/ (already validated there) turned into native values.
+// Every read that JavaScript could observe happens in the Read* functions,
+// before the caller checks its own state or takes a pointer into a buffer:
+// lib/ passes fresh arrays and plain objects, so nothing user-defined runs,
+// and what is checked here is only what memory safety needs.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <vector>
+
+#include "group.h"
+#include "socket.h"
+
+namespace sendgroup {
+
+// Per-recipient bytes: absent, one Uint8Array per member, or { data, stride }.
+struct ExtrasArg {
+  std::vector<Napi::Uint8Array> parts;
+  Napi::Uint8Array data;
+  uint32_t stride = 0;
+  bool present = false;
+  bool strided = false;
+};
+
+struct SendArgs {
+  uint32_t token = 0;
+  Napi::Uint8Array table;
+  uint32_t count = 0;
+  Napi::Uint8Array payload;
+  ExtrasArg prefix, suffix;
+  bool zeroCopy = false;
+  uint16_t segmentSize = 0;
+  bool stream = false;
+};
+
+// send(token, table, count, payload, prefix, suffix, zeroCopy, segmentSize, stream)
+SendArgs ReadSendArgs(const Napi::CallbackInfo& info);
+// The batch for these arguments on a socket of this family; payload is set
+// to the bytes to copy (valid until the caller returns to JavaScript).
+std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family, const uint8_t** payload);
+
+struct SenderArgs {
+  SocketSpec socket;
+  std::string backend;  // 'auto', 'io_uring' or 'sendmmsg'
+  unsigned queueDepth = 0;
+  unsigned slots = 0;
+  bool registerBuffers = true;
+  bool deferTaskrun = true;
+};
+
+// new NativeSender({ bind | fd, backend, queueDepth, slots, registerBuffers,
+//                    sendBufferSize, deferTaskrun }, ...)
+SenderArgs ReadSenderArgs(Napi::Object options);
+
+}  // namespace sendgroup

@@ -1,0 +1,55 @@
+// The socket's error queue (IP_RECVERR/IPV6_RECVERR): whose datagram an
+// ICMP error was about, and whether a failed send was really its own.
+//
+// On an unconnected UDP socket with IP_RECVERR, an ICMP error about any
+// earlier datagram sets the socket error (sk_err) and queues an entry naming
+// that datagram's destination. The next send on the socket, to whichever
+// member, fails with that errno instead of being sent (it is consumed where
+// the kernel allocates the skb, after routing). Reading the queue to its end
+// clears sk_err. So a send that failed with an ICMP errno picked up someone
+// else's error exactly when an ICMP entry with that errno arrived after the
+// last time the queue was read before the send: that entry is the proof.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace sendgroup {
+
+// An ICMP "destination unreachable" (port, host, net, ...) the kernel
+// queued: where the datagram was going and the errno it maps to.
+struct Unreachable {
+  sockaddr_storage destination;
+  int err;
+};
+
+class ErrorQueue {
+ public:
+  explicit ErrorQueue(int fd) : fd_(fd) {}
+
+  // Sends are about to run: errors read before now cannot have failed them
+  // (reading cleared the socket error), so their proof is void.
+  void StartRound();
+  // Whether a send of this round that failed with err failed because of an
+  // ICMP error about another datagram (then it was not sent: send it again).
+  bool Stale(int err);
+  // Reads every queued entry: the queue must never fill the receive buffer
+  // (the socket would then poll POLLERR for good and lose later errors).
+  void Drain();
+  // Unreachable errors read since the last call.
+  std::vector<Unreachable> TakeUnreachable() { return std::move(unreachable_); }
+
+ private:
+  int fd_;
+  bool drainedThisRound_ = false;
+  std::vector<int> roundErrnos_;  // errnos of ICMP entries read this round
+  std::vector<Unreachable> unreachable_;
+};
+
+// Whether an ICMP error can set this errno on a UDP socket.
+bool IcmpErrno(int err);
+
+}  // namespace sendgroup

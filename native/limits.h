@@ -1,0 +1,16 @@
+// The addon's limits, exported once (addon.cc) so lib/ validates against the
+// same numbers; defaults live in lib/options.ts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace sendgroup {
+
+constexpr unsigned kMaxQueueDepth = 16384;
+constexpr unsigned kMaxSlots = 1024;
+// The largest UDP send (one datagram, or one GSO burst), and so the most
+// per-recipient bytes one member can carry.
+constexpr size_t kMaxSendBytes = 65535;
+
+}  // namespace sendgroup

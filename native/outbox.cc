@@ -1,0 +1,87 @@
+#include "outbox.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+namespace sendgroup {
+
+void Outbox::Collect(Backend& backend) {
+  for (Batch* batch : backend.TakeTouched()) {
+    batch->touched = false;
+    if (!batch->progress.empty()) AddProgress(*batch);
+  }
+  for (const auto& batch : backend.TakeFinished()) AddDone(*batch);
+  for (const Unreachable& u : backend.TakeUnreachable()) AddUnreachable(u);
+}
+
+void Outbox::AddProgress(Batch& batch) {
+  Record r(RecordKind::kProgress, batch.token);
+  // Batch::progress holds (member, result) pairs, result bytes or -errno.
+  r.ints.reserve(batch.progress.size() / 2 * 3);
+  for (size_t i = 0; i < batch.progress.size(); i += 2) {
+    int32_t result = batch.progress[i + 1];
+    r.ints.insert(r.ints.end(), {batch.progress[i], result >= 0 ? result : 0, result >= 0 ? 0 : -result});
+  }
+  batch.progress.clear();
+  records_.push_back(std::move(r));
+}
+
+void Outbox::AddDone(Batch& batch) {
+  Record r(RecordKind::kDone, batch.token);
+  r.numbers[0] = batch.sent;
+  r.numbers[1] = batch.failed;
+  r.numbers[2] = batch.bytes;
+  r.numbers[3] = double(batch.ZeroCopyOutcome());
+  batch.SortErrors();
+  r.ints = std::move(batch.errors);
+  records_.push_back(std::move(r));
+}
+
+void Outbox::AddUnreachable(const Unreachable& u) {
+  Record r(RecordKind::kUnreachable);
+  char text[INET6_ADDRSTRLEN] = "";
+  uint16_t portBe;
+  if (u.destination.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(u.destination);
+    inet_ntop(AF_INET, &v4.sin_addr, text, sizeof(text));
+    portBe = v4.sin_port;
+    r.numbers[0] = 4;
+  } else {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(u.destination);
+    // A dual-stack socket names IPv4 members v4-mapped; the user wrote IPv4.
+    bool mapped = IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr);
+    inet_ntop(mapped ? AF_INET : AF_INET6, mapped ? &v6.sin6_addr.s6_addr[12] : v6.sin6_addr.s6_addr, text,
+              sizeof(text));
+    portBe = v6.sin6_port;
+    r.numbers[0] = mapped ? 4 : 6;
+  }
+  r.numbers[1] = ntohs(portBe);
+  r.numbers[2] = u.err;
+  r.text = text;
+  records_.push_back(std::move(r));
+}
+
+void Outbox::PushClosed() { records_.emplace_back(RecordKind::kClosed); }
+
+uint32_t Outbox::Write(Napi::Env env, double* mailbox, Napi::Array attachments) {
+  uint32_t n = 0;
+  for (; n < kMailboxRecords && !records_.empty(); ++n) {
+    Record& r = records_.front();
+    double* at = mailbox + size_t(n) * kRecordDoubles;
+    at[0] = double(r.kind);
+    at[1] = r.token;
+    std::memcpy(at + 2, r.numbers, sizeof(r.numbers));
+    if (!r.ints.empty()) {
+      auto list = Napi::Int32Array::New(env, r.ints.size());
+      std::memcpy(list.Data(), r.ints.data(), r.ints.size() * sizeof(int32_t));
+      attachments.Set(n, list);
+    } else if (!r.text.empty()) {
+      attachments.Set(n, Napi::String::New(env, r.text));
+    }
+    records_.pop_front();
+  }
+  return n;
+}
+
+}  // namespace sendgroup

@@ -1,0 +1,25 @@
+// The UDP socket a Sender sends through: one of its own, bound where the
+// user asked, or a duplicate of a bound dgram socket's descriptor.
+#pragma once
+
+#include <napi.h>
+
+#include "group.h"
+
+namespace sendgroup {
+
+struct SocketSpec {
+  Target bind;             // our own socket's local address (when adopt < 0)
+  int adopt = -1;          // a bound socket's descriptor to duplicate
+  int sendBufferSize = 0;  // SO_SNDBUF; 0: the kernel's default
+};
+
+struct Socket {
+  int fd = -1;
+  int family = 0;
+};
+
+// Throws a system error (errno, syscall) when the kernel refuses.
+Socket OpenSocket(Napi::Env env, const SocketSpec& spec);
+
+}  // namespace sendgroup
