@@ -91,6 +91,7 @@ export class Sender extends EventEmitter {
   // 'auto' calls left that copy because the kernel copied an 'auto' zero-copy send.
   #autoPause = 0;
   #closing = false;
+  #finalFeatures: SenderFeatures | undefined;
   readonly #closed: Promise<void>;
   #onClosed!: () => void;
 
@@ -125,10 +126,9 @@ export class Sender extends EventEmitter {
     return this.features.backend;
   }
 
-  /** Which backend runs and what it could set up (zero-copy ops, fixed buffers, ...). */
+  /** Which backend runs and what it could set up (zero-copy ops, fixed buffers, ...); after close(), as they were then. */
   get features(): SenderFeatures {
-    if (this.#closing) throw closedError();
-    return toFeatures(this.#native.features());
+    return this.#finalFeatures ?? toFeatures(this.#native.features());
   }
 
   /** The local address of the sender's UDP socket. */
@@ -169,6 +169,7 @@ export class Sender extends EventEmitter {
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
+      this.#finalFeatures = this.features;
       this.#deliver(this.#native.close());
     }
     return this.#closed;

@@ -8,6 +8,7 @@
 // goes again before the next call's members start.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -27,7 +28,8 @@ struct BackendInfo {
 
 class Backend {
  public:
-  explicit Backend(int fd) : fd_(fd), errors_(fd) {}
+  // errorRoom: ICMP errors the socket's queue holds (0: none are queued).
+  Backend(int fd, unsigned errorRoom) : fd_(fd), roundLimit_(errorRoom ? std::max(errorRoom, 16u) : ~0u), errors_(fd) {}
   virtual ~Backend() = default;
 
   // An eventfd that turns readable when completions wait, or -1.
@@ -68,6 +70,10 @@ class Backend {
     }
   }
   int fd_;
+  // Sends per system call at most. When every datagram of a round draws an
+  // ICMP error at once (receivers on loopback answer inside the call), the
+  // errors must all fit the error queue, or later members' would be lost.
+  unsigned roundLimit_;
   ErrorQueue errors_;
   std::vector<Batch*> touched_;
   std::vector<std::unique_ptr<Batch>> finished_;

@@ -1,5 +1,6 @@
 #include "mmsg_backend.h"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace sendgroup {
@@ -16,8 +17,8 @@ constexpr unsigned kMaxCallsPerPump = 64;
 
 }  // namespace
 
-MmsgBackend::MmsgBackend(int fd, int ioUringErrno)
-    : Backend(fd), ioUringErrno_(ioUringErrno), msgs_(kChunk), iovs_(size_t(kChunk) * Batch::kMaxIov) {}
+MmsgBackend::MmsgBackend(int fd, unsigned errorRoom, int ioUringErrno)
+    : Backend(fd, errorRoom), ioUringErrno_(ioUringErrno), msgs_(kChunk), iovs_(size_t(kChunk) * Batch::kMaxIov) {}
 
 MmsgBackend::~MmsgBackend() {
   for (Batch* batch : queue_) delete batch;
@@ -86,7 +87,8 @@ bool MmsgBackend::SendChunk(Batch& batch) {
     return true;
   }
   unsigned n = 0;
-  while (n < kChunk && first + n < batch.Count() && !batch.targets[first + n].err) {
+  unsigned limit = std::min(kChunk, roundLimit_);
+  while (n < limit && first + n < batch.Count() && !batch.targets[first + n].err) {
     batch.FillMessage(first + n, msgs_[n].msg_hdr, &iovs_[size_t(n) * Batch::kMaxIov]);
     ++n;
   }

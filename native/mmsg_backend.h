@@ -17,7 +17,7 @@ namespace sendgroup {
 class MmsgBackend : public Backend {
  public:
   // ioUringErrno: why io_uring is not used (0 when it was not asked for).
-  MmsgBackend(int fd, int ioUringErrno);
+  MmsgBackend(int fd, unsigned errorRoom, int ioUringErrno);
   ~MmsgBackend() override;
 
   bool WantsWritable() const override { return blocked_; }

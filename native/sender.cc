@@ -37,6 +37,7 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
   Socket socket = OpenSocket(env, args.socket);
   fd_ = socket.fd;
   family_ = socket.family;
+  errorRoom_ = socket.errorRoom;
   try {
     backend_ = MakeBackend(env, args);
   } catch (...) {
@@ -73,13 +74,13 @@ void Sender::OnEnvCleanup(void* self) {
 }
 
 std::unique_ptr<Backend> Sender::MakeBackend(Napi::Env env, const SenderArgs& args) {
-  if (args.backend == "sendmmsg") return std::make_unique<MmsgBackend>(fd_, 0);
-  auto uring = std::make_unique<UringBackend>(fd_, args.queueDepth, args.slots, args.registerBuffers, args.deferTaskrun);
+  if (args.backend == "sendmmsg") return std::make_unique<MmsgBackend>(fd_, errorRoom_, 0);
+  auto uring = std::make_unique<UringBackend>(fd_, errorRoom_, args.queueDepth, args.slots, args.registerBuffers, args.deferTaskrun);
   int err = uring->SetupErrno();
   if (err == 0) return uring;
   if (args.backend == "io_uring") ThrowSyscallError(env, "io_uring_setup", err);
   // 'auto': io_uring refused (seccomp EPERM, io_uring_disabled, ENOMEM).
-  return std::make_unique<MmsgBackend>(fd_, err);
+  return std::make_unique<MmsgBackend>(fd_, errorRoom_, err);
 }
 
 void Sender::StartPolling(Napi::Env env) {

@@ -47,6 +47,7 @@ class Sender : public Napi::ObjectWrap<Sender> {
 
   int fd_ = -1;
   int family_ = 0;
+  unsigned errorRoom_ = 0;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Poller> ringPoll_, socketPoll_;
   Outbox outbox_;

@@ -1,6 +1,7 @@
 #include "socket.h"
 
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,8 +14,38 @@ namespace sendgroup {
 
 namespace {
 
+// Receive buffer for the error queue: room for thousands of ICMP errors,
+// each of which costs up to kErrorEntryBytes (an ICMPv6 error quoting a
+// 1,280-byte packet; 835 bytes for a short IPv4 one).
+constexpr int kErrorQueueBytes = 4 << 20;
+constexpr unsigned kErrorEntryBytes = 2400;
+
 int SetIntOption(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof(value));
+}
+
+// Our own socket only sends and nobody reads its receive queue: datagrams
+// sent to its port would pile up there until the receive buffer is full,
+// and the kernel would then drop ICMP errors (error-queue entries count
+// against the same buffer). A filter that accepts nothing keeps datagrams
+// out; ICMP errors do not pass socket filters.
+void DropIncoming(int fd) {
+  sock_filter reject{BPF_RET | BPF_K, 0, 0, 0};
+  sock_fprog program{1, &reject};
+  setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program));
+}
+
+// How many ICMP errors fit in the receive buffer once it is as large as we
+// may make it (SO_RCVBUFFORCE with CAP_NET_ADMIN; else net.core.rmem_max
+// caps SO_RCVBUF).
+unsigned GrowErrorQueue(int fd) {
+  if (SetIntOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, kErrorQueueBytes) < 0) {
+    SetIntOption(fd, SOL_SOCKET, SO_RCVBUF, kErrorQueueBytes);
+  }
+  int bytes = 0;
+  socklen_t length = sizeof(bytes);
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, &length);
+  return unsigned(bytes) / kErrorEntryBytes;
 }
 
 Socket Adopt(Napi::Env env, int userFd) {
@@ -58,6 +89,8 @@ Socket Open(Napi::Env env, Target local) {
   // and ICMP errors queue up naming the destination (errqueue.h).
   SetIntOption(s.fd, IPPROTO_IP, IP_RECVERR, 1);
   if (s.family == AF_INET6) SetIntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+  DropIncoming(s.fd);
+  s.errorRoom = GrowErrorQueue(s.fd);
   if (::bind(s.fd, &local.sa, local.len) < 0) {
     int err = errno;
     close(s.fd);

@@ -17,6 +17,9 @@ struct SocketSpec {
 struct Socket {
   int fd = -1;
   int family = 0;
+  // ICMP errors the socket's error queue holds before the kernel drops
+  // more (they count against the receive buffer); 0: none are queued.
+  unsigned errorRoom = 0;
 };
 
 // Throws a system error (errno, syscall) when the kernel refuses.

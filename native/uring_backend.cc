@@ -32,8 +32,9 @@ bool RefusesZeroCopy(int err) { return err == ENOMEM || err == EOPNOTSUPP; }
 
 }  // namespace
 
-UringBackend::UringBackend(int fd, unsigned queueDepth, unsigned slots, bool registerBuffers, bool deferTaskrun)
-    : Backend(fd), ring_(queueDepth, slots, kSlotSize, registerBuffers, deferTaskrun), cqeBudget_(0) {
+UringBackend::UringBackend(int fd, unsigned errorRoom, unsigned queueDepth, unsigned slots, bool registerBuffers,
+                           bool deferTaskrun)
+    : Backend(fd, errorRoom), ring_(queueDepth, slots, kSlotSize, registerBuffers, deferTaskrun), cqeBudget_(0) {
   if (ring_.SetupErrno() == 0) cqeBudget_ = ring_.CqEntries();
 }
 
@@ -179,7 +180,8 @@ unsigned UringBackend::FillSq() {
   if (queue_.empty()) return 0;
   Batch* batch = queue_.front();
   unsigned prepared = 0;
-  while (batch->HasQueued() && (window_ == 0 || prepared < window_)) {
+  unsigned limit = window_ ? std::min(window_, roundLimit_) : roundLimit_;
+  while (batch->HasQueued() && prepared < limit) {
     uint32_t i = batch->PeekQueued();
     if (int err = batch->targets[i].err) {
       batch->PopQueued();

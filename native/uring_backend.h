@@ -13,7 +13,7 @@ namespace sendgroup {
 class UringBackend : public Backend {
  public:
   // Check SetupErrno() before use.
-  UringBackend(int fd, unsigned queueDepth, unsigned slots, bool registerBuffers, bool deferTaskrun);
+  UringBackend(int fd, unsigned errorRoom, unsigned queueDepth, unsigned slots, bool registerBuffers, bool deferTaskrun);
   ~UringBackend() override;
 
   int SetupErrno() const { return ring_.SetupErrno(); }
