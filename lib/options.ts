@@ -135,9 +135,19 @@ function checkZeroCopy(value: unknown, name: string): ZeroCopyMode {
   throw argError('ERR_INVALID_ARG_VALUE', `${name} must be true, false or 'auto', received ${String(value)}`);
 }
 
+// The engine's own getters: a subclass overriding byteLength or buffer
+// must not run user code (or lie) while we check what the addon will read.
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const intrinsic = (name: string): ((this: unknown) => unknown) => Object.getOwnPropertyDescriptor(typedArrayProto, name)!.get!;
+const viewBuffer = intrinsic('buffer') as (this: ArrayBufferView) => ArrayBufferLike;
+const viewOffset = intrinsic('byteOffset') as (this: ArrayBufferView) => number;
+const viewLength = intrinsic('byteLength') as (this: ArrayBufferView) => number;
+const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, 'buffer')!.get! as (this: DataView) => ArrayBufferLike;
+const dataViewOffset = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteOffset')!.get! as (this: DataView) => number;
+const dataViewLength = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')!.get! as (this: DataView) => number;
+
 /** A detached ArrayBuffer (transferred away) has no bytes and refuses new views. */
 function isDetached(buffer: ArrayBufferLike): boolean {
-  if (buffer.byteLength !== 0) return false;
   try {
     new Uint8Array(buffer, 0, 0);
     return false;
@@ -146,24 +156,32 @@ function isDetached(buffer: ArrayBufferLike): boolean {
   }
 }
 
+/** A fresh Uint8Array over the bytes of any view or buffer (no copy). */
+function viewOf(source: ArrayBufferView | ArrayBufferLike, name: string): Uint8Array {
+  const isDataView = source instanceof DataView;
+  const isView = isDataView || ArrayBuffer.isView(source);
+  const buffer = isDataView ? dataViewBuffer.call(source) : isView ? viewBuffer.call(source as ArrayBufferView) : source as ArrayBufferLike;
+  // Before offset and length: a DataView's getters throw once detached.
+  if (isDetached(buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name} is backed by a detached ArrayBuffer`);
+  if (!isView) return new Uint8Array(buffer);
+  const view = source as ArrayBufferView;
+  return isDataView
+    ? new Uint8Array(buffer, dataViewOffset.call(view as DataView), dataViewLength.call(view as DataView))
+    : new Uint8Array(buffer, viewOffset.call(view), viewLength.call(view));
+}
+
 /** A Uint8Array view of bytes, refused when its buffer was transferred away. */
 function checkBytes(value: unknown, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a Uint8Array`);
-  if (isDetached(value.buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name} is backed by a detached ArrayBuffer`);
-  return value;
+  return viewOf(value, name);
 }
 
-/** The payload as a Uint8Array view (no copy, except a string's encoding). */
+/** The payload as a fresh Uint8Array view (no copy, except a string's encoding). */
 export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
   let bytes: Uint8Array;
   if (typeof payload === 'string') bytes = Buffer.from(payload, 'utf8');
-  else if (ArrayBuffer.isView(payload) || payload instanceof ArrayBuffer || payload instanceof SharedArrayBuffer) {
-    const buffer = ArrayBuffer.isView(payload) ? payload.buffer : payload;
-    if (isDetached(buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name} is backed by a detached ArrayBuffer`);
-    if (payload instanceof Uint8Array) bytes = payload;
-    else if (ArrayBuffer.isView(payload)) bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
-    else bytes = new Uint8Array(payload);
-  } else {
+  else if (ArrayBuffer.isView(payload) || payload instanceof ArrayBuffer || payload instanceof SharedArrayBuffer) bytes = viewOf(payload, name);
+  else {
     throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, Buffer, TypedArray, DataView or ArrayBuffer, received ${payload === null ? 'null' : typeof payload}`);
   }
   if (bytes.byteLength > MAX_SEND_BYTES) {

@@ -184,6 +184,8 @@ export class Sender extends EventEmitter {
     const bytes = toBytes(payload);
     const snapshot = toSnapshot(group);
     const shaped = shapeSend(options, snapshot.count, bytes, this.#zeroCopy);
+    // Iterators and getters above are user code: they may have closed us.
+    if (this.#closing) throw closedError();
     if (shaped.signal?.aborted) throw abortError(shaped.signal.reason);
     if (shaped.autoZeroCopy && this.#autoPause > 0) {
       this.#autoPause--;

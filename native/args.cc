@@ -14,6 +14,11 @@ Napi::Uint8Array Bytes(Napi::Value value, const char* what) {
   return value.As<Napi::Uint8Array>();
 }
 
+// A buffer transferred away after lib/ checked it has no memory to copy from.
+void CheckAttached(Napi::Env env, const Napi::Uint8Array& bytes, const char* what) {
+  if (bytes.ArrayBuffer().IsDetached()) ThrowValueError(env, std::string(what) + " is backed by a detached ArrayBuffer");
+}
+
 uint32_t Uint(Napi::Value value, const char* what) {
   if (!value.IsNumber()) ThrowTypeError(value.Env(), std::string(what) + " must be a number");
   return value.As<Napi::Number>().Uint32Value();
@@ -53,7 +58,9 @@ void PlaceExtras(Napi::Env env, const ExtrasArg& arg, uint32_t count, const char
   } else if (arg.parts.size() != count) {
     ThrowRangeError(env, std::string(what) + " must have one entry per member");
   }
+  if (arg.strided) CheckAttached(env, arg.data, what);
   for (uint32_t i = 0; i < count; ++i) {
+    if (!arg.strided) CheckAttached(env, arg.parts[i], what);
     size_t length = arg.strided ? arg.stride : arg.parts[i].ByteLength();
     if (length > kMaxSendBytes) ThrowRangeError(env, std::string(what) + " entry is too long");
     out.offsets[i] = uint32_t(total);
@@ -90,6 +97,7 @@ std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family
   if (!ParseTargets(args.table.Data(), args.count, family, batch->targets)) ThrowTypeError(env, "table is malformed");
   PlaceExtras(env, args.prefix, args.count, "prefix", batch->prefix);
   PlaceExtras(env, args.suffix, args.count, "suffix", batch->suffix);
+  CheckAttached(env, args.payload, "payload");
   batch->payloadLength = args.payload.ByteLength();
   *payload = args.payload.Data();
   return batch;

@@ -19,6 +19,10 @@ void ThrowTypeError(Napi::Env env, const std::string& message) {
   ThrowWithCode(Napi::TypeError::New(env, message), "ERR_INVALID_ARG_TYPE");
 }
 
+void ThrowValueError(Napi::Env env, const std::string& message) {
+  ThrowWithCode(Napi::TypeError::New(env, message), "ERR_INVALID_ARG_VALUE");
+}
+
 void ThrowRangeError(Napi::Env env, const std::string& message) {
   ThrowWithCode(Napi::RangeError::New(env, message), "ERR_OUT_OF_RANGE");
 }

@@ -10,6 +10,8 @@
 namespace sendgroup {
 
 [[noreturn]] void ThrowTypeError(Napi::Env env, const std::string& message);
+// A TypeError with code ERR_INVALID_ARG_VALUE: the right type, an unusable value.
+[[noreturn]] void ThrowValueError(Napi::Env env, const std::string& message);
 [[noreturn]] void ThrowRangeError(Napi::Env env, const std::string& message);
 [[noreturn]] void ThrowSyscallError(Napi::Env env, const char* syscall, int err);
 

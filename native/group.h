@@ -71,6 +71,9 @@ struct Batch {
   std::vector<uint32_t> retries;  // members to send again, before `next`
   std::vector<uint8_t> retried;   // stale-error retries per member; sized on first
   std::vector<int> copyForced;    // errno that forced a copy retry; sized on first
+  // Notifications still to come for zero-copy attempts that failed: they
+  // say nothing about how data was sent (a failed send reports 'copied').
+  std::vector<uint8_t> failedNotifs;  // sized on first
   uint32_t next = 0;      // first member never yet submitted
   uint32_t done = 0;      // members with a result
   uint32_t inflight = 0;  // members handed to the kernel without a result yet

@@ -252,14 +252,20 @@ void UringBackend::OnCqe(const io_uring_cqe& cqe) {
   uint32_t i = uint32_t(cqe.user_data) & ~kZeroCopyBit;
   bool zeroCopy = uint32_t(cqe.user_data) & kZeroCopyBit;
   if (cqe.flags & IORING_CQE_F_NOTIF) {
-    // The kernel no longer reads this send's pages.
+    // The kernel no longer reads this send's pages. A failed attempt posts
+    // its notification right after its result, before any retry of it.
     --batch->notifsPending;
-    if (uint32_t(cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED) batch->zcCopied = true;
+    if (!batch->failedNotifs.empty() && batch->failedNotifs[i]) --batch->failedNotifs[i];
+    else if (uint32_t(cqe.res) & IORING_NOTIF_USAGE_ZC_COPIED) batch->zcCopied = true;
     MaybeFinish(batch);
     return;
   }
   if (cqe.flags & IORING_CQE_F_MORE) {
     ++batch->notifsPending;
+    if (cqe.res < 0) {
+      if (batch->failedNotifs.empty()) batch->failedNotifs.resize(batch->Count());
+      ++batch->failedNotifs[i];
+    }
   } else if (zeroCopy) {
     ++cqeBudget_;  // the notification we reserved room for will not come
   }

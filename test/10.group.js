@@ -102,4 +102,15 @@ test('add(address, port) validates both parts', () => {
   assert.throws(() => group.add(7, 70), (error) => error.code === 'ERR_INVALID_ARG_TYPE');
 });
 
+test('an IPv6 zone is a decimal interface index that fits 32 bits', () => {
+  const group = new Group();
+  for (const zone of ['4294967296', '4294967297', '1e3', '0x1', '', ' 1', '1.0', '-1']) {
+    assert.throws(() => group.add(`fe80::1%${zone}`, 5), (error) => error.code === 'ERR_INVALID_ARG_VALUE', zone);
+  }
+  assert.is(group.size, 0);
+  group.add('fe80::1%4294967295', 5);
+  group.add('fe80::1%0', 5);
+  assert.is(group.size, 2);
+});
+
 test.run();

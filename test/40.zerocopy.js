@@ -140,6 +140,15 @@ test('a zero-copy member the kernel refuses with EINVAL is tried once by copy; a
   await zc.close();
 });
 
+test('a zero-copy call whose every member failed reports zeroCopy \'off\': nothing was zero-copied', async () => {
+  if (skipWithout('sendZc')) return;
+  const zc = new Sender({ zeroCopy: true });
+  const report = await zc.sendGroup(new Group(['255.255.255.255:9', '255.255.255.255:10']), pattern(9000, 3));
+  assert.equal(report.errors.map((e) => e.code), ['EACCES', 'EACCES']);
+  assert.is(report.zeroCopy, 'off');
+  await zc.close();
+});
+
 test('zero-copy with empty parts and with a datagram over many pages delivers intact', async () => {
   if (skipWithout('sendmsgZc')) return;
   const zc = new Sender({ zeroCopy: true });

@@ -1,0 +1,105 @@
+'use strict';
+// Arguments are read once, and the addon only ever sees fresh values lib/
+// checked: getters, Proxies, subclasses, resizable and transferable buffers
+// can change the world between two reads, never crash the process or make it
+// read memory the caller no longer owns.
+const { test } = require('uvu');
+const assert = require('uvu/assert');
+const { Group, Sender } = require('..');
+const { openReceivers, rejectsWith } = require('./_helpers');
+
+let rx;
+let sender;
+
+test.before(async () => { rx = await openReceivers(3); });
+test.after(() => rx.close());
+test.before.each(() => {
+  rx.reset();
+  sender = new Sender();
+});
+test.after.each(() => sender.close());
+
+const group = () => new Group(rx.targets.slice(0, 2));
+
+test('a Proxy of prefixes is read once per entry, and the datagrams are what it returned', async () => {
+  const reads = {};
+  const parts = [Buffer.from('a:'), Buffer.from('b:')];
+  const prefix = new Proxy(parts, {
+    get(target, key) {
+      reads[key] = (reads[key] ?? 0) + 1;
+      return target[key];
+    },
+  });
+  const report = await sender.sendGroup(group(), 'x', { prefix });
+  await rx.waitFor(2);
+  assert.is(report.sent, 2);
+  assert.equal({ 0: reads[0], 1: reads[1], length: reads.length }, { 0: 1, 1: 1, length: 1 });
+  assert.equal(rx.messages.slice(0, 2).map((list) => String(list[0])), ['a:x', 'b:x']);
+});
+
+test('options are read once each', async () => {
+  const reads = {};
+  const options = {};
+  for (const key of ['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal']) {
+    Object.defineProperty(options, key, { enumerable: true, get() { reads[key] = (reads[key] ?? 0) + 1; } });
+  }
+  await sender.sendGroup(group(), 'x', options);
+  await rx.waitFor(2);
+  assert.equal(reads, { prefix: 1, suffix: 1, zeroCopy: 1, segmentSize: 1, signal: 1 });
+});
+
+test('a getter that closes the sender makes the call reject as closed, and nothing is sent', async () => {
+  const prefix = [Buffer.from('a')];
+  Object.defineProperty(prefix, 1, { enumerable: true, get: () => { sender.close(); return Buffer.from('b'); } });
+  await rejectsWith(() => sender.sendGroup(group(), 'x', { prefix }), Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', assert);
+  const options = { get zeroCopy() { sender.close(); return false; } };
+  await rejectsWith(() => sender.sendGroup(group(), 'x', options), Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', assert);
+  assert.is(rx.total, 0);
+});
+
+test('a getter that shrinks the payload\'s resizable buffer: the datagram is what the view holds then', async () => {
+  const buffer = new ArrayBuffer(60000, { maxByteLength: 60000 });
+  new Uint8Array(buffer).fill(7);
+  const payload = new Uint8Array(buffer);
+  const options = { get zeroCopy() { buffer.resize(10); return false; } };
+  const report = await sender.sendGroup(group(), payload, options).catch((error) => error);
+  if (report instanceof Error) {
+    assert.is(report.code, 'ERR_INVALID_ARG_VALUE', report.message);
+  } else {
+    await rx.waitFor(2);
+    assert.ok(rx.messages[0][0].length <= 10, `${rx.messages[0][0].length} bytes sent from a 10-byte buffer`);
+    assert.ok(rx.messages[0][0].every((byte) => byte === 7));
+  }
+});
+
+test('a getter that transfers the payload\'s buffer away: the call fails as an argument error', async () => {
+  const payload = new Uint8Array(60000).fill(1);
+  const options = { get zeroCopy() { structuredClone(payload.buffer, { transfer: [payload.buffer] }); return false; } };
+  await rejectsWith(() => sender.sendGroup(group(), payload, options), TypeError, 'ERR_INVALID_ARG_VALUE', assert);
+  const prefix = [Buffer.from('a'), new Uint8Array(8)];
+  const detaching = { prefix, get zeroCopy() { structuredClone(prefix[1].buffer, { transfer: [prefix[1].buffer] }); return false; } };
+  await rejectsWith(() => sender.sendGroup(group(), 'x', detaching), TypeError, 'ERR_INVALID_ARG_VALUE', assert);
+  assert.is(rx.total, 0);
+});
+
+test('a getter that shrinks { data, stride } data after it was checked: a RangeError, nothing sent', async () => {
+  const buffer = new ArrayBuffer(8, { maxByteLength: 8 });
+  const data = new Uint8Array(buffer);
+  const options = { prefix: { data, stride: 4 }, get zeroCopy() { buffer.resize(4); return false; } };
+  const error = await sender.sendGroup(group(), 'x', options).catch((e) => e);
+  assert.instance(error, RangeError);
+  assert.is(rx.total, 0);
+});
+
+test('a Uint8Array subclass that lies about its length is sent as the bytes it really has', async () => {
+  class Liar extends Uint8Array {
+    get byteLength() { return 60000; }
+    get buffer() { throw new Error('not read'); }
+  }
+  const report = await sender.sendGroup(group(), Liar.from([1, 2, 3]));
+  await rx.waitFor(2);
+  assert.is(report.bytes, 6);
+  assert.equal([...rx.messages[0][0]], [1, 2, 3]);
+});
+
+test.run();
