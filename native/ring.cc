@@ -13,6 +13,7 @@ namespace {
 
 constexpr uint64_t kProbeUserData = ~uint64_t(0);
 constexpr unsigned kMinEntries = 8;
+constexpr unsigned kProbeTries = 100;
 
 // Tried best first; a kernel that rejects a flag answers EINVAL and the next
 // set is tried, so no kernel version is assumed. DEFER_TASKRUN (6.1) keeps
@@ -51,6 +52,7 @@ Ring::Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerB
     : slotSize_(slotSize), slotCount_(slotCount) {
   if (!Setup(entries, deferTaskrun)) return;
   ProbeOps();
+  if (features_.setupErrno) return;
   eventFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (eventFd_ < 0 || io_uring_register_eventfd(&ring_, eventFd_) < 0) {
     features_.setupErrno = errno ? errno : EINVAL;
@@ -121,7 +123,18 @@ int Ring::ProbeSqeErrno(void (*prep)(io_uring_sqe*)) {
   if (!sqe) return EBUSY;
   prep(sqe);
   io_uring_sqe_set_data64(sqe, kProbeUserData);
-  if (io_uring_submit_and_wait(&ring_, 1) < 0) return EINVAL;
+  // A refused submit leaves the SQE in the ring: try again while the kernel
+  // is only short of something for now, or it would go out with a send.
+  int ret;
+  for (unsigned tries = 0; (ret = io_uring_submit_and_wait(&ring_, 1)) < 0 && tries < kProbeTries; ++tries) {
+    if (ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) break;
+  }
+  if (ret < 0) {
+    // The SQE is still in the ring and would go out with the first send:
+    // this ring cannot be used.
+    features_.setupErrno = -ret;
+    return -ret;
+  }
   int result = 0;
   Reap([&](const io_uring_cqe& cqe) {
     if (cqe.user_data == kProbeUserData && !(cqe.flags & IORING_CQE_F_NOTIF)) result = -cqe.res;

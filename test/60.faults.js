@@ -63,6 +63,14 @@ test('SIGINT with sends in flight ends the process by the signal, not a crash', 
   assert.is(child.signal, 'SIGINT', child.stderr);
 });
 
+test('a worker terminated with zero-copy sends the link cannot carry waits for the kernel once, bounded (about 2 s)', () => {
+  if (missing) return;
+  const result = net.run('terminateWorker', SLOW);
+  // The bound is 40 waits of 50 ms; draining twice took 3.9 s.
+  if (result.backend === 'io_uring') assert.ok(result.ms > 1500 && result.ms < 3000, `terminate took ${result.ms} ms`);
+  else assert.ok(result.ms < 1000, `terminate took ${result.ms} ms with nothing left in the kernel`);
+});
+
 test('process.exit() with zero-copy sends in flight exits cleanly', () => {
   if (missing) return;
   assert.equal(net.run('exitInFlight', SLOW), { exiting: true });
