@@ -17,7 +17,7 @@ const { Group, Sender, probe } = require('..');
 const { openReceivers } = require('./_helpers');
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'gc-pressure.js');
-const SLOW_LOOPBACK = 'ip link set lo up && tc qdisc add dev lo root tbf rate 100mbit burst 70000 limit 10000000 && exec "$@"';
+const SLOW_LOOPBACK = 'ip link set lo up && tc qdisc add dev lo root tbf rate 50mbit burst 70000 limit 10000000 && exec "$@"';
 
 function runChild(args, { netns = false } = {}) {
   const node = [process.execPath, '--expose-gc', FIXTURE, ...args];
@@ -29,7 +29,7 @@ function runChild(args, { netns = false } = {}) {
 function namespaceMissing() {
   if (process.getuid() !== 0) return 'not root';
   try {
-    execFileSync('unshare', ['--net', 'sh', '-c', 'ip link set lo up && tc qdisc add dev lo root tbf rate 100mbit burst 70000 limit 10000000'], { stdio: 'ignore' });
+    execFileSync('unshare', ['--net', 'sh', '-c', 'ip link set lo up && tc qdisc add dev lo root tbf rate 50mbit burst 70000 limit 10000000'], { stdio: 'ignore' });
   } catch {
     return 'unshare, ip or tc (util-linux, iproute2) missing, or no tbf qdisc';
   }
