@@ -5,7 +5,11 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
-        "native/group.cc",
+        "native/member_table.cc",
+        "native/batch.cc",
+        "native/backend.cc",
+        "native/uring_submit.cc",
+        "native/uring_sqe.cc",
         "native/ring.cc",
         "native/uring_backend.cc",
         "native/mmsg_backend.cc",

@@ -46,10 +46,11 @@ ExtrasArg ReadExtras(Napi::Value value, const char* what) {
 // Records where each member's bytes are (Batch::Place copies them). The
 // lengths must add up for the table and for uint32 offsets: beyond that
 // the copy would read past a buffer.
-void PlaceExtras(Napi::Env env, const ExtrasArg& arg, uint32_t count, const char* what, Extras& out) {
+void PlaceExtras(Napi::Env env, const ExtrasArg& arg, uint32_t count, const char* what, Extras& out,
+                 std::vector<const uint8_t*>& sources) {
   if (!arg.present) return;
   out.offsets.resize(size_t(count) + 1);
-  out.sources.resize(count);
+  sources.resize(count);
   uint64_t total = 0;
   if (arg.strided) {
     if (arg.stride > kMaxSendBytes || uint64_t(arg.stride) * count != arg.data.ByteLength()) {
@@ -64,7 +65,7 @@ void PlaceExtras(Napi::Env env, const ExtrasArg& arg, uint32_t count, const char
     size_t length = arg.strided ? arg.stride : arg.parts[i].ByteLength();
     if (length > kMaxSendBytes) ThrowRangeError(env, std::string(what) + " entry is too long");
     out.offsets[i] = uint32_t(total);
-    out.sources[i] = arg.strided ? arg.data.Data() + size_t(i) * arg.stride : arg.parts[i].Data();
+    sources[i] = arg.strided ? arg.data.Data() + size_t(i) * arg.stride : arg.parts[i].Data();
     total += length;
     if (total > UINT32_MAX) ThrowRangeError(env, std::string(what) + " is too large");
   }
@@ -87,20 +88,22 @@ SendArgs ReadSendArgs(const Napi::CallbackInfo& info) {
   return args;
 }
 
-std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family, const uint8_t** payload) {
-  auto batch = std::make_unique<Batch>();
-  batch->token = args.token;
-  batch->zeroCopy = args.zeroCopy;
-  batch->segmentSize = args.segmentSize;
-  batch->stream = args.stream;
+std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family, Sources& sources) {
+  Transmit tx;
+  tx.token = args.token;
+  tx.zeroCopy = args.zeroCopy;
+  tx.segmentSize = args.segmentSize;
+  tx.stream = args.stream;
   if (uint64_t(args.count) * kMemberBytes > args.table.ByteLength()) ThrowRangeError(env, "table is too short");
-  if (!ParseTargets(args.table.Data(), args.count, family, batch->targets)) ThrowTypeError(env, "table is malformed");
-  PlaceExtras(env, args.prefix, args.count, "prefix", batch->prefix);
-  PlaceExtras(env, args.suffix, args.count, "suffix", batch->suffix);
+  if (!ParseDestinations(args.table.Data(), args.count, family, tx.destinations)) {
+    ThrowTypeError(env, "table is malformed");
+  }
+  PlaceExtras(env, args.prefix, args.count, "prefix", tx.prefix, sources.prefix);
+  PlaceExtras(env, args.suffix, args.count, "suffix", tx.suffix, sources.suffix);
   CheckAttached(env, args.payload, "payload");
-  batch->payloadLength = args.payload.ByteLength();
-  *payload = args.payload.Data();
-  return batch;
+  tx.payloadLength = args.payload.ByteLength();
+  sources.payload = args.payload.Data();
+  return std::make_unique<Batch>(std::move(tx));
 }
 
 SenderArgs ReadSenderArgs(Napi::Object options) {
@@ -111,9 +114,9 @@ SenderArgs ReadSenderArgs(Napi::Object options) {
     args.socket.adopt = fd.As<Napi::Number>().Int32Value();
   } else {
     Napi::Uint8Array packed = Bytes(options.Get("bind"), "bind");
-    std::vector<Target> local;
+    std::vector<Destination> local;
     if (packed.ByteLength() < kMemberBytes ||
-        !ParseTargets(packed.Data(), 1, packed.Data()[0] == 4 ? AF_INET : AF_INET6, local)) {
+        !ParseDestinations(packed.Data(), 1, packed.Data()[0] == 4 ? AF_INET : AF_INET6, local)) {
       ThrowTypeError(env, "bind must be one packed member");
     }
     args.socket.bind = local[0];

@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "group.h"
+#include "batch.h"
 #include "socket.h"
 
 namespace sendgroup {
@@ -37,9 +37,9 @@ struct SendArgs {
 
 // send(token, table, count, payload, prefix, suffix, zeroCopy, segmentSize, stream)
 SendArgs ReadSendArgs(const Napi::CallbackInfo& info);
-// The batch for these arguments on a socket of this family; payload is set
-// to the bytes to copy (valid until the caller returns to JavaScript).
-std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family, const uint8_t** payload);
+// The batch for these arguments on a socket of this family, and where the
+// caller's bytes are (valid until the caller returns to JavaScript).
+std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family, Sources& sources);
 
 struct SenderArgs {
   SocketSpec socket;

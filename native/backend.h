@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "errqueue.h"
-#include "group.h"
+#include "batch.h"
 #include "ring.h"
 
 namespace sendgroup {
@@ -37,9 +37,9 @@ class Backend {
   // Whether sending waits for the socket to turn writable (its send buffer
   // is full). The socket is always watched for errors.
   virtual bool WantsWritable() const = 0;
-  // Copies the payload and the batch's extras (synchronously: the caller may
-  // reuse its buffers at once) and starts sending.
-  virtual void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) = 0;
+  // Copies the caller's bytes (synchronously: the caller may reuse its
+  // buffers at once) and starts sending.
+  virtual void Start(std::unique_ptr<Batch> batch, const Sources& sources) = 0;
   // Members not yet sent fail with ECANCELED; no-op for an unknown token.
   virtual void Abort(uint32_t token) = 0;
   virtual void AbortAll() = 0;
@@ -51,31 +51,34 @@ class Backend {
   // Cancels everything and waits (bounded) until the kernel no longer uses
   // any batch memory; for teardown, when no JavaScript can run.
   virtual void Drain() = 0;
-  // Whether zero-copy is available for this batch's shape.
-  virtual bool CanZeroCopy(const Batch& batch) const = 0;
   virtual BackendInfo Info() const = 0;
 
   // Results since the last call: stream batches with new progress, then
   // batches that finished (owned by the caller from here on), and ICMP
   // unreachable errors read from the socket.
-  std::vector<Batch*> TakeTouched() { return std::move(touched_); }
+  std::vector<Batch*> TakeProgressed() { return std::move(progressed_); }
   std::vector<std::unique_ptr<Batch>> TakeFinished() { return std::move(finished_); }
   std::vector<Unreachable> TakeUnreachable() { return errors_.TakeUnreachable(); }
 
  protected:
-  void Touch(Batch* batch) {
-    if (batch->stream && !batch->touched) {
-      batch->touched = true;
-      touched_.push_back(batch);
+  // Lists a stream batch whose progress JavaScript has not seen yet.
+  void NoteProgress(Batch* batch) {
+    if (batch->tx.stream && !batch->hasNewProgress) {
+      batch->hasNewProgress = true;
+      progressed_.push_back(batch);
     }
   }
+  // Sends a lone member with one sendmsg(2) from wherever its bytes are:
+  // nothing to batch, and cheaper than any ring round trip (bench/, n1).
+  // False when the send buffer is full (the member is then still queued).
+  bool SendDirect(Batch& batch);
   int fd_;
   // Sends per system call at most. When every datagram of a round draws an
   // ICMP error at once (receivers on loopback answer inside the call), the
   // errors must all fit the error queue, or later members' would be lost.
   unsigned roundLimit_;
   ErrorQueue errors_;
-  std::vector<Batch*> touched_;
+  std::vector<Batch*> progressed_;
   std::vector<std::unique_ptr<Batch>> finished_;
 };
 

@@ -31,13 +31,18 @@ BackendInfo MmsgBackend::Info() const {
   return info;
 }
 
-void MmsgBackend::Start(std::unique_ptr<Batch> owned, const uint8_t* payload) {
-  Batch* batch = owned.release();
-  batch->heapCopy.resize(batch->CopyLength() ? batch->CopyLength() : 1);
-  batch->Place(batch->heapCopy.data(), payload);
-  batch->zeroCopy = false;
-  batch->state.assign(batch->Count(), MemberState::kQueued);
-  queue_.push_back(batch);
+void MmsgBackend::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
+  // Only with no earlier call still sending: it must not overtake one.
+  if (batch->tx.Count() == 1 && queue_.empty()) {
+    batch->Borrow(sources);
+    if (SendDirect(*batch)) {
+      NoteProgress(batch.get());
+      finished_.push_back(std::move(batch));
+      return;
+    }
+  }
+  batch->PlaceOnHeap(sources);
+  queue_.push_back(batch.release());
   Pump();
 }
 
@@ -55,10 +60,10 @@ void MmsgBackend::Pump() {
       // Yield, and go on when the loop finds the socket writable (at once,
       // unless it is full).
       if (calls >= kMaxCallsPerPump || members >= kMaxMembersPerPump) blocked_ = true;
-      uint32_t done = batch->done;
+      uint32_t done = batch->Recorded();
       if (!blocked_ && SendChunk(*batch)) {
         ++calls;
-        members += batch->done - done;
+        members += batch->Recorded() - done;
       }
     }
     if (batch->HasQueued()) break;  // wait for writability
@@ -77,18 +82,20 @@ void MmsgBackend::Pump() {
 }
 
 bool MmsgBackend::SendChunk(Batch& batch) {
-  // A chunk is consecutive members from batch.next; a member the socket
-  // cannot reach at all (Target::err) ends it and is recorded on its own.
-  uint32_t first = batch.next;
-  if (int err = batch.targets[first].err) {
+  // A chunk is consecutive members from the first queued one; a member the
+  // socket cannot reach at all (Destination::err) ends it and is recorded
+  // on its own.
+  const std::vector<Destination>& to = batch.tx.destinations;
+  uint32_t first = batch.PeekQueued();
+  if (int err = to[first].err) {
     batch.PopQueued();
     batch.Record(first, -err);
-    Touch(&batch);
+    NoteProgress(&batch);
     return true;
   }
   unsigned n = 0;
   unsigned limit = std::min(kChunk, roundLimit_);
-  while (n < limit && first + n < batch.Count() && !batch.targets[first + n].err) {
+  while (n < limit && first + n < batch.tx.Count() && !to[first + n].err) {
     batch.FillMessage(first + n, msgs_[n].msg_hdr, &iovs_[size_t(n) * Batch::kMaxIov]);
     ++n;
   }
@@ -108,7 +115,7 @@ bool MmsgBackend::SendChunk(Batch& batch) {
     batch.PopQueued();
     batch.Record(first + uint32_t(j), int(msgs_[j].msg_len));
   }
-  Touch(&batch);
+  NoteProgress(&batch);
   // Fewer than n sent: sendmmsg kept the failed message's error (unless it
   // was EAGAIN) as the socket error, to fail the next send with it. Take it
   // now, for the member it belongs to.
@@ -125,17 +132,17 @@ void MmsgBackend::Failed(Batch& batch, uint32_t i, int err) {
   if (errors_.Stale(err) && batch.TakeStaleRetry(i)) return;
   batch.PopQueued();
   batch.Record(i, -err);
-  Touch(&batch);
+  NoteProgress(&batch);
 }
 
 void MmsgBackend::Cancel(Batch* batch) {
   batch->CancelQueued();
-  Touch(batch);
+  NoteProgress(batch);
 }
 
 void MmsgBackend::Abort(uint32_t token) {
   for (Batch* batch : queue_) {
-    if (batch->token == token) Cancel(batch);
+    if (batch->tx.token == token) Cancel(batch);
   }
   Pump();
 }

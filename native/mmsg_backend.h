@@ -21,13 +21,12 @@ class MmsgBackend : public Backend {
   ~MmsgBackend() override;
 
   bool WantsWritable() const override { return blocked_; }
-  void Start(std::unique_ptr<Batch> batch, const uint8_t* payload) override;
+  void Start(std::unique_ptr<Batch> batch, const Sources& sources) override;
   void Abort(uint32_t token) override;
   void AbortAll() override;
   void OnSocketReady(bool error) override;
   bool Idle() const override { return queue_.empty(); }
   void Drain() override { AbortAll(); }
-  bool CanZeroCopy(const Batch& /*batch*/) const override { return false; }
   BackendInfo Info() const override;
 
  private:

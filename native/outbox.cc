@@ -7,8 +7,8 @@
 namespace sendgroup {
 
 void Outbox::Collect(Backend& backend) {
-  for (Batch* batch : backend.TakeTouched()) {
-    batch->touched = false;
+  for (Batch* batch : backend.TakeProgressed()) {
+    batch->hasNewProgress = false;
     if (!batch->progress.empty()) AddProgress(*batch);
   }
   for (const auto& batch : backend.TakeFinished()) AddDone(*batch);
@@ -16,19 +16,14 @@ void Outbox::Collect(Backend& backend) {
 }
 
 void Outbox::AddProgress(Batch& batch) {
-  Record r(RecordKind::kProgress, batch.token);
-  // Batch::progress holds (member, result) pairs, result bytes or -errno.
-  r.ints.reserve(batch.progress.size() / 2 * 3);
-  for (size_t i = 0; i < batch.progress.size(); i += 2) {
-    int32_t result = batch.progress[i + 1];
-    r.ints.insert(r.ints.end(), {batch.progress[i], result >= 0 ? result : 0, result >= 0 ? 0 : -result});
-  }
+  Record r(RecordKind::kProgress, batch.tx.token);
+  r.ints = std::move(batch.progress);
   batch.progress.clear();
   records_.push_back(std::move(r));
 }
 
 void Outbox::AddDone(Batch& batch) {
-  Record r(RecordKind::kDone, batch.token);
+  Record r(RecordKind::kDone, batch.tx.token);
   r.numbers[0] = batch.sent;
   r.numbers[1] = batch.failed;
   r.numbers[2] = batch.bytes;

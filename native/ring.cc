@@ -42,8 +42,7 @@ void PrepReportUsageProbe(io_uring_sqe* sqe) {
 
 void PrepSendmsgZcFixedProbe(io_uring_sqe* sqe) {
   static msghdr empty{};
-  io_uring_prep_sendmsg_zc(sqe, -1, &empty, 0);
-  sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+  io_uring_prep_sendmsg_zc_fixed(sqe, -1, &empty, 0, 0);
 }
 
 }  // namespace

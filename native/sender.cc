@@ -115,9 +115,9 @@ Napi::Value Sender::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SendArgs args = ReadSendArgs(info);
   if (closing_ || !backend_) ThrowTypeError(env, "sender is closed");
-  const uint8_t* payload = nullptr;
-  auto batch = MakeBatch(env, args, family_, &payload);
-  backend_->Start(std::move(batch), payload);
+  Sources sources;
+  auto batch = MakeBatch(env, args, family_, sources);
+  backend_->Start(std::move(batch), sources);
   return Mail(env);
 }
 

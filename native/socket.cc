@@ -65,7 +65,7 @@ Socket Adopt(Napi::Env env, int userFd) {
 }
 
 // [::] on a host without IPv6: the same port on 0.0.0.0 is what was meant.
-bool FallBackToV4(Target& local) {
+bool FallBackToV4(Destination& local) {
   if (local.sa.sa_family != AF_INET6 || !IN6_IS_ADDR_UNSPECIFIED(&local.v6.sin6_addr)) return false;
   uint16_t port = local.v6.sin6_port;
   local.v4 = {};
@@ -75,7 +75,7 @@ bool FallBackToV4(Target& local) {
   return true;
 }
 
-Socket Open(Napi::Env env, Target local) {
+Socket Open(Napi::Env env, Destination local) {
   Socket s{socket(local.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), local.sa.sa_family};
   if (s.fd < 0 && errno == EAFNOSUPPORT && FallBackToV4(local)) {
     s = {socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), AF_INET};

@@ -4,12 +4,12 @@
 
 #include <napi.h>
 
-#include "group.h"
+#include "member_table.h"
 
 namespace sendgroup {
 
 struct SocketSpec {
-  Target bind;             // our own socket's local address (when adopt < 0)
+  Destination bind;             // our own socket's local address (when adopt < 0)
   int adopt = -1;          // a bound socket's descriptor to duplicate
   int sendBufferSize = 0;  // SO_SNDBUF; 0: the kernel's default
 };

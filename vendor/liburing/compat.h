@@ -22,3 +22,20 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+
+// liburing's helpers newer than 2.3, with liburing's names and arguments,
+// written here from the kernel ABI. In namespace sendgroup, so a liburing
+// that has its own never clashes with them (calls inside the namespace find
+// these first).
+namespace sendgroup {
+
+// SENDMSG_ZC from registered buffers (6.15): every iovec of msg must lie in
+// registered buffer buf_index. liburing 2.10 has the same.
+inline void io_uring_prep_sendmsg_zc_fixed(struct io_uring_sqe* sqe, int fd, const struct msghdr* msg, unsigned flags,
+                                           unsigned buf_index) {
+  io_uring_prep_sendmsg_zc(sqe, fd, msg, flags);
+  sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+  sqe->buf_index = (__u16)buf_index;
+}
+
+}  // namespace sendgroup

@@ -1,0 +1,149 @@
+#include "batch.h"
+
+#include <netinet/udp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "compat.h"
+
+namespace sendgroup {
+
+namespace {
+
+// Each retry needs a fresh ICMP entry with the same errno as proof, so live
+// members rarely need more than one; the cap only ends a member whose own
+// error (a route's EHOSTUNREACH) coincides with such entries round after round.
+constexpr uint8_t kMaxStaleRetries = 16;
+
+// Copies member by member; an empty view may have no data pointer at all,
+// and memcpy from null is undefined even for zero bytes.
+void CopyParts(uint8_t* dest, const Extras& extras, const std::vector<const uint8_t*>& sources) {
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (extras.Length(i)) std::memcpy(dest + extras.offsets[i], sources[i], extras.Length(i));
+  }
+}
+
+}  // namespace
+
+void Batch::Place(uint8_t* dest, const Sources& sources) {
+  if (tx.payloadLength) std::memcpy(dest, sources.payload, tx.payloadLength);
+  uint8_t* prefix = dest + tx.payloadLength;
+  uint8_t* suffix = prefix + tx.prefix.Total();
+  CopyParts(prefix, tx.prefix, sources.prefix);
+  CopyParts(suffix, tx.suffix, sources.suffix);
+  payload_ = dest;
+  prefixBytes_ = prefix;
+  suffixBytes_ = suffix;
+  placed_ = true;
+  WriteSegmentCmsg();
+}
+
+void Batch::PlaceOnHeap(const Sources& sources) {
+  heapCopy_.resize(std::max<size_t>(tx.CopyLength(), 1));
+  Place(heapCopy_.data(), sources);
+}
+
+void Batch::Borrow(const Sources& sources) {
+  payload_ = sources.payload;
+  prefixBytes_ = sources.prefix.empty() ? nullptr : sources.prefix[0];
+  suffixBytes_ = sources.suffix.empty() ? nullptr : sources.suffix[0];
+  WriteSegmentCmsg();
+}
+
+void Batch::WriteSegmentCmsg() {
+  if (!tx.segmentSize) return;
+  cmsghdr* cm = reinterpret_cast<cmsghdr*>(control_);
+  cm->cmsg_level = SOL_UDP;
+  cm->cmsg_type = UDP_SEGMENT;
+  cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  std::memcpy(CMSG_DATA(cm), &tx.segmentSize, sizeof(uint16_t));
+}
+
+void Batch::FillMessage(uint32_t i, msghdr& m, iovec* iov) {
+  size_t n = 0;
+  // Empty parts are left out: a zero-length segment of a registered buffer
+  // fails with EFAULT.
+  // The kernel only reads these bytes.
+  auto part = [](const uint8_t* at, size_t length) { return iovec{const_cast<uint8_t*>(at), length}; };
+  if (tx.prefix.Length(i)) iov[n++] = part(prefixBytes_ + tx.prefix.offsets[i], tx.prefix.Length(i));
+  if (tx.payloadLength) iov[n++] = part(payload_, tx.payloadLength);
+  if (tx.suffix.Length(i)) iov[n++] = part(suffixBytes_ + tx.suffix.offsets[i], tx.suffix.Length(i));
+  m = {};
+  m.msg_name = const_cast<sockaddr*>(&tx.destinations[i].sa);
+  m.msg_namelen = tx.destinations[i].len;
+  m.msg_iov = iov;
+  m.msg_iovlen = n;
+  if (tx.segmentSize) {
+    // One cmsg shared by every member: the kernel only reads it.
+    m.msg_control = control_;
+    m.msg_controllen = sizeof(control_);
+  }
+}
+
+msghdr* Batch::Message(uint32_t i) {
+  if (msgs_.empty()) {
+    msgs_.resize(tx.Count());
+    iovs_.resize(size_t(tx.Count()) * kMaxIov);
+  }
+  FillMessage(i, msgs_[i], &iovs_[size_t(i) * kMaxIov]);
+  return &msgs_[i];
+}
+
+void Batch::PopQueued() {
+  if (retries_.empty()) ++next_;
+  else retries_.pop_back();
+}
+
+bool Batch::TakeStaleRetry(uint32_t i) {
+  if (staleRetries_.empty()) staleRetries_.resize(tx.Count());
+  if (staleRetries_[i] >= kMaxStaleRetries) return false;
+  ++staleRetries_[i];
+  return true;
+}
+
+void Batch::Record(uint32_t i, int result) {
+  ++done_;
+  if (result >= 0) {
+    ++sent;
+    bytes += result;
+  } else {
+    ++failed;
+    errors.push_back(int32_t(i));
+    errors.push_back(-result);
+  }
+  if (tx.stream) progress.insert(progress.end(), {int32_t(i), result >= 0 ? result : 0, result >= 0 ? 0 : -result});
+}
+
+void Batch::CancelQueued() {
+  aborted_ = true;
+  while (HasQueued()) {
+    uint32_t i = PeekQueued();
+    PopQueued();
+    Record(i, -ECANCELED);
+  }
+}
+
+ZeroCopy Batch::ZeroCopyOutcome() const {
+  if (!tx.zeroCopy) return ZeroCopy::kOff;
+  if (zcCopied) return ZeroCopy::kCopied;
+  // A notification without REPORT_USAGE says nothing, and a failed send may
+  // post one too: zero-copied means some member's send was accepted.
+  return zcAccepted ? ZeroCopy::kZeroCopied : ZeroCopy::kOff;
+}
+
+void Batch::SortErrors() {
+  bool sorted = true;
+  for (size_t i = 2; i < errors.size() && sorted; i += 2) sorted = errors[i - 2] < errors[i];
+  if (sorted) return;
+  std::vector<std::pair<int32_t, int32_t>> pairs(errors.size() / 2);
+  for (size_t i = 0; i < pairs.size(); ++i) pairs[i] = {errors[2 * i], errors[2 * i + 1]};
+  std::sort(pairs.begin(), pairs.end());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    errors[2 * i] = pairs[i].first;
+    errors[2 * i + 1] = pairs[i].second;
+  }
+}
+
+}  // namespace sendgroup

@@ -1,0 +1,127 @@
+// One call: the payload sent to every member of a group snapshot. What to
+// send (Transmit, fixed once the call starts), where its bytes were copied,
+// and member by member how far it got and what came of it. Both backends
+// work on Batches; what only io_uring needs lives in its own record
+// (uring_backend.h).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "member_table.h"
+
+namespace sendgroup {
+
+enum class ZeroCopy : uint8_t { kOff = 0, kZeroCopied = 1, kCopied = 2 };
+
+// Per-recipient bytes: member i's are [offsets[i], offsets[i + 1]) of their
+// part of the batch's copy; empty when the call has none.
+struct Extras {
+  std::vector<uint32_t> offsets;
+  bool Empty() const { return offsets.empty(); }
+  size_t Total() const { return offsets.empty() ? 0 : offsets.back(); }
+  size_t Length(size_t i) const { return offsets.empty() ? 0 : offsets[i + 1] - offsets[i]; }
+};
+
+// What a call asks for, as lib/ described it (quinn-udp's Transmit).
+struct Transmit {
+  uint32_t token = 0;  // lib's handle for the call
+  bool stream = false;
+  bool zeroCopy = false;
+  uint16_t segmentSize = 0;  // UDP GSO; 0: one datagram per member
+  std::vector<Destination> destinations;
+  Extras prefix, suffix;
+  size_t payloadLength = 0;
+
+  uint32_t Count() const { return uint32_t(destinations.size()); }
+  bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
+  // One buffer per send, no per-member parts and no cmsg.
+  bool Plain() const { return !HasExtras() && segmentSize == 0; }
+  size_t CopyLength() const { return payloadLength + prefix.Total() + suffix.Total(); }
+};
+
+// Where the caller's bytes are: valid only while the call that starts the
+// batch runs (Batch::Place copies them).
+struct Sources {
+  const uint8_t* payload = nullptr;
+  std::vector<const uint8_t*> prefix, suffix;  // one per member, or empty
+};
+
+class Batch {
+ public:
+  explicit Batch(Transmit transmit) : tx(std::move(transmit)) {}
+
+  const Transmit tx;
+
+  // The one copy of payload and extras, [payload | prefixes | suffixes]:
+  // Place copies them to dest (tx.CopyLength() bytes) and writes the GSO cmsg.
+  void Place(uint8_t* dest, const Sources& sources);
+  // Places into memory of the batch's own, where no ring slot holds it.
+  void PlaceOnHeap(const Sources& sources);
+  // Points at the caller's bytes instead of copying them, for a lone member
+  // sent before the call returns (it has offset 0 in its extras); Place
+  // makes the copy if it must wait after all.
+  void Borrow(const Sources& sources);
+  const uint8_t* Payload() const { return payload_; }
+  bool Placed() const { return placed_; }
+  // Member i's msghdr: [prefix_i, payload, suffix_i] (iov holds kMaxIov) and,
+  // with GSO, the UDP_SEGMENT cmsg.
+  static constexpr size_t kMaxIov = 3;
+  void FillMessage(uint32_t i, msghdr& m, iovec* iov);
+  // The same, kept until the batch is destroyed (io_uring reads it after
+  // submission).
+  msghdr* Message(uint32_t i);
+
+  // Members waiting to be sent: retries first, then the next never sent.
+  bool HasQueued() const { return !retries_.empty() || next_ < tx.Count(); }
+  uint32_t PeekQueued() const { return retries_.empty() ? next_ : retries_.back(); }
+  void PopQueued();
+  // Member i goes again (its send found the buffer full, or was failed by
+  // another datagram's error).
+  void Requeue(uint32_t i) { retries_.push_back(i); }
+  // Member i's send picked up another datagram's ICMP error (ErrorQueue
+  // proved it) and may go again; false once it went again too often.
+  bool TakeStaleRetry(uint32_t i);
+  // Records member i's result: bytes sent, or a negative errno.
+  void Record(uint32_t i, int result);
+  // Abort: members not yet handed to the kernel fail with ECANCELED, and
+  // nothing is sent again any more.
+  void CancelQueued();
+  bool Aborted() const { return aborted_; }
+  bool AllRecorded() const { return done_ == tx.Count(); }
+  uint32_t Recorded() const { return done_; }
+
+  // Results.
+  uint32_t sent = 0, failed = 0;
+  double bytes = 0;
+  bool zcCopied = false;    // some member's data was copied after all
+  bool zcAccepted = false;  // some member's zero-copy send was accepted
+  std::vector<int32_t> errors;    // (member, errno) pairs
+  std::vector<int32_t> progress;  // (member, bytes, errno) triples not yet delivered, streams only
+  bool hasNewProgress = false;    // listed for delivery already
+  ZeroCopy ZeroCopyOutcome() const;
+  // Puts errors in member order (completion order is the kernel's).
+  void SortErrors();
+
+ private:
+  const uint8_t* payload_ = nullptr;
+  const uint8_t* prefixBytes_ = nullptr;
+  const uint8_t* suffixBytes_ = nullptr;
+  bool placed_ = false;
+  std::vector<uint8_t> heapCopy_;
+  std::vector<msghdr> msgs_;
+  std::vector<iovec> iovs_;
+  alignas(cmsghdr) uint8_t control_[CMSG_SPACE(sizeof(uint16_t))] = {};
+  void WriteSegmentCmsg();
+
+  std::vector<uint32_t> retries_;
+  std::vector<uint8_t> staleRetries_;  // per member; sized on first
+  uint32_t next_ = 0;                  // first member never yet taken
+  uint32_t done_ = 0;                  // members with a result
+  bool aborted_ = false;
+};
+
+}  // namespace sendgroup
