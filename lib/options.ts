@@ -87,7 +87,8 @@ const SEND_KEYS = ['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal'] as c
 const SENDER_KEYS = ['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize'] as const;
 const BIND_KEYS = ['address', 'port'] as const;
 
-export interface ShapedSend {
+/** A call's options, checked and read once, as the Sender uses them. */
+export interface SendPlan {
   prefix: NativeExtras;
   suffix: NativeExtras;
   zeroCopy: boolean;
@@ -97,7 +98,8 @@ export interface ShapedSend {
   signal: AbortSignal | undefined;
 }
 
-export interface ShapedSender {
+/** A Sender's options, checked and read once, every default filled in. */
+export interface SenderConfig {
   bind: { address: string; port: number };
   socket: Socket | undefined;
   backend: BackendName | 'auto';
@@ -191,7 +193,7 @@ export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
 }
 
 /** A fresh array or { data, stride } of checked values, and the longest entry. */
-function shapeExtras(value: unknown, name: string, count: number): { extras: NativeExtras; longest: number } {
+function parseExtras(value: unknown, name: string, count: number): { extras: NativeExtras; longest: number } {
   if (value === undefined) return { extras: undefined, longest: 0 };
   if (Array.isArray(value)) {
     const length = value.length;
@@ -218,10 +220,10 @@ function shapeExtras(value: unknown, name: string, count: number): { extras: Nat
   throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an array of Uint8Array or { data, stride }`);
 }
 
-export function shapeSend(options: unknown, count: number, payload: Uint8Array, senderZeroCopy: ZeroCopyMode): ShapedSend {
+export function parseSendOptions(options: unknown, count: number, payload: Uint8Array, senderZeroCopy: ZeroCopyMode): SendPlan {
   const o = readObject(options, 'options', SEND_KEYS);
-  const prefix = shapeExtras(o.prefix, 'options.prefix', count);
-  const suffix = shapeExtras(o.suffix, 'options.suffix', count);
+  const prefix = parseExtras(o.prefix, 'options.prefix', count);
+  const suffix = parseExtras(o.suffix, 'options.suffix', count);
   const mode = o.zeroCopy === undefined ? senderZeroCopy : checkZeroCopy(o.zeroCopy, 'options.zeroCopy');
   const segmentSize = o.segmentSize === undefined ? 0 : checkInteger(o.segmentSize, 'options.segmentSize', 1, MAX_SEND_BYTES);
   const signal = o.signal;
@@ -240,7 +242,7 @@ export function shapeSend(options: unknown, count: number, payload: Uint8Array, 
   };
 }
 
-function shapeBind(value: unknown): ShapedSender['bind'] {
+function parseBind(value: unknown): SenderConfig['bind'] {
   const o = readObject(value, 'options.bind', BIND_KEYS);
   return {
     address: (o.address ?? SENDER_DEFAULTS.bind.address) as string,
@@ -248,7 +250,7 @@ function shapeBind(value: unknown): ShapedSender['bind'] {
   };
 }
 
-export function shapeSender(options: unknown): ShapedSender {
+export function parseSenderOptions(options: unknown): SenderConfig {
   const o = readObject(options, 'options', SENDER_KEYS);
   const d = SENDER_DEFAULTS;
   const { maxQueueDepth, maxSlots } = addon.limits;
@@ -263,9 +265,9 @@ export function shapeSender(options: unknown): ShapedSender {
     if (o.bind !== undefined) throw argError('ERR_INVALID_ARG_VALUE', 'options.bind and options.socket exclude each other');
   }
   return {
-    bind: shapeBind(o.bind),
+    bind: parseBind(o.bind),
     socket: o.socket as Socket | undefined,
-    backend: (o.backend ?? d.backend) as ShapedSender['backend'],
+    backend: (o.backend ?? d.backend) as SenderConfig['backend'],
     zeroCopy: o.zeroCopy === undefined ? d.zeroCopy : checkZeroCopy(o.zeroCopy, 'options.zeroCopy'),
     queueDepth: o.queueDepth === undefined ? d.queueDepth : checkInteger(o.queueDepth, 'options.queueDepth', 1, maxQueueDepth),
     slots: o.slots === undefined ? d.slots : checkInteger(o.slots, 'options.slots', 1, maxSlots),

@@ -1,21 +1,20 @@
 // Sender: one UDP socket and one ring, many concurrent fan-out sends.
 import { EventEmitter } from 'node:events';
-import { Endpoint, Family, MEMBER_BYTES, Target, packEndpoint, parseEndpoint } from './address';
+import { Endpoint, Family, Target } from './address';
 import { abortError, argError, closedError, describeErrno, systemError } from './errors';
+import { SenderFeatures, toSenderFeatures } from './features';
 import { Group, GroupSnapshot } from './group';
-import { addon, NativeFeatures, NativeSender, NativeZeroCopy, RecordKind } from './native';
-import { Socket } from 'node:dgram';
+import { Mailbox, MailboxHandler } from './mailbox';
+import { addon, NativeSender, NativeZeroCopy } from './native';
 import {
-  AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ShapedSender, ZeroCopyMode, shapeSend, shapeSender, toBytes,
+  AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, parseSendOptions, parseSenderOptions, toBytes,
 } from './options';
 import { Completion, SendReport, toCompletions, toReport } from './report';
+import { packBind, socketFd } from './socket';
 import { CompletionStream } from './stream';
 
 /** A Group, or recipients as 'host:port' strings or { address, port } objects. */
 export type Targets = Group | Iterable<Target>;
-
-/** What Sender.features shows; errnos negative, as Node's system errors have them, 0 where nothing was refused. */
-export type SenderFeatures = NativeFeatures;
 
 /** An ICMP "destination unreachable" for a datagram this sender sent: the receiver is gone (port), or the way to it (host, net). */
 export interface UnreachableEvent extends Endpoint {
@@ -36,7 +35,6 @@ interface Pending {
   settled?: boolean;
 }
 
-const { mailboxRecords: MAILBOX_RECORDS, recordDoubles: RECORD_DOUBLES } = addon.limits;
 const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
 // AbortSignal's own methods: a subclass's overrides must not run while the
 // mailbox is being read (they could re-enter the sender and overwrite it).
@@ -45,32 +43,6 @@ const { addEventListener, removeEventListener } = EventTarget.prototype;
 function toSnapshot(targets: unknown): GroupSnapshot {
   if (targets instanceof Group) return targets.snapshot();
   return new Group(targets as Iterable<Target>).snapshot();
-}
-
-/**
- * The descriptor of a bound dgram socket. Node has no public API for it; it
- * sits on the socket's handle, reached through the socket's internal state
- * (socket._handle is the same object, but reading it prints DEP0112).
- */
-function socketFd(socket: Socket): number {
-  const state = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'state symbol');
-  const handle = state ? (socket as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[state]?.handle
-    : (socket as unknown as { _handle?: { fd?: unknown } })._handle;
-  const fd = handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw argError('ERR_INVALID_ARG_VALUE', 'options.socket must be bound (call bind() and wait for \'listening\')');
-  return fd;
-}
-
-function packBind(bind: ShapedSender['bind']): Uint8Array {
-  const packed = new Uint8Array(MEMBER_BYTES);
-  packEndpoint(parseEndpoint(bind, undefined, 'options.bind'), packed, 0);
-  return packed;
-}
-
-function toFeatures(native: NativeFeatures): SenderFeatures {
-  const negate = (errno: number): number => (errno ? describeErrno(errno).errno : 0);
-  return { ...native, ioUringErrno: negate(native.ioUringErrno), fixedBuffersErrno: negate(native.fixedBuffersErrno),
-    zeroCopyRefusedErrno: negate(native.zeroCopyRefusedErrno) };
 }
 
 /**
@@ -85,9 +57,7 @@ export class Sender extends EventEmitter {
   // The call being started: its result may come back before #pending has it.
   #starting: { token: number; pending: Pending } | undefined;
   #nextToken = 1;
-  // Written by the addon: results, RECORD_DOUBLES numbers each (native/outbox.h).
-  readonly #mailbox = new Float64Array(MAILBOX_RECORDS * RECORD_DOUBLES);
-  readonly #attachments: unknown[] = [];
+  readonly #mailbox: Mailbox;
   // 'auto' calls left that copy because the kernel copied an 'auto' zero-copy send.
   #autoPause = 0;
   #closing = false;
@@ -97,24 +67,25 @@ export class Sender extends EventEmitter {
 
   constructor(options?: SenderOptions) {
     super();
-    const shaped = shapeSender(options);
-    this.#zeroCopy = shaped.zeroCopy;
+    const config = parseSenderOptions(options);
+    this.#zeroCopy = config.zeroCopy;
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
+    this.#mailbox = new Mailbox(this.#handler());
     try {
       this.#native = new addon.NativeSender(
         {
-          ...(shaped.socket ? { fd: socketFd(shaped.socket) } : { bind: packBind(shaped.bind) }),
-          backend: shaped.backend,
-          queueDepth: shaped.queueDepth,
-          slots: shaped.slots,
-          registerBuffers: shaped.registerBuffers,
-          sendBufferSize: shaped.sendBufferSize,
+          ...(config.socket ? { fd: socketFd(config.socket) } : { bind: packBind(config.bind) }),
+          backend: config.backend,
+          queueDepth: config.queueDepth,
+          slots: config.slots,
+          registerBuffers: config.registerBuffers,
+          sendBufferSize: config.sendBufferSize,
           // Diagnostics: set the ring up as on a kernel without DEFER_TASKRUN (before 6.1).
           deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',
         },
         () => this.#deliver(this.#native.take()),
-        this.#mailbox,
-        this.#attachments,
+        this.#mailbox.numbers,
+        this.#mailbox.attachments,
       );
     } catch (error) {
       throw systemError(error);
@@ -128,7 +99,7 @@ export class Sender extends EventEmitter {
 
   /** Which backend runs and what it could set up (zero-copy ops, fixed buffers, ...); after close(), as they were then. */
   get features(): SenderFeatures {
-    return this.#finalFeatures ?? toFeatures(this.#native.features());
+    return this.#finalFeatures ?? toSenderFeatures(this.#native.features());
   }
 
   /** The local address of the sender's UDP socket. */
@@ -183,15 +154,15 @@ export class Sender extends EventEmitter {
     }
     const bytes = toBytes(payload);
     const snapshot = toSnapshot(group);
-    const shaped = shapeSend(options, snapshot.count, bytes, this.#zeroCopy);
+    const plan = parseSendOptions(options, snapshot.count, bytes, this.#zeroCopy);
     // Iterators and getters above are user code: they may have closed us.
     if (this.#closing) throw closedError();
-    if (shaped.signal?.aborted) throw abortError(shaped.signal.reason);
-    if (shaped.autoZeroCopy && this.#autoPause > 0) {
+    if (plan.signal?.aborted) throw abortError(plan.signal.reason);
+    if (plan.autoZeroCopy && this.#autoPause > 0) {
       this.#autoPause--;
-      shaped.zeroCopy = false;
+      plan.zeroCopy = false;
     }
-    pending.autoZeroCopy = shaped.zeroCopy && shaped.autoZeroCopy;
+    pending.autoZeroCopy = plan.zeroCopy && plan.autoZeroCopy;
     pending.snapshot = snapshot;
     const token = this.#nextToken;
     this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
@@ -199,14 +170,14 @@ export class Sender extends EventEmitter {
     try {
       // Results this call already has (most calls finish inside send()) are
       // matched through #starting, before the call is registered at all.
-      this.#deliver(this.#native.send(token, snapshot.table, snapshot.count, bytes, shaped.prefix, shaped.suffix,
-        shaped.zeroCopy, shaped.segmentSize, pending.stream !== undefined));
+      this.#deliver(this.#native.send(token, snapshot.table, snapshot.count, bytes, plan.prefix, plan.suffix,
+        plan.zeroCopy, plan.segmentSize, pending.stream !== undefined));
     } finally {
       this.#starting = undefined;
     }
     if (pending.settled) return pending.report !== undefined;
     this.#pending.set(token, pending);
-    if (shaped.signal) this.#watch(shaped.signal, token, pending);
+    if (plan.signal) this.#watch(plan.signal, token, pending);
     return false;
   }
 
@@ -216,38 +187,19 @@ export class Sender extends EventEmitter {
     pending.detach = () => removeEventListener.call(signal, 'abort', onAbort);
   }
 
-  /**
-   * Handles `count` mailbox records, and any more that wait. Nothing here
-   * runs user code (promises settle later, events go out on the next tick),
-   * so nothing can call into the addon and overwrite the mailbox meanwhile.
-   */
+  /** Handles `count` mailbox records, and any more that wait. */
   #deliver(count: number): void {
-    for (;;) {
-      for (let r = 0; r < count; r++) this.#handle(r);
-      if (count < MAILBOX_RECORDS) return;
-      count = this.#native.take();
-    }
+    if (count) this.#mailbox.read(count, () => this.#native.take());
   }
 
-  #handle(r: number): void {
-    const at = r * RECORD_DOUBLES;
-    const box = this.#mailbox;
-    const token = box[at + 1]!;
-    switch (box[at] as RecordKind) {
-      case RecordKind.Done:
-        this.#done(token, box[at + 2]!, box[at + 3]!, box[at + 4]!, box[at + 5] as NativeZeroCopy,
-          box[at + 3]! > 0 ? this.#attachments[r] as Int32Array : undefined);
-        break;
-      case RecordKind.Progress:
-        this.#progress(token, this.#attachments[r] as Int32Array);
-        break;
-      case RecordKind.Unreachable:
-        this.#unreachable(this.#attachments[r] as string, box[at + 2]!, box[at + 3]!, box[at + 4]!);
-        break;
-      case RecordKind.Closed:
-        this.#onClosed();
-        break;
-    }
+  /** What results do: promises settle later and events go out on the next tick, so no user code runs here. */
+  #handler(): MailboxHandler {
+    return {
+      done: (token, sent, failed, bytes, zeroCopy, errors) => this.#done(token, sent, failed, bytes, zeroCopy, errors),
+      progress: (token, triples) => this.#progress(token, triples),
+      unreachable: (address, family, port, errno) => this.#unreachable(address, family, port, errno),
+      closed: () => this.#onClosed(),
+    };
   }
 
   #take(token: number): Pending {
@@ -266,14 +218,14 @@ export class Sender extends EventEmitter {
       return;
     }
     const { members, count } = pending.snapshot!;
-    const report = this.#learn(pending, toReport(members, count, sent, failed, bytes, zeroCopy, errors));
+    const report = this.#noteZeroCopyOutcome(pending, toReport(members, count, sent, failed, bytes, zeroCopy, errors));
     // Inside send() the promise does not exist yet: #start hands the report over.
     if (pending.resolve) pending.resolve(report);
     else pending.report = report;
   }
 
   /** An 'auto' zero-copy call the kernel copied anyway pauses zero-copy for 'auto'. */
-  #learn(pending: Pending, report: SendReport): SendReport {
+  #noteZeroCopyOutcome(pending: Pending, report: SendReport): SendReport {
     if (pending.autoZeroCopy && report.zeroCopy === 'copied') this.#autoPause = AUTO_ZERO_COPY_PAUSE_CALLS;
     return report;
   }

@@ -1,0 +1,56 @@
+// Reading the addon's mailbox (native/outbox.h): the one path results take
+// to JavaScript, after every call into the addon and every notification.
+import { addon, NativeZeroCopy, RecordKind } from './native';
+
+const { mailboxRecords: RECORDS, recordDoubles: DOUBLES } = addon.limits;
+
+/** What the Sender does with each record. Nothing here may run user code synchronously. */
+export interface MailboxHandler {
+  done(token: number, sent: number, failed: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined): void;
+  progress(token: number, triples: Int32Array): void;
+  unreachable(address: string, family: number, port: number, errno: number): void;
+  closed(): void;
+}
+
+export class Mailbox {
+  /** Written by the addon: RECORDS records of DOUBLES numbers. */
+  readonly numbers = new Float64Array(RECORDS * DOUBLES);
+  /** Record i's attachment, where its kind has one. */
+  readonly attachments: unknown[] = [];
+
+  constructor(private readonly handler: MailboxHandler) {}
+
+  /**
+   * Handles `count` records, then asks take() for more while the last read
+   * filled the mailbox. The handler runs no user code, so nothing can call
+   * into the addon and overwrite the mailbox meanwhile.
+   */
+  read(count: number, take: () => number): void {
+    for (;;) {
+      for (let r = 0; r < count; r++) this.#dispatch(r);
+      if (count < RECORDS) return;
+      count = take();
+    }
+  }
+
+  #dispatch(r: number): void {
+    const at = r * DOUBLES;
+    const box = this.numbers;
+    const token = box[at + 1]!;
+    switch (box[at] as RecordKind) {
+      case RecordKind.Done:
+        this.handler.done(token, box[at + 2]!, box[at + 3]!, box[at + 4]!, box[at + 5] as NativeZeroCopy,
+          box[at + 3]! > 0 ? this.attachments[r] as Int32Array : undefined);
+        break;
+      case RecordKind.Progress:
+        this.handler.progress(token, this.attachments[r] as Int32Array);
+        break;
+      case RecordKind.Unreachable:
+        this.handler.unreachable(this.attachments[r] as string, box[at + 2]!, box[at + 3]!, box[at + 4]!);
+        break;
+      case RecordKind.Closed:
+        this.handler.closed();
+        break;
+    }
+  }
+}
