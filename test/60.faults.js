@@ -4,6 +4,8 @@
 const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { available, createNetwork } = require('./_netns');
 const { openReceivers } = require('./_helpers');
@@ -90,10 +92,13 @@ test('under a tiny RLIMIT_MEMLOCK the sender degrades feature by feature and del
     return;
   }
   const rx = await openReceivers(3);
+  let env;
   try {
-    // No coverage from this child: as nobody it could not write c8's files.
-    const env = { ...process.env };
-    delete env.NODE_V8_COVERAGE;
+    // As nobody this child cannot write c8's files, and Node passes
+    // NODE_V8_COVERAGE on to children even when env leaves it out: give it a
+    // throwaway directory it can write.
+    env = { ...process.env, NODE_V8_COVERAGE: fs.mkdtempSync(path.join(os.tmpdir(), 'sg-cov-')) };
+    fs.chmodSync(env.NODE_V8_COVERAGE, 0o777);
     const out = execFileSync('prlimit', ['--memlock=65536:65536', 'setpriv', ...asNobody, process.execPath, child, ...rx.targets],
       { encoding: 'utf8', timeout: 30000, env });
     const { report, features } = JSON.parse(out.trim().split('\n').pop());
@@ -108,6 +113,7 @@ test('under a tiny RLIMIT_MEMLOCK the sender degrades feature by feature and del
     for (const list of rx.messages) assert.ok(list.length === 1 && list[0].equals(Buffer.alloc(9000, 0x5a)));
   } finally {
     rx.close();
+    if (env) fs.rmSync(env.NODE_V8_COVERAGE, { recursive: true, force: true });
   }
 });
 
