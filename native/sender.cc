@@ -101,13 +101,15 @@ void Sender::OnRingPoll(void* self, int /*status*/, int /*events*/) {  // an eve
   sender->Notify();
 }
 
-void Sender::OnSocketPoll(void* self, int status, int /*events*/) {
+void Sender::OnSocketPoll(void* self, int status, int events) {
   auto* sender = static_cast<Sender*>(self);
   if (!sender->backend_) return;
-  // POLLERR (libuv reports it as a failed poll): the error queue holds
-  // entries. The socket is watched for it all the time (UV_PRIORITIZED, which
-  // a UDP socket never raises, when nothing else is wanted).
-  sender->backend_->OnSocketReady(status < 0);
+  // POLLERR means the error queue holds entries; the socket is watched for
+  // it all the time, with UV_PRIORITIZED when nothing else is wanted (a UDP
+  // socket never raises POLLPRI). libuv reports POLLERR as a failed poll,
+  // except alongside POLLPRI (sysfs reports that pair): then it arrives as a
+  // UV_PRIORITIZED event.
+  sender->backend_->OnSocketReady(status < 0 || (events & UV_PRIORITIZED));
   sender->Notify();
 }
 

@@ -1,0 +1,165 @@
+'use strict';
+// A link that pushes back (test/_link.js): a tbf of 20 Mbit/s to 1 Gbit/s on
+// the sender's egress, send buffers from 4 KiB to the default, copy and
+// zero-copy. No send may stall: every member is sent, every receiver gets
+// its bytes, and a call settles within 1.5 x the link time of its bytes on
+// the wire + 100 ms (the tbf's 128 KiB bucket and the send buffer only make
+// it sooner). Abort and close() with sends waiting for buffer room settle
+// promptly; a process with nothing in flight exits by itself.
+const { test } = require('uvu');
+const assert = require('uvu/assert');
+const { available, createLink, linkMs, senderFailure, wireBytes } = require('./_link');
+
+const missing = available();
+const PORTS = 50;
+const BASE = 20000;
+// The sender's own deadline: these sends take well under a second; past it
+// the child reports {stalled: true} and how far it got.
+const DEADLINE_MS = 10000;
+let link;
+let rx;
+
+test.before(async () => {
+  if (missing) {
+    console.warn(`\n  SKIP 61.pushback: needs network namespaces (${missing})`);
+    return;
+  }
+  link = createLink();
+  rx = await link.receivers();
+  const bound = await rx.bind('IPv4', Array.from({ length: PORTS }, (_, i) => BASE + i));
+  assert.is(bound.bound, PORTS, JSON.stringify(bound));
+});
+test.after(() => {
+  rx?.close();
+  link?.close();
+});
+
+/** count members over the PORTS receivers, member i on port BASE + i % PORTS. */
+function spread(count) {
+  return [{ address: link.addresses.b4, port: BASE, ports: PORTS, count }];
+}
+
+/** A fresh qdisc at this rate (anything queued from before is dropped) and empty receivers. */
+async function prepare(rate) {
+  link.setRate(rate);
+  await rx.reset();
+}
+
+/** Runs a sender scenario and fails clearly when it stalled, crashed or never ended. */
+async function run(scenario, args, options) {
+  const child = await link.sender(scenario, { deadlineMs: DEADLINE_MS, ...args }, options);
+  const why = senderFailure(scenario, child);
+  if (why) {
+    const stats = await rx.stats();
+    assert.unreachable(`${why}; receivers got ${stats.total} datagrams (${stats.drops} dropped by their sockets)`);
+  }
+  return child;
+}
+
+/** Waits until `total` datagrams arrived; checks every byte, no duplicate, `perPort(j)` on port j. */
+async function expectDelivered(total, perPort) {
+  const stats = await rx.waitFor(total);
+  assert.not.ok(stats.timedOut, `only ${stats.total} of ${total} datagrams arrived (${stats.drops} dropped by the receivers' sockets)`);
+  assert.is(stats.total, total);
+  assert.is(stats.bad, 0, `${stats.bad} datagrams with wrong bytes: ${JSON.stringify(Object.values(stats.ports).find((p) => p.bad)?.firstBad)}`);
+  for (let j = 0; j < PORTS; j++) {
+    const port = stats.ports[`IPv4:${BASE + j}`] ?? { count: 0, duplicates: 0 };
+    assert.is(port.duplicates, 0, `port ${BASE + j}: a member got the same datagram twice`);
+    assert.is(port.count, perPort(j), `port ${BASE + j}`);
+  }
+  return stats;
+}
+
+const evenly = (count) => (j) => Math.floor(count / PORTS) + (j < count % PORTS ? 1 : 0);
+
+const BLASTS = [
+  { title: '2,000 x 900 B at 50 Mbit/s, default send buffer', rate: '50mbit', count: 2000, size: 900 },
+  { title: '400 x 1,000 B at 20 Mbit/s, 16 KiB send buffer', rate: '20mbit', count: 400, size: 1000, sendBufferSize: 16384 },
+  { title: '500 x 1,200 B at 20 Mbit/s, 4 KiB send buffer', rate: '20mbit', count: 500, size: 1200, sendBufferSize: 4096 },
+  { title: '5,000 x 1,200 B at 100 Mbit/s, default send buffer', rate: '100mbit', count: 5000, size: 1200 },
+  // Jumbo frames (MTU 9000): 15,000 datagrams a second, the link's pace and not the CPU's.
+  { title: '1,500 x 8,000 B at 1 Gbit/s, default send buffer', rate: '1gbit', count: 1500, size: 8000 },
+  { title: 'zero-copy, 1,000 x 1,400 B at 50 Mbit/s, 4 KiB send buffer', rate: '50mbit', count: 1000, size: 1400, sendBufferSize: 4096, zeroCopy: true },
+  { title: 'zero-copy, 1,500 x 8,000 B at 1 Gbit/s, default send buffer', rate: '1gbit', count: 1500, size: 8000, zeroCopy: true },
+];
+
+for (const blast of BLASTS) {
+  test(`no stall: ${blast.title}: all sent and received, settled within 1.5 x link time + 100 ms`, async () => {
+    if (missing) return;
+    await prepare(blast.rate);
+    const { count, size, sendBufferSize, zeroCopy } = blast;
+    const { result } = await run('blast', { members: spread(count), size, sendBufferSize, zeroCopy });
+    const { report } = result;
+    assert.equal(report.codes, {}, `failures: ${JSON.stringify(report.codes)}`);
+    assert.is(report.sent, count);
+    assert.is(report.bytes, count * size);
+    await expectDelivered(count, evenly(count));
+    const bound = 1.5 * linkMs(wireBytes(count, size), blast.rate) + 100;
+    assert.ok(result.settleMs <= bound, `settled after ${result.settleMs} ms on ${result.backend}; bound ${bound.toFixed(0)} ms`);
+  });
+}
+
+// Aborting a send that waits for buffer room on a slow link (2,000 x 1,200 B
+// at 20 Mbit/s: a second of link time) settles at once: the members not yet
+// handed to the kernel are ECANCELED, and exactly those sent arrive. The
+// bound allows for the link time of everything reported sent, which the
+// kernel may still hold.
+for (const api of ['stream', 'send']) {
+  test(`abort (${api}Group) over a slow link: settles promptly, the rest ECANCELED, exactly the sent members received`, async () => {
+    if (missing) return;
+    const rate = '20mbit';
+    const count = 2000;
+    const size = 1200;
+    await prepare(rate);
+    const { result } = await run('abort', { members: spread(count), size, api, abortAfter: 100 });
+    assert.is(result.sent + result.failed, count);
+    assert.ok(result.sent >= (api === 'stream' ? 100 : 1), `only ${result.sent} sent before the abort`);
+    assert.ok(result.failed >= count / 2, `only ${result.failed} of ${count} canceled: the abort came too late to test anything`);
+    assert.equal(Object.keys(result.codes), ['ECANCELED']);
+    const bound = 100 + 1.5 * linkMs(wireBytes(result.sent, size), rate);
+    assert.ok(result.abortToSettleMs <= bound, `settled ${result.abortToSettleMs} ms after abort() on ${result.backend}; bound ${bound.toFixed(0)} ms`);
+    const stats = await rx.waitFor(result.sent);
+    assert.not.ok(stats.timedOut, `only ${stats.total} of ${result.sent} sent datagrams arrived`);
+    assert.is(stats.bad, 0);
+    const { indices } = await rx.seen(0);
+    assert.equal(indices, result.sentIndices, 'the members received are the members reported sent');
+  });
+}
+
+// close() with three calls in flight (copy, zero-copy, stream) resolves
+// within 100 ms + the link time of what the kernel already holds (the
+// socket's sk_wmem_alloc when close() is called: truesize, more than the
+// bytes on the wire).
+test('close() with calls waiting for buffer room resolves within 100 ms + link time of what the kernel holds', async () => {
+  if (missing) return;
+  const rate = '20mbit';
+  await prepare(rate);
+  const calls = [{ size: 1200 }, { size: 1400, zeroCopy: true }, { size: 1000, api: 'stream' }];
+  const { result } = await run('close', { members: spread(500), calls });
+  assert.is(result.rejected, 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+  let sent = 0;
+  for (const report of result.reports) {
+    assert.is(report.sent + report.failed, report.recipients);
+    sent += report.sent;
+    for (const code of Object.keys(report.codes)) assert.is(code, 'ECANCELED');
+  }
+  assert.ok(sent < 1500, 'some members were still waiting when close() was called');
+  const bound = 100 + 1.5 * linkMs(result.heldBytes, rate);
+  assert.ok(result.closeMs <= bound, `close() took ${result.closeMs} ms on ${result.backend} holding ${result.heldBytes} bytes; bound ${bound.toFixed(0)} ms`);
+  const stats = await rx.waitFor(sent);
+  assert.not.ok(stats.timedOut, `only ${stats.total} of ${sent} sent datagrams arrived`);
+  assert.is(stats.total, sent, 'datagrams received, and members reported sent');
+  assert.is(stats.bad, 0);
+});
+
+// A process whose last send (zero-copy, over a slow link, 4 KiB buffer) has
+// settled must end by itself: no close(), no process.exit().
+test('the process exits by itself once a send over a slow link has settled', async () => {
+  if (missing) return;
+  await prepare('50mbit');
+  const child = await run('exit', { members: spread(1000), size: 1400, sendBufferSize: 4096, zeroCopy: true }, { exitWithinMs: 5000 });
+  assert.is(child.result.report.sent, 1000);
+  await expectDelivered(1000, evenly(1000));
+});
+
+test.run();

@@ -1,0 +1,79 @@
+'use strict';
+// Order on a link that pushes back (test/_link.js): a live stream sends
+// packet after packet to the same members without awaiting in between, so
+// many calls are in flight while sends wait for send-buffer room. The
+// datagrams to one member must leave in the order the calls were made: each
+// receiver (one member per port) sees call sequence numbers 0, 1, 2, ...
+// strictly increasing, none missing, every byte intact.
+const { test } = require('uvu');
+const assert = require('uvu/assert');
+const { available, createLink, senderFailure } = require('./_link');
+
+const missing = available();
+const PORTS = 200;
+const BASE = 20000;
+const DEADLINE_MS = 10000;
+let link;
+let rx;
+
+test.before(async () => {
+  if (missing) {
+    console.warn(`\n  SKIP 62.order: needs network namespaces (${missing})`);
+    return;
+  }
+  link = createLink();
+  rx = await link.receivers();
+  const bound = await rx.bind('IPv4', Array.from({ length: PORTS }, (_, i) => BASE + i));
+  assert.is(bound.bound, PORTS, JSON.stringify(bound));
+});
+test.after(() => {
+  rx?.close();
+  link?.close();
+});
+
+// Link time of each case (wire bytes x 8 / rate) is 150-200 ms.
+const CASES = [
+  { title: '50 sendGroup() calls x 100 members x 200 B, 50 Mbit/s, default send buffer', rate: '50mbit', api: 'send', calls: 50, members: 100, size: 200 },
+  { title: '50 sendGroup() calls x 100 members x 200 B, 50 Mbit/s, 4 KiB send buffer', rate: '50mbit', api: 'send', calls: 50, members: 100, size: 200, sendBufferSize: 4096 },
+  { title: '20 sendGroup() calls x 200 members x 500 B, 100 Mbit/s, 16 KiB send buffer', rate: '100mbit', api: 'send', calls: 20, members: 200, size: 500, sendBufferSize: 16384 },
+  { title: '50 streamGroup() calls x 100 members x 200 B, 50 Mbit/s, default send buffer', rate: '50mbit', api: 'stream', calls: 50, members: 100, size: 200 },
+  { title: '50 streamGroup() calls x 100 members x 200 B, 50 Mbit/s, 4 KiB send buffer', rate: '50mbit', api: 'stream', calls: 50, members: 100, size: 200, sendBufferSize: 4096 },
+  { title: 'zero-copy: 20 sendGroup() calls x 100 members x 1,000 B, 100 Mbit/s, default send buffer', rate: '100mbit', api: 'send', calls: 20, members: 100, size: 1000, zeroCopy: true },
+  { title: 'zero-copy: 20 sendGroup() calls x 100 members x 1,000 B, 100 Mbit/s, 4 KiB send buffer', rate: '100mbit', api: 'send', calls: 20, members: 100, size: 1000, zeroCopy: true, sendBufferSize: 4096 },
+  { title: 'zero-copy: 20 streamGroup() calls x 100 members x 1,000 B, 100 Mbit/s, 16 KiB send buffer', rate: '100mbit', api: 'stream', calls: 20, members: 100, size: 1000, zeroCopy: true, sendBufferSize: 16384 },
+];
+
+for (const c of CASES) {
+  test(`in call order per member: ${c.title}`, async () => {
+    if (missing) return;
+    link.setRate(c.rate);
+    await rx.reset();
+    const { api, calls, size, sendBufferSize, zeroCopy } = c;
+    const members = [{ address: link.addresses.b4, port: BASE, ports: c.members, count: c.members }];
+    const child = await link.sender('stream', { deadlineMs: DEADLINE_MS, members, calls, size, api, sendBufferSize, zeroCopy });
+    const { result } = child;
+    const why = senderFailure('stream', child);
+    if (why) assert.unreachable(`${why}; receivers got ${(await rx.stats()).total} datagrams`);
+    assert.is(result.calls, calls);
+    assert.equal(result.codes, {}, `failures: ${JSON.stringify(result.codes)}`);
+    assert.is(result.sent, calls * c.members);
+    const stats = await rx.waitFor(calls * c.members);
+    assert.not.ok(stats.timedOut, `only ${stats.total} of ${calls * c.members} datagrams arrived (${stats.drops} dropped by the receivers' sockets)`);
+    assert.is(stats.total, calls * c.members);
+    assert.is(stats.bad, 0, `${stats.bad} datagrams with wrong bytes`);
+    for (let j = 0; j < c.members; j++) {
+      const port = stats.ports[`IPv4:${BASE + j}`];
+      const where = `member ${j} (port ${BASE + j})`;
+      assert.ok(port, `${where} got nothing`);
+      const order = port.memberOutOfOrder;
+      assert.is(order, null, order && `${where}: call ${order.next} arrived after call ${order.previous}`);
+      assert.is(port.duplicates, 0, `${where}: a datagram twice`);
+      assert.is(port.count, calls, `${where}: ${port.count} of ${calls} calls`);
+      // Strictly increasing and `calls` of them from 0 to calls - 1: all there, in order.
+      assert.is(port.firstSeq, 0, where);
+      assert.is(port.lastSeq, calls - 1, where);
+    }
+  });
+}
+
+test.run();

@@ -1,0 +1,183 @@
+'use strict';
+// Receivers that went away, on a link that pushes back (test/_link.js): half
+// of 1,000 members on ports where nothing listens in namespace B, which
+// answers every datagram to them with ICMP port unreachable (rate limits
+// lifted there), 30 rounds of sendGroup() at 100 Mbit/s. UDP cannot know at
+// send time: dead members' datagrams are reported sent, live members never
+// fail and get every round in order, and each dead member is named by the
+// Sender's 'unreachable' events ({ address, port, family, code, errno }).
+// B also routes 198.19.0.0/16 and fd00:5347:2::/64: host and net
+// unreachable. The socket's error queue must be drained (its receive memory
+// back near zero) and no descriptor may leak.
+const { test } = require('uvu');
+const assert = require('uvu/assert');
+const { available, createLink, senderFailure } = require('./_link');
+
+const missing = available();
+const LIVE = 500;
+const DEAD = 500;
+const LIVE_BASE = 20000;
+const DEAD_BASE = 40000;
+const ROUNDS = 30;
+const SIZE = 100;
+const DEADLINE_MS = 15000;
+// "Near zero": at most a few queued errors' worth of receive memory.
+const RMEM_MAX = 4096;
+let link;
+let rx;
+const outcome = {};
+
+test.before(async () => {
+  if (missing) {
+    console.warn(`\n  SKIP 63.unreachable: needs network namespaces (${missing})`);
+    return;
+  }
+  link = createLink({ rate: '100mbit' });
+  rx = await link.receivers();
+  const ports = Array.from({ length: LIVE }, (_, i) => LIVE_BASE + i);
+  for (const family of ['IPv4', 'IPv6']) {
+    const bound = await rx.bind(family, ports);
+    assert.is(bound.bound, LIVE, JSON.stringify(bound));
+  }
+});
+test.after(() => {
+  rx?.close();
+  link?.close();
+});
+
+/** Live and dead members alternate: each dead member's ICMP error arrives amid live members' sends. */
+function liveAndDead(address, live = LIVE, dead = DEAD) {
+  return [
+    { name: 'live', address, port: LIVE_BASE, ports: live, count: live },
+    { name: 'dead', address, port: DEAD_BASE, ports: dead, count: dead },
+  ];
+}
+
+/**
+ * Runs the unreachable scenario; fails clearly on a stall or crash. The child
+ * waits until namespace A has received an ICMP error for every datagram it
+ * sent to a member not named 'live' before it looks at its socket;
+ * result.icmpFromB is how many namespace B sent meanwhile.
+ */
+async function run(args) {
+  await rx.reset();
+  const before = link.icmp(link.b);
+  const child = await link.sender('unreachable', { deadlineMs: DEADLINE_MS, size: SIZE, interleave: true, rmemMax: RMEM_MAX, ...args });
+  const { result } = child;
+  const why = senderFailure('unreachable', child);
+  if (why) assert.unreachable(`${why}; receivers got ${(await rx.stats()).total} datagrams`);
+  const after = link.icmp(link.b);
+  result.icmpFromB = after.OutDestUnreachs - before.OutDestUnreachs + after.Icmp6OutDestUnreachs - before.Icmp6OutDestUnreachs;
+  return result;
+}
+
+/** Every live port got rounds datagrams, rounds 0 .. rounds-1 in order, bytes intact. */
+async function expectLiveDelivered(family, rounds, live = LIVE) {
+  const stats = await rx.waitFor(rounds * live);
+  assert.not.ok(stats.timedOut, `only ${stats.total} of ${rounds * live} datagrams reached the live receivers (${stats.drops} dropped by their sockets)`);
+  assert.is(stats.total, rounds * live);
+  assert.is(stats.bad, 0, `${stats.bad} datagrams with wrong bytes`);
+  for (let j = 0; j < live; j++) {
+    const port = stats.ports[`${family}:${LIVE_BASE + j}`];
+    const where = `live member on port ${LIVE_BASE + j}`;
+    assert.ok(port, `${where} got nothing`);
+    assert.is(port.memberOutOfOrder, null, `${where}: ${JSON.stringify(port.memberOutOfOrder)}`);
+    assert.is(port.duplicates, 0, where);
+    assert.is(port.count, rounds, where);
+    assert.is(port.lastSeq, rounds - 1, where);
+  }
+}
+
+/** The events, deduplicated by the sender: exactly one entry per expected [address, port, code, errno, family]. */
+function expectEvents(result, expected) {
+  assert.is(result.api, 'EventEmitter', 'Sender has no on(): it is not an EventEmitter, no \'unreachable\' events');
+  assert.equal(result.odd, [], `malformed events: ${JSON.stringify(result.odd)}`);
+  assert.is(result.errorEvents, 0, `${result.errorEvents} 'error' events`);
+  const seen = new Map(result.events.map((e) => [`${e.family} ${e.address} ${e.port}`, e]));
+  for (const [family, address, port, code, errno] of expected) {
+    const event = seen.get(`${family} ${address} ${port}`);
+    assert.ok(event, `no 'unreachable' event for ${family} ${address}:${port} (${result.events.length} members named, ${result.eventsTotal} events)`);
+    assert.is(event.code, code, `${address}:${port}`);
+    assert.is(event.errno, errno, `${address}:${port}`);
+    seen.delete(`${family} ${address} ${port}`);
+  }
+  const extra = [...seen.values()];
+  assert.equal(extra, [], `events for members that are not unreachable: ${JSON.stringify(extra.slice(0, 5))}`);
+  // One code per member: nothing else was reported for the same address and port.
+  assert.is(result.events.length, expected.length, 'one kind of event per member');
+}
+
+const deadEvents = (family, address) => Array.from({ length: DEAD }, (_, i) => [family, address, DEAD_BASE + i, 'ECONNREFUSED', -111]);
+
+for (const family of ['IPv4', 'IPv6']) {
+  const tag = family === 'IPv4' ? '' : ' over IPv6';
+  const address = () => (family === 'IPv4' ? link.addresses.b4 : link.addresses.b6);
+
+  test(`(a, b${family === 'IPv6' ? ', d' : ''}) ${(LIVE + DEAD).toLocaleString('en')} members, half on closed ports, ${ROUNDS} rounds${tag}: live members never fail and get every round in order; dead ones are reported sent`, async () => {
+    if (missing) return;
+    const result = await run({ members: liveAndDead(address()), rounds: ROUNDS });
+    outcome[family] = result;
+    assert.equal(result.segments.live, { members: LIVE, sent: ROUNDS * LIVE, failed: 0, codes: {} },
+      'live members (a failure here is a dead member\'s ICMP error charged to a live one)');
+    assert.equal(result.segments.dead, { members: DEAD, sent: ROUNDS * DEAD, failed: 0, codes: {} }, 'dead members: UDP cannot know at send time');
+    assert.is(result.icmpFromB, ROUNDS * DEAD, 'namespace B answers every datagram to a closed port');
+    await expectLiveDelivered(family, ROUNDS);
+  });
+
+  test(`(c${family === 'IPv6' ? ', d' : ''}) every dead member${tag} is named by 'unreachable' events, ECONNREFUSED, errno -111; no live member is`, () => {
+    if (missing) return;
+    assert.ok(outcome[family], 'the rounds did not run');
+    expectEvents(outcome[family], deadEvents(family, address()));
+  });
+
+  test(`(g, h) after the rounds${tag}: the error queue is drained (receive memory near zero) and no descriptor leaked`, () => {
+    if (missing) return;
+    const result = outcome[family];
+    assert.ok(result, 'the rounds did not run');
+    // All ICMP errors had arrived before the socket was looked at.
+    assert.is(result.icmp, ROUNDS * DEAD, 'ICMP destination unreachables received in namespace A');
+    assert.ok(result.rmem <= RMEM_MAX, `the sender socket still holds ${result.rmem} bytes of receive memory `
+      + `${result.rmemWaitMs} ms after the last ICMP error arrived (ss: ${result.ss})`);
+    assert.is(result.fdsAfter, result.fdsBefore, 'descriptors before the Sender and after close()');
+  });
+}
+
+test('(e) through the router: host unreachable is EHOSTUNREACH, net unreachable ENETUNREACH (IPv4 and IPv6)', async () => {
+  if (missing) return;
+  const { b4, hostUnreachable4, netUnreachable4, netUnreachable6 } = link.addresses;
+  const live = 10;
+  // IPv4 router errors have their own limiter (see _link.js): at most routerIcmpBurst of them.
+  const members = [
+    { name: 'live', address: b4, port: LIVE_BASE, ports: live, count: live },
+    { name: 'host', address: hostUnreachable4, port: 9, ports: 2, count: 2 },
+    { name: 'net', address: netUnreachable4, port: 9, ports: 2, count: 2 },
+    { name: 'net6', address: netUnreachable6, port: 9, ports: 2, count: 2 },
+  ];
+  assert.ok(4 <= link.routerIcmpBurst, 'the router answers this many host/net unreachables at once');
+  const result = await run({ members, rounds: 1 });
+  for (const name of ['live', 'host', 'net', 'net6']) {
+    assert.equal(result.segments[name].failed, 0, `${name}: ${JSON.stringify(result.segments[name])}`);
+  }
+  assert.is(result.icmpFromB, 6, 'ICMP destination unreachables sent by the router in namespace B');
+  assert.is(result.icmp, 6, 'ICMP destination unreachables received in namespace A');
+  expectEvents(result, [
+    ['IPv4', hostUnreachable4, 9, 'EHOSTUNREACH', -113], ['IPv4', hostUnreachable4, 10, 'EHOSTUNREACH', -113],
+    ['IPv4', netUnreachable4, 9, 'ENETUNREACH', -101], ['IPv4', netUnreachable4, 10, 'ENETUNREACH', -101],
+    ['IPv6', netUnreachable6, 9, 'ENETUNREACH', -101], ['IPv6', netUnreachable6, 10, 'ENETUNREACH', -101],
+  ]);
+  await expectLiveDelivered('IPv4', 1, live);
+});
+
+test('(f) a Sender with no \'unreachable\' listener keeps sending: no \'error\' event, no crash, live members served', async () => {
+  if (missing) return;
+  const rounds = 10;
+  // No listener for 'unreachable' nor 'error': an 'error' event would crash the child.
+  const result = await run({ members: liveAndDead(link.addresses.b4), rounds, listen: false });
+  assert.equal(result.segments.live, { members: LIVE, sent: rounds * LIVE, failed: 0, codes: {} });
+  assert.equal(result.segments.dead, { members: DEAD, sent: rounds * DEAD, failed: 0, codes: {} });
+  assert.is(result.icmpFromB, rounds * DEAD);
+  await expectLiveDelivered('IPv4', rounds);
+  assert.is(result.fdsAfter, result.fdsBefore, 'descriptors before the Sender and after close()');
+});
+
+test.run();
