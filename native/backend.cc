@@ -21,7 +21,7 @@ bool Backend::SendDirect(Batch& batch) {
     }
     int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) return false;
-    if (err == EINTR || (errors_.Stale(err) && batch.TakeStaleRetry(0))) continue;
+    if (err == EINTR || errors_.Stale(err)) continue;
     batch.Record(0, -err);
     return true;
   }

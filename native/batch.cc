@@ -12,11 +12,6 @@ namespace sendgroup {
 
 namespace {
 
-// Each retry needs a fresh ICMP entry with the same errno as proof, so live
-// members rarely need more than one; the cap only ends a member whose own
-// error (a route's EHOSTUNREACH) coincides with such entries round after round.
-constexpr uint8_t kMaxStaleRetries = 16;
-
 // Copies member by member; an empty view may have no data pointer at all,
 // and memcpy from null is undefined even for zero bytes.
 void CopyParts(uint8_t* dest, const Extras& extras, const std::vector<const uint8_t*>& sources) {
@@ -94,13 +89,6 @@ msghdr* Batch::Message(uint32_t i) {
 void Batch::PopQueued() {
   if (retries_.empty()) ++next_;
   else retries_.pop_back();
-}
-
-bool Batch::TakeStaleRetry(uint32_t i) {
-  if (staleRetries_.empty()) staleRetries_.resize(tx.Count());
-  if (staleRetries_[i] >= kMaxStaleRetries) return false;
-  ++staleRetries_[i];
-  return true;
 }
 
 void Batch::Record(uint32_t i, int result) {

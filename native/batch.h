@@ -82,9 +82,6 @@ class Batch {
   // Member i goes again (its send found the buffer full, or was failed by
   // another datagram's error).
   void Requeue(uint32_t i) { retries_.push_back(i); }
-  // Member i's send picked up another datagram's ICMP error (ErrorQueue
-  // proved it) and may go again; false once it went again too often.
-  bool TakeStaleRetry(uint32_t i);
   // Records member i's result: bytes sent, or a negative errno.
   void Record(uint32_t i, int result);
   // Abort: members not yet handed to the kernel fail with ECANCELED, and
@@ -118,7 +115,6 @@ class Batch {
   void WriteSegmentCmsg();
 
   std::vector<uint32_t> retries_;
-  std::vector<uint8_t> staleRetries_;  // per member; sized on first
   uint32_t next_ = 0;                  // first member never yet taken
   uint32_t done_ = 0;                  // members with a result
   bool aborted_ = false;

@@ -43,7 +43,7 @@ bool IcmpErrno(int err) {
 
 void ErrorQueue::StartRound() {
   drainedThisRound_ = false;
-  roundErrnos_.clear();
+  proofs_.clear();
 }
 
 bool ErrorQueue::Stale(int err) {
@@ -51,7 +51,13 @@ bool ErrorQueue::Stale(int err) {
   // The entry that proves it is still queued: nothing read the queue
   // between the failed send and here, or it was read this round.
   if (!drainedThisRound_) Drain();
-  return std::find(roundErrnos_.begin(), roundErrnos_.end(), err) != roundErrnos_.end();
+  for (auto& [errno_, count] : proofs_) {
+    if (errno_ == err && count) {
+      --count;
+      return true;
+    }
+  }
+  return false;
 }
 
 void ErrorQueue::Drain() {
@@ -79,7 +85,9 @@ void ErrorQueue::Drain() {
     // returned by that send; only ICMP ones can fail someone else's.
     if (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6) continue;
     int err = int(ee->ee_errno);
-    if (std::find(roundErrnos_.begin(), roundErrnos_.end(), err) == roundErrnos_.end()) roundErrnos_.push_back(err);
+    auto proof = std::find_if(proofs_.begin(), proofs_.end(), [err](const auto& p) { return p.first == err; });
+    if (proof == proofs_.end()) proofs_.push_back({err, 1});
+    else ++proof->second;
     if (IsUnreachable(*ee)) unreachable_.push_back({destination, err});
   }
 }

@@ -8,7 +8,9 @@
 // the kernel allocates the skb, after routing). Reading the queue to its end
 // clears sk_err. So a send that failed with an ICMP errno picked up someone
 // else's error exactly when an ICMP entry with that errno arrived after the
-// last time the queue was read before the send: that entry is the proof.
+// last time the queue was read before the send: that entry is the proof,
+// and each entry proves one such failure (each ICMP error fails at most one
+// send), so retries end when the errors do.
 #pragma once
 
 #include <netinet/in.h>
@@ -35,6 +37,7 @@ class ErrorQueue {
   void StartRound();
   // Whether a send of this round that failed with err failed because of an
   // ICMP error about another datagram (then it was not sent: send it again).
+  // Uses up the entry that proves it.
   bool Stale(int err);
   // Reads every queued entry: the queue must never fill the receive buffer
   // (the socket would then poll POLLERR for good and lose later errors).
@@ -45,7 +48,8 @@ class ErrorQueue {
  private:
   int fd_;
   bool drainedThisRound_ = false;
-  std::vector<int> roundErrnos_;  // errnos of ICMP entries read this round
+  // ICMP entries read this round not yet used as proof: (errno, count).
+  std::vector<std::pair<int, unsigned>> proofs_;
   std::vector<Unreachable> unreachable_;
 };
 

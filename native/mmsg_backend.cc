@@ -129,7 +129,7 @@ bool MmsgBackend::SendChunk(Batch& batch) {
 }
 
 void MmsgBackend::Failed(Batch& batch, uint32_t i, int err) {
-  if (errors_.Stale(err) && batch.TakeStaleRetry(i)) return;
+  if (errors_.Stale(err)) return;
   batch.PopQueued();
   batch.Record(i, -err);
   NoteProgress(&batch);

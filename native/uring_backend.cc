@@ -144,7 +144,7 @@ bool UringBackend::RetryMember(UringCall& call, uint32_t i, bool zeroCopy, int e
   if (err == EAGAIN) return true;
   // Before anything else: a stale ICMP error says nothing about this send
   // (EOPNOTSUPP from one must not turn zero-copy off for good).
-  if (errors_.Stale(err)) return call.batch->TakeStaleRetry(i);
+  if (errors_.Stale(err)) return true;
   if (zeroCopy && RefusesZeroCopy(err)) {
     // Degrade this sender to copy sends for good; the member goes again.
     zeroCopyRefused_ = err;

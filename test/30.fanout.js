@@ -2,7 +2,7 @@
 const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { Group, Sender } = require('..');
-const { openReceivers } = require('./_helpers');
+const { openReceivers, testUnless } = require('./_helpers');
 
 const SOCKETS = 50;
 let rx;
@@ -84,12 +84,9 @@ test('a prefix count that does not match the group is a RangeError before anythi
   assert.is(rx.total, 0);
 });
 
-test('segmentSize cuts each member\'s payload into datagrams of that size', async () => {
-  const probe = require('..').probe();
-  if (!probe.gso) {
-    console.warn(`\n  SKIP GSO: UDP_SEGMENT refused (${probe.reasons.gso})`);
-    return;
-  }
+const { gso, reasons } = require('..').probe();
+
+testUnless(test, !gso && `UDP_SEGMENT refused (${reasons.gso})`, '30.fanout GSO')('segmentSize cuts each member\'s payload into datagrams of that size', async () => {
   const frame = Buffer.alloc(48000);
   for (let i = 0; i < frame.length; i++) frame[i] = i % 251;
   const count = 20;

@@ -2,16 +2,16 @@
 const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { Group, Sender, probe, AUTO_ZERO_COPY_MIN_BYTES } = require('..');
-const { openReceivers } = require('./_helpers');
+const { openReceivers, testUnless } = require('./_helpers');
 
 const features = probe();
 let rx;
 let sender;
 
-function skipWithout(feature) {
-  if (features[feature]) return false;
-  console.warn(`\n  SKIP: this kernel lacks ${feature}`);
-  return true;
+/** test, or test.skip where this kernel (or the sendmmsg backend) lacks one of the features. */
+function withFeatures(...needed) {
+  const lacking = needed.filter((feature) => !features[feature]);
+  return testUnless(test, lacking.length ? `this kernel or backend lacks ${lacking.join(', ')}` : undefined, `40.zerocopy (${needed.join(', ')})`);
 }
 
 test.before(async () => {
@@ -32,8 +32,7 @@ function pattern(length, seed) {
   return bytes;
 }
 
-test('zeroCopy: true delivers exact bytes and says the loopback copied them', async () => {
-  if (skipWithout('sendZc')) return;
+withFeatures('sendZc')('zeroCopy: true delivers exact bytes and says the loopback copied them', async () => {
   const payload = pattern(9000, 1);
   const report = await sender.sendGroup(new Group(rx.targets), payload, { zeroCopy: true });
   await rx.waitFor(4);
@@ -43,8 +42,7 @@ test('zeroCopy: true delivers exact bytes and says the loopback copied them', as
   for (const list of rx.messages) assert.ok(list[0].equals(payload));
 });
 
-test('zero-copy with per-recipient bytes uses SENDMSG_ZC and frames each member', async () => {
-  if (skipWithout('sendmsgZc')) return;
+withFeatures('sendmsgZc')('zero-copy with per-recipient bytes uses SENDMSG_ZC and frames each member', async () => {
   const payload = pattern(10000, 2);
   const prefix = rx.targets.map((_, i) => Buffer.from(`hdr${i}`));
   const suffix = { data: Buffer.from('ABCD'), stride: 1 };
@@ -57,8 +55,7 @@ test('zero-copy with per-recipient bytes uses SENDMSG_ZC and frames each member'
   });
 });
 
-test('zero-copy with GSO delivers every segment intact', async () => {
-  if (skipWithout('sendmsgZc') || skipWithout('gso')) return;
+withFeatures('sendmsgZc', 'gso')('zero-copy with GSO delivers every segment intact', async () => {
   const frame = pattern(24000, 3);
   const report = await sender.sendGroup(new Group(rx.targets), frame, { zeroCopy: true, segmentSize: 1200 });
   await rx.waitFor(4 * 20);
@@ -84,8 +81,7 @@ test('zeroCopy: \'auto\' (the default) copies small payloads and zero-copies lar
   await auto.close();
 });
 
-test('once the kernel copies an \'auto\' zero-copy send, \'auto\' copies for a while; true still zero-copies', async () => {
-  if (skipWithout('sendZc') || skipWithout('reportUsage')) return;
+withFeatures('sendZc', 'reportUsage')('once the kernel copies an \'auto\' zero-copy send, \'auto\' copies for a while; true still zero-copies', async () => {
   const auto = new Sender();
   const group = new Group([rx.targets[0]]);
   const first = await auto.sendGroup(group, pattern(9000, 1));
@@ -129,8 +125,7 @@ test('without registered buffers sends still work and features say so', async ()
   await plain.close();
 });
 
-test('a zero-copy member the kernel refuses with EINVAL is tried once by copy; a real EINVAL stays an error', async () => {
-  if (skipWithout('sendZc')) return;
+withFeatures('sendZc')('a zero-copy member the kernel refuses with EINVAL is tried once by copy; a real EINVAL stays an error', async () => {
   const zc = new Sender({ zeroCopy: true });
   const report = await zc.sendGroup(new Group(['127.0.0.1:0', rx.targets[0]]), pattern(9000, 9));
   await rx.waitFor(1);
@@ -140,8 +135,7 @@ test('a zero-copy member the kernel refuses with EINVAL is tried once by copy; a
   await zc.close();
 });
 
-test('a zero-copy call whose every member failed reports zeroCopy \'off\': nothing was zero-copied', async () => {
-  if (skipWithout('sendZc')) return;
+withFeatures('sendZc')('a zero-copy call whose every member failed reports zeroCopy \'off\': nothing was zero-copied', async () => {
   const zc = new Sender({ zeroCopy: true });
   const report = await zc.sendGroup(new Group(['255.255.255.255:9', '255.255.255.255:10']), pattern(9000, 3));
   assert.equal(report.errors.map((e) => e.code), ['EACCES', 'EACCES']);
@@ -149,8 +143,7 @@ test('a zero-copy call whose every member failed reports zeroCopy \'off\': nothi
   await zc.close();
 });
 
-test('zero-copy with empty parts and with a datagram over many pages delivers intact', async () => {
-  if (skipWithout('sendmsgZc')) return;
+withFeatures('sendmsgZc')('zero-copy with empty parts and with a datagram over many pages delivers intact', async () => {
   const zc = new Sender({ zeroCopy: true });
   const empty = await zc.sendGroup(new Group([rx.targets[0]]), Buffer.alloc(0), { prefix: [Buffer.alloc(0)] });
   const prefix = [pattern(21, 1)];

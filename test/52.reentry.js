@@ -8,6 +8,7 @@ const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
+const { testUnless } = require('./_helpers');
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'reentry.js');
 const SETUP = [
@@ -34,15 +35,7 @@ function run(scenario) {
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-function reentryTest(name, fn) {
-  test(name, () => {
-    if (skip) {
-      console.warn(`\n  SKIP 52.reentry "${name}": ${skip}`);
-      return;
-    }
-    fn();
-  });
-}
+const reentryTest = testUnless(test, skip, '52.reentry');
 
 reentryTest('a stream consumer aborts, sends and closes from its loop: every call settles, receivers got what was reported', () => {
   const result = run('stream');

@@ -8,27 +8,25 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { available, createNetwork } = require('./_netns');
-const { openReceivers } = require('./_helpers');
+const { openReceivers, testUnless } = require('./_helpers');
 
 const missing = available();
+const netTest = testUnless(test, missing && `needs network namespaces (${missing})`, '60.faults');
 let net;
 
 test.before(() => {
-  if (missing) console.warn(`\n  SKIP 60.faults: needs network namespaces (${missing})`);
-  else net = createNetwork();
+  if (!missing) net = createNetwork();
 });
 test.after(() => net?.close());
 
 const SLOW = ['tbf', 'rate', '8kbit', 'burst', '1600', 'limit', '10000000'];
 
-test('datagrams the qdisc drops are reported per member as ENOBUFS, never as sent', () => {
-  if (missing) return;
+netTest('datagrams the qdisc drops are reported per member as ENOBUFS, never as sent', () => {
   const result = net.run('drops', ['pfifo', 'limit', '0']);
   assert.equal(result, { recipients: 50, sent: 0, failed: 50, bytes: 0, codes: { ENOBUFS: 50 } });
 });
 
-test('a send buffer far smaller than 10,000 members: every member is sent, the loop keeps turning', () => {
-  if (missing) return;
+netTest('a send buffer far smaller than 10,000 members: every member is sent, the loop keeps turning', () => {
   const result = net.run('tinySendBuffer', ['tbf', 'rate', '1gbit', 'burst', '100000', 'limit', '10000000']);
   assert.equal(result.copy, { recipients: 10000, sent: 10000, failed: 0, bytes: 10000 * 1200, codes: {} });
   assert.ok(result.turns > 0, 'timers ran while the group waited for buffer room');
@@ -36,8 +34,7 @@ test('a send buffer far smaller than 10,000 members: every member is sent, the l
   assert.is(result.zeroCopy.bytes, 500 * 1400);
 });
 
-test('aborting cancels the members still in flight and reports them as ECANCELED', () => {
-  if (missing) return;
+netTest('aborting cancels the members still in flight and reports them as ECANCELED', () => {
   const result = net.run('abortInFlight', SLOW);
   assert.is(result.sent + result.failed, 200);
   assert.ok(result.sent >= 1, 'the first datagrams fit the send buffer');
@@ -45,8 +42,7 @@ test('aborting cancels the members still in flight and reports them as ECANCELED
   assert.equal(Object.keys(result.codes), ['ECANCELED']);
 });
 
-test('close() with members in flight settles every call and stream', () => {
-  if (missing) return;
+netTest('close() with members in flight settles every call and stream', () => {
   const result = net.run('closeInFlight', SLOW);
   for (const report of result.reports) {
     assert.is(report.sent + report.failed, report.recipients);
@@ -58,23 +54,20 @@ test('close() with members in flight settles every call and stream', () => {
   assert.is(result.rejected, 'ERR_SOCKET_DGRAM_NOT_RUNNING');
 });
 
-test('SIGINT with sends in flight ends the process by the signal, not a crash', () => {
-  if (missing) return;
+netTest('SIGINT with sends in flight ends the process by the signal, not a crash', () => {
   const [file, args] = net.command('sigintInFlight', SLOW);
   const child = spawnSync(file, args, { encoding: 'utf8', timeout: 60000 });
   assert.is(child.signal, 'SIGINT', child.stderr);
 });
 
-test('a worker terminated with zero-copy sends the link cannot carry waits for the kernel once, bounded (about 2 s)', () => {
-  if (missing) return;
+netTest('a worker terminated with zero-copy sends the link cannot carry waits for the kernel once, bounded (about 2 s)', () => {
   const result = net.run('terminateWorker', SLOW);
   // The bound is 40 waits of 50 ms; draining twice took 3.9 s.
   if (result.backend === 'io_uring') assert.ok(result.ms > 1500 && result.ms < 3000, `terminate took ${result.ms} ms`);
   else assert.ok(result.ms < 1000, `terminate took ${result.ms} ms with nothing left in the kernel`);
 });
 
-test('process.exit() with zero-copy sends in flight exits cleanly', () => {
-  if (missing) return;
+netTest('process.exit() with zero-copy sends in flight exits cleanly', () => {
   assert.equal(net.run('exitInFlight', SLOW), { exiting: true });
 });
 
@@ -82,15 +75,19 @@ test('process.exit() with zero-copy sends in flight exits cleanly', () => {
 // containers): the ring shrinks, buffer registration is refused, zero-copy
 // sends are refused (pinning counts against the limit) and the sender
 // degrades to copies. Every byte must still arrive.
-test('under a tiny RLIMIT_MEMLOCK the sender degrades feature by feature and delivers', async () => {
-  const child = path.join(__dirname, 'fixtures', 'memlock-child.js');
-  const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+
+function nobodyMissing() {
   try {
     execFileSync('setpriv', [...asNobody, process.execPath, '-e', `require(${JSON.stringify(path.join(__dirname, '..'))})`], { stdio: 'ignore' });
+    return undefined;
   } catch {
-    console.warn('\n  SKIP memlock: needs root, setpriv and a checkout the nobody user can read');
-    return;
+    return 'needs root, setpriv and a checkout the nobody user can read';
   }
+}
+
+testUnless(test, nobodyMissing(), '60.faults memlock')('under a tiny RLIMIT_MEMLOCK the sender degrades feature by feature and delivers', async () => {
+  const child = path.join(__dirname, 'fixtures', 'memlock-child.js');
   const rx = await openReceivers(3);
   let env;
   try {

@@ -9,8 +9,10 @@
 const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { available, createLink, linkMs, senderFailure, wireBytes } = require('./_link');
+const { testUnless } = require('./_helpers');
 
 const missing = available();
+const netTest = testUnless(test, missing && `needs network namespaces (${missing})`, '61.pushback');
 const PORTS = 50;
 const BASE = 20000;
 // The sender's own deadline: these sends take well under a second; past it
@@ -20,10 +22,7 @@ let link;
 let rx;
 
 test.before(async () => {
-  if (missing) {
-    console.warn(`\n  SKIP 61.pushback: needs network namespaces (${missing})`);
-    return;
-  }
+  if (missing) return;
   link = createLink();
   rx = await link.receivers();
   const bound = await rx.bind('IPv4', Array.from({ length: PORTS }, (_, i) => BASE + i));
@@ -84,8 +83,7 @@ const BLASTS = [
 ];
 
 for (const blast of BLASTS) {
-  test(`no stall: ${blast.title}: all sent and received, settled within 1.5 x link time + 100 ms`, async () => {
-    if (missing) return;
+  netTest(`no stall: ${blast.title}: all sent and received, settled within 1.5 x link time + 100 ms`, async () => {
     await prepare(blast.rate);
     const { count, size, sendBufferSize, zeroCopy } = blast;
     const { result } = await run('blast', { members: spread(count), size, sendBufferSize, zeroCopy });
@@ -105,8 +103,7 @@ for (const blast of BLASTS) {
 // bound allows for the link time of everything reported sent, which the
 // kernel may still hold.
 for (const api of ['stream', 'send']) {
-  test(`abort (${api}Group) over a slow link: settles promptly, the rest ECANCELED, exactly the sent members received`, async () => {
-    if (missing) return;
+  netTest(`abort (${api}Group) over a slow link: settles promptly, the rest ECANCELED, exactly the sent members received`, async () => {
     const rate = '20mbit';
     const count = 2000;
     const size = 1200;
@@ -130,8 +127,7 @@ for (const api of ['stream', 'send']) {
 // within 100 ms + the link time of what the kernel already holds (the
 // socket's sk_wmem_alloc when close() is called: truesize, more than the
 // bytes on the wire).
-test('close() with calls waiting for buffer room resolves within 100 ms + link time of what the kernel holds', async () => {
-  if (missing) return;
+netTest('close() with calls waiting for buffer room resolves within 100 ms + link time of what the kernel holds', async () => {
   const rate = '20mbit';
   await prepare(rate);
   const calls = [{ size: 1200 }, { size: 1400, zeroCopy: true }, { size: 1000, api: 'stream' }];
@@ -154,8 +150,7 @@ test('close() with calls waiting for buffer room resolves within 100 ms + link t
 
 // A process whose last send (zero-copy, over a slow link, 4 KiB buffer) has
 // settled must end by itself: no close(), no process.exit().
-test('the process exits by itself once a send over a slow link has settled', async () => {
-  if (missing) return;
+netTest('the process exits by itself once a send over a slow link has settled', async () => {
   await prepare('50mbit');
   const child = await run('exit', { members: spread(1000), size: 1400, sendBufferSize: 4096, zeroCopy: true }, { exitWithinMs: 5000 });
   assert.is(child.result.report.sent, 1000);

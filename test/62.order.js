@@ -8,8 +8,10 @@
 const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { available, createLink, senderFailure } = require('./_link');
+const { testUnless } = require('./_helpers');
 
 const missing = available();
+const netTest = testUnless(test, missing && `needs network namespaces (${missing})`, '62.order');
 const PORTS = 200;
 const BASE = 20000;
 const DEADLINE_MS = 10000;
@@ -17,10 +19,7 @@ let link;
 let rx;
 
 test.before(async () => {
-  if (missing) {
-    console.warn(`\n  SKIP 62.order: needs network namespaces (${missing})`);
-    return;
-  }
+  if (missing) return;
   link = createLink();
   rx = await link.receivers();
   const bound = await rx.bind('IPv4', Array.from({ length: PORTS }, (_, i) => BASE + i));
@@ -44,8 +43,7 @@ const CASES = [
 ];
 
 for (const c of CASES) {
-  test(`in call order per member: ${c.title}`, async () => {
-    if (missing) return;
+  netTest(`in call order per member: ${c.title}`, async () => {
     link.setRate(c.rate);
     await rx.reset();
     const { api, calls, size, sendBufferSize, zeroCopy } = c;

@@ -12,8 +12,10 @@
 const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { available, createLink, senderFailure } = require('./_link');
+const { testUnless } = require('./_helpers');
 
 const missing = available();
+const netTest = testUnless(test, missing && `needs network namespaces (${missing})`, '63.unreachable');
 const LIVE = 500;
 const DEAD = 500;
 const LIVE_BASE = 20000;
@@ -28,10 +30,7 @@ let rx;
 const outcome = {};
 
 test.before(async () => {
-  if (missing) {
-    console.warn(`\n  SKIP 63.unreachable: needs network namespaces (${missing})`);
-    return;
-  }
+  if (missing) return;
   link = createLink({ rate: '100mbit' });
   rx = await link.receivers();
   const ports = Array.from({ length: LIVE }, (_, i) => LIVE_BASE + i);
@@ -113,8 +112,7 @@ for (const family of ['IPv4', 'IPv6']) {
   const tag = family === 'IPv4' ? '' : ' over IPv6';
   const address = () => (family === 'IPv4' ? link.addresses.b4 : link.addresses.b6);
 
-  test(`(a, b${family === 'IPv6' ? ', d' : ''}) ${(LIVE + DEAD).toLocaleString('en')} members, half on closed ports, ${ROUNDS} rounds${tag}: live members never fail and get every round in order; dead ones are reported sent`, async () => {
-    if (missing) return;
+  netTest(`(a, b${family === 'IPv6' ? ', d' : ''}) ${(LIVE + DEAD).toLocaleString('en')} members, half on closed ports, ${ROUNDS} rounds${tag}: live members never fail and get every round in order; dead ones are reported sent`, async () => {
     const result = await run({ members: liveAndDead(address()), rounds: ROUNDS });
     outcome[family] = result;
     assert.equal(result.segments.live, { members: LIVE, sent: ROUNDS * LIVE, failed: 0, codes: {} },
@@ -124,14 +122,12 @@ for (const family of ['IPv4', 'IPv6']) {
     await expectLiveDelivered(family, ROUNDS);
   });
 
-  test(`(c${family === 'IPv6' ? ', d' : ''}) every dead member${tag} is named by 'unreachable' events, ECONNREFUSED, errno -111; no live member is`, () => {
-    if (missing) return;
+  netTest(`(c${family === 'IPv6' ? ', d' : ''}) every dead member${tag} is named by 'unreachable' events, ECONNREFUSED, errno -111; no live member is`, () => {
     assert.ok(outcome[family], 'the rounds did not run');
     expectEvents(outcome[family], deadEvents(family, address()));
   });
 
-  test(`(g, h) after the rounds${tag}: the error queue is drained (receive memory near zero) and no descriptor leaked`, () => {
-    if (missing) return;
+  netTest(`(g, h) after the rounds${tag}: the error queue is drained (receive memory near zero) and no descriptor leaked`, () => {
     const result = outcome[family];
     assert.ok(result, 'the rounds did not run');
     // All ICMP errors had arrived before the socket was looked at.
@@ -142,8 +138,7 @@ for (const family of ['IPv4', 'IPv6']) {
   });
 }
 
-test('(e) through the router: host unreachable is EHOSTUNREACH, net unreachable ENETUNREACH (IPv4 and IPv6)', async () => {
-  if (missing) return;
+netTest('(e) through the router: host unreachable is EHOSTUNREACH, net unreachable ENETUNREACH (IPv4 and IPv6)', async () => {
   const { b4, hostUnreachable4, netUnreachable4, netUnreachable6 } = link.addresses;
   const live = 10;
   // IPv4 router errors have their own limiter (see _link.js): at most routerIcmpBurst of them.
@@ -168,8 +163,7 @@ test('(e) through the router: host unreachable is EHOSTUNREACH, net unreachable 
   await expectLiveDelivered('IPv4', 1, live);
 });
 
-test('(f) a Sender with no \'unreachable\' listener keeps sending: no \'error\' event, no crash, live members served', async () => {
-  if (missing) return;
+netTest('(f) a Sender with no \'unreachable\' listener keeps sending: no \'error\' event, no crash, live members served', async () => {
   const rounds = 10;
   // No listener for 'unreachable' nor 'error': an 'error' event would crash the child.
   const result = await run({ members: liveAndDead(link.addresses.b4), rounds, listen: false });

@@ -9,6 +9,7 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { probe } = require('..');
+const { testUnless } = require('./_helpers');
 
 const SOURCE = path.join(__dirname, 'launcher', 'enter-faults.c');
 const LAUNCHER = path.join(__dirname, 'launcher', 'enter-faults');
@@ -24,12 +25,10 @@ function build() {
 
 const skip = probe().ioUring ? undefined : `io_uring unavailable (${probe().reasons.ioUring}): no submissions to refuse`;
 
+const faultTest = testUnless(test, skip, '64.enter-faults');
+
 for (const errno of ['EAGAIN', 'EBUSY']) {
-  test(`submissions refused with ${errno} are tried again: every call settles, every byte arrives`, () => {
-    if (skip) {
-      console.warn(`\n  SKIP 64.enter-faults ${errno}: ${skip}`);
-      return;
-    }
+  faultTest(`submissions refused with ${errno} are tried again: every call settles, every byte arrives`, () => {
     build();
     const out = execFileSync(LAUNCHER, [String(SKIP), '3', errno, process.execPath, FIXTURE], { encoding: 'utf8', timeout: 60000 });
     assert.equal(JSON.parse(out.trim().split('\n').pop()), { backend: 'io_uring', sent: 600, intact: true });

@@ -13,8 +13,8 @@ const assert = require('uvu/assert');
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
-const { Group, Sender, probe } = require('..');
-const { openReceivers } = require('./_helpers');
+const { Group, Sender } = require('..');
+const { openReceivers, testUnless } = require('./_helpers');
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'gc-pressure.js');
 const SLOW_LOOPBACK = 'ip link set lo up && tc qdisc add dev lo root tbf rate 50mbit burst 70000 limit 10000000 && exec "$@"';
@@ -36,11 +36,6 @@ function namespaceMissing() {
   return undefined;
 }
 const missing = namespaceMissing();
-// Where io_uring is blocked the workers send with sendmmsg, and terminating
-// them can abort the process ("terminate called after throwing an instance of
-// 'Napi::Error'", docs/reliability.md, known bug 9): those runs wait for the fix.
-const workersSkipped = probe().ioUring ? undefined : 'io_uring unavailable: sendmmsg workers hit known bug 9 (docs/reliability.md)';
-
 function checkPressure(result) {
   assert.is(result.error, undefined, result.error);
   assert.is(result.reports, result.calls, 'every call settled');
@@ -56,21 +51,15 @@ test('payloads and per-recipient buffers dropped at once, gc() forced before com
   assert.is(result.datagrams, 600 * result.members);
 });
 
-test('the same with the kernel holding the sends (slow loopback in a private namespace)', () => {
-  if (missing) {
-    console.warn(`\n  SKIP 75.gc namespace run: ${missing}`);
-    return;
-  }
+const netTest = testUnless(test, missing, '75.gc namespace runs');
+
+netTest('the same with the kernel holding the sends (slow loopback in a private namespace)', () => {
   const result = runChild(['pressure', '150'], { netns: true });
   checkPressure(result);
   assert.ok(result.stillInKernel > 0, 'some calls were still in the kernel when gc() ran');
 });
 
-test('workers terminated with zero-copy sends in flight (slow loopback): no crash, main-thread sends intact', () => {
-  if (missing || workersSkipped) {
-    console.warn(`\n  SKIP 75.gc namespace worker run: ${missing || workersSkipped}`);
-    return;
-  }
+netTest('workers terminated with zero-copy sends in flight (slow loopback): no crash, main-thread sends intact', () => {
   const result = runChild(['worker'], { netns: true });
   assert.is(result.error, undefined, result.error);
   assert.is(result.terminated, 4);
@@ -78,10 +67,6 @@ test('workers terminated with zero-copy sends in flight (slow loopback): no cras
 });
 
 test('a worker terminated while its zero-copy sends are in flight: no crash, this thread still sends', async () => {
-  if (workersSkipped) {
-    console.warn(`\n  SKIP 75.gc worker run: ${workersSkipped}`);
-    return;
-  }
   const rx = await openReceivers(3);
   try {
     for (let round = 0; round < 3; round++) {

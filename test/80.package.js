@@ -8,7 +8,7 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { openReceivers } = require('./_helpers');
+const { openReceivers, testUnless } = require('./_helpers');
 
 const root = path.join(__dirname, '..');
 const blocked = process.env.SENDGROUP_TEST_PASS === 'blocked';
@@ -22,11 +22,9 @@ function run(command, args, cwd) {
   });
 }
 
-test('npm pack with a prebuild installs with --ignore-scripts and sends', async () => {
-  if (blocked) {
-    console.warn('\n  SKIP 80.package in the io_uring-blocked pass: packaging does not depend on the backend');
-    return;
-  }
+const packTest = testUnless(test, blocked && 'the io_uring-blocked pass: packaging does not depend on the backend', '80.package');
+
+packTest('npm pack with a prebuild installs with --ignore-scripts and sends', async () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sendgroup-pack-'));
   const rx = await openReceivers(2);
   try {

@@ -80,4 +80,14 @@ function fill(bytes, seed) {
   return bytes;
 }
 
-module.exports = { fill, openReceivers, rejectsWith, targetOf };
+/**
+ * `test`, or `test.skip` when `reason` says why the test cannot run here: uvu
+ * then counts it as skipped, never as passed. The reason is printed once.
+ */
+function testUnless(test, reason, label) {
+  if (!reason) return test;
+  console.warn(`\n  SKIP ${label}: ${reason}`);
+  return test.skip;
+}
+
+module.exports = { fill, openReceivers, rejectsWith, targetOf, testUnless };
