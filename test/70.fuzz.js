@@ -1,6 +1,6 @@
 'use strict';
 // Property-based fuzzing of the public API with fast-check (the model and the
-// harness are in fixtures/fuzz-model.js; `npm run fuzz` runs 10^6 cases).
+// harness are in fixtures/fuzz/; `npm run fuzz` runs 10^6 cases).
 // Random groups (receivers in many spellings, port 0, broadcast, garbage,
 // duplicates, changes during a send), payloads of every kind from 0 to
 // 70,000 bytes, per-recipient bytes, options (unknown keys, wrong types),
@@ -10,7 +10,9 @@
 // sent. FUZZ_SEED reproduces a run, FUZZ_SCALE scales the number of cases.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { fc, caseArb, groupCaseArb, senderCaseArb, createHarness } = require('./fixtures/fuzz-model');
+const fc = require('fast-check');
+const { caseArb, groupCaseArb, senderCaseArb } = require('./fixtures/fuzz/arbitraries');
+const { createHarness } = require('./fixtures/fuzz/harness');
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const SEED = process.env.FUZZ_SEED === undefined ? Date.now() ^ (process.pid << 8) : Number(process.env.FUZZ_SEED);
@@ -24,8 +26,7 @@ let harness;
 let started;
 
 test.before(async () => {
-  // Strict: the bugs it once allowed (detached payloads, empty and many-page zero-copy sends) are fixed.
-  harness = await createHarness({ knownBugs: false });
+  harness = await createHarness();
   started = Date.now();
 });
 
