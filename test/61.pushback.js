@@ -8,48 +8,33 @@
 // promptly; a process with nothing in flight exits by itself.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { available, createLink, linkMs, senderFailure, wireBytes } = require('./_link');
-const { testUnless } = require('./_helpers');
+const { linkMs, linkSuite, senderFailure, wireBytes } = require('./_link');
 
-const missing = available();
-const netTest = testUnless(test, missing && `needs network namespaces (${missing})`, '61.pushback');
 const PORTS = 50;
 const BASE = 20000;
 // The sender's own deadline: these sends take well under a second; past it
 // the child reports {stalled: true} and how far it got.
 const DEADLINE_MS = 10000;
-let link;
-let rx;
 
-test.before(async () => {
-  if (missing) return;
-  link = createLink();
-  rx = await link.receivers();
-  const bound = await rx.bind('IPv4', Array.from({ length: PORTS }, (_, i) => BASE + i));
-  assert.is(bound.bound, PORTS, JSON.stringify(bound));
-});
-test.after(() => {
-  rx?.close();
-  link?.close();
-});
+const { netTest, env } = linkSuite(test, '61.pushback', { ports: Array.from({ length: PORTS }, (_, i) => BASE + i) });
 
 /** count members over the PORTS receivers, member i on port BASE + i % PORTS. */
 function spread(count) {
-  return [{ address: link.addresses.b4, port: BASE, ports: PORTS, count }];
+  return [{ address: env.link.addresses.b4, port: BASE, ports: PORTS, count }];
 }
 
 /** A fresh qdisc at this rate (anything queued from before is dropped) and empty receivers. */
 async function prepare(rate) {
-  link.setRate(rate);
-  await rx.reset();
+  env.link.setRate(rate);
+  await env.rx.reset();
 }
 
 /** Runs a sender scenario and fails clearly when it stalled, crashed or never ended. */
 async function run(scenario, args, options) {
-  const child = await link.sender(scenario, { deadlineMs: DEADLINE_MS, ...args }, options);
+  const child = await env.link.sender(scenario, { deadlineMs: DEADLINE_MS, ...args }, options);
   const why = senderFailure(scenario, child);
   if (why) {
-    const stats = await rx.stats();
+    const stats = await env.rx.stats();
     assert.unreachable(`${why}; receivers got ${stats.total} datagrams (${stats.drops} dropped by their sockets)`);
   }
   return child;
@@ -57,7 +42,7 @@ async function run(scenario, args, options) {
 
 /** Waits until `total` datagrams arrived; checks every byte, no duplicate, `perPort(j)` on port j. */
 async function expectDelivered(total, perPort) {
-  const stats = await rx.waitFor(total);
+  const stats = await env.rx.waitFor(total);
   assert.not.ok(stats.timedOut, `only ${stats.total} of ${total} datagrams arrived (${stats.drops} dropped by the receivers' sockets)`);
   assert.is(stats.total, total);
   assert.is(stats.bad, 0, `${stats.bad} datagrams with wrong bytes: ${JSON.stringify(Object.values(stats.ports).find((p) => p.bad)?.firstBad)}`);
@@ -115,10 +100,10 @@ for (const api of ['stream', 'send']) {
     assert.equal(Object.keys(result.codes), ['ECANCELED']);
     const bound = 100 + 1.5 * linkMs(wireBytes(result.sent, size), rate);
     assert.ok(result.abortToSettleMs <= bound, `settled ${result.abortToSettleMs} ms after abort() on ${result.backend}; bound ${bound.toFixed(0)} ms`);
-    const stats = await rx.waitFor(result.sent);
+    const stats = await env.rx.waitFor(result.sent);
     assert.not.ok(stats.timedOut, `only ${stats.total} of ${result.sent} sent datagrams arrived`);
     assert.is(stats.bad, 0);
-    const { indices } = await rx.seen(0);
+    const { indices } = await env.rx.seen(0);
     assert.equal(indices, result.sentIndices, 'the members received are the members reported sent');
   });
 }
@@ -142,7 +127,7 @@ netTest('close() with calls waiting for buffer room resolves within 100 ms + lin
   assert.ok(sent < 1500, 'some members were still waiting when close() was called');
   const bound = 100 + 1.5 * linkMs(result.heldBytes, rate);
   assert.ok(result.closeMs <= bound, `close() took ${result.closeMs} ms on ${result.backend} holding ${result.heldBytes} bytes; bound ${bound.toFixed(0)} ms`);
-  const stats = await rx.waitFor(sent);
+  const stats = await env.rx.waitFor(sent);
   assert.not.ok(stats.timedOut, `only ${stats.total} of ${sent} sent datagrams arrived`);
   assert.is(stats.total, sent, 'datagrams received, and members reported sent');
   assert.is(stats.bad, 0);

@@ -7,28 +7,13 @@
 // strictly increasing, none missing, every byte intact.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { available, createLink, senderFailure } = require('./_link');
-const { testUnless } = require('./_helpers');
+const { linkSuite, senderFailure } = require('./_link');
 
-const missing = available();
-const netTest = testUnless(test, missing && `needs network namespaces (${missing})`, '62.order');
 const PORTS = 200;
 const BASE = 20000;
 const DEADLINE_MS = 10000;
-let link;
-let rx;
 
-test.before(async () => {
-  if (missing) return;
-  link = createLink();
-  rx = await link.receivers();
-  const bound = await rx.bind('IPv4', Array.from({ length: PORTS }, (_, i) => BASE + i));
-  assert.is(bound.bound, PORTS, JSON.stringify(bound));
-});
-test.after(() => {
-  rx?.close();
-  link?.close();
-});
+const { netTest, env } = linkSuite(test, '62.order', { ports: Array.from({ length: PORTS }, (_, i) => BASE + i) });
 
 // Link time of each case (wire bytes x 8 / rate) is 150-200 ms.
 const CASES = [
@@ -44,18 +29,18 @@ const CASES = [
 
 for (const c of CASES) {
   netTest(`in call order per member: ${c.title}`, async () => {
-    link.setRate(c.rate);
-    await rx.reset();
+    env.link.setRate(c.rate);
+    await env.rx.reset();
     const { api, calls, size, sendBufferSize, zeroCopy } = c;
-    const members = [{ address: link.addresses.b4, port: BASE, ports: c.members, count: c.members }];
-    const child = await link.sender('stream', { deadlineMs: DEADLINE_MS, members, calls, size, api, sendBufferSize, zeroCopy });
+    const members = [{ address: env.link.addresses.b4, port: BASE, ports: c.members, count: c.members }];
+    const child = await env.link.sender('stream', { deadlineMs: DEADLINE_MS, members, calls, size, api, sendBufferSize, zeroCopy });
     const { result } = child;
     const why = senderFailure('stream', child);
-    if (why) assert.unreachable(`${why}; receivers got ${(await rx.stats()).total} datagrams`);
+    if (why) assert.unreachable(`${why}; receivers got ${(await env.rx.stats()).total} datagrams`);
     assert.is(result.calls, calls);
     assert.equal(result.codes, {}, `failures: ${JSON.stringify(result.codes)}`);
     assert.is(result.sent, calls * c.members);
-    const stats = await rx.waitFor(calls * c.members);
+    const stats = await env.rx.waitFor(calls * c.members);
     assert.not.ok(stats.timedOut, `only ${stats.total} of ${calls * c.members} datagrams arrived (${stats.drops} dropped by the receivers' sockets)`);
     assert.is(stats.total, calls * c.members);
     assert.is(stats.bad, 0, `${stats.bad} datagrams with wrong bytes`);

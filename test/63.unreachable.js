@@ -11,11 +11,8 @@
 // back near zero) and no descriptor may leak.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { available, createLink, senderFailure } = require('./_link');
-const { testUnless } = require('./_helpers');
+const { linkSuite, senderFailure } = require('./_link');
 
-const missing = available();
-const netTest = testUnless(test, missing && `needs network namespaces (${missing})`, '63.unreachable');
 const LIVE = 500;
 const DEAD = 500;
 const LIVE_BASE = 20000;
@@ -25,24 +22,9 @@ const SIZE = 100;
 const DEADLINE_MS = 15000;
 // "Near zero": at most a few queued errors' worth of receive memory.
 const RMEM_MAX = 4096;
-let link;
-let rx;
 const outcome = {};
 
-test.before(async () => {
-  if (missing) return;
-  link = createLink({ rate: '100mbit' });
-  rx = await link.receivers();
-  const ports = Array.from({ length: LIVE }, (_, i) => LIVE_BASE + i);
-  for (const family of ['IPv4', 'IPv6']) {
-    const bound = await rx.bind(family, ports);
-    assert.is(bound.bound, LIVE, JSON.stringify(bound));
-  }
-});
-test.after(() => {
-  rx?.close();
-  link?.close();
-});
+const { netTest, env } = linkSuite(test, '63.unreachable', { rate: '100mbit', families: ['IPv4', 'IPv6'], ports: Array.from({ length: LIVE }, (_, i) => LIVE_BASE + i) });
 
 /** Live and dead members alternate: each dead member's ICMP error arrives amid live members' sends. */
 function liveAndDead(address, live = LIVE, dead = DEAD) {
@@ -59,20 +41,20 @@ function liveAndDead(address, live = LIVE, dead = DEAD) {
  * result.icmpFromB is how many namespace B sent meanwhile.
  */
 async function run(args) {
-  await rx.reset();
-  const before = link.icmp(link.b);
-  const child = await link.sender('unreachable', { deadlineMs: DEADLINE_MS, size: SIZE, interleave: true, rmemMax: RMEM_MAX, ...args });
+  await env.rx.reset();
+  const before = env.link.icmp(env.link.b);
+  const child = await env.link.sender('unreachable', { deadlineMs: DEADLINE_MS, size: SIZE, interleave: true, rmemMax: RMEM_MAX, ...args });
   const { result } = child;
   const why = senderFailure('unreachable', child);
-  if (why) assert.unreachable(`${why}; receivers got ${(await rx.stats()).total} datagrams`);
-  const after = link.icmp(link.b);
+  if (why) assert.unreachable(`${why}; receivers got ${(await env.rx.stats()).total} datagrams`);
+  const after = env.link.icmp(env.link.b);
   result.icmpFromB = after.OutDestUnreachs - before.OutDestUnreachs + after.Icmp6OutDestUnreachs - before.Icmp6OutDestUnreachs;
   return result;
 }
 
 /** Every live port got rounds datagrams, rounds 0 .. rounds-1 in order, bytes intact. */
 async function expectLiveDelivered(family, rounds, live = LIVE) {
-  const stats = await rx.waitFor(rounds * live);
+  const stats = await env.rx.waitFor(rounds * live);
   assert.not.ok(stats.timedOut, `only ${stats.total} of ${rounds * live} datagrams reached the live receivers (${stats.drops} dropped by their sockets)`);
   assert.is(stats.total, rounds * live);
   assert.is(stats.bad, 0, `${stats.bad} datagrams with wrong bytes`);
@@ -110,7 +92,7 @@ const deadEvents = (family, address) => Array.from({ length: DEAD }, (_, i) => [
 
 for (const family of ['IPv4', 'IPv6']) {
   const tag = family === 'IPv4' ? '' : ' over IPv6';
-  const address = () => (family === 'IPv4' ? link.addresses.b4 : link.addresses.b6);
+  const address = () => (family === 'IPv4' ? env.link.addresses.b4 : env.link.addresses.b6);
 
   netTest(`(a, b${family === 'IPv6' ? ', d' : ''}) ${(LIVE + DEAD).toLocaleString('en')} members, half on closed ports, ${ROUNDS} rounds${tag}: live members never fail and get every round in order; dead ones are reported sent`, async () => {
     const result = await run({ members: liveAndDead(address()), rounds: ROUNDS });
@@ -139,7 +121,7 @@ for (const family of ['IPv4', 'IPv6']) {
 }
 
 netTest('(e) through the router: host unreachable is EHOSTUNREACH, net unreachable ENETUNREACH (IPv4 and IPv6)', async () => {
-  const { b4, hostUnreachable4, netUnreachable4, netUnreachable6 } = link.addresses;
+  const { b4, hostUnreachable4, netUnreachable4, netUnreachable6 } = env.link.addresses;
   const live = 10;
   // IPv4 router errors have their own limiter (see _link.js): at most routerIcmpBurst of them.
   const members = [
@@ -148,7 +130,7 @@ netTest('(e) through the router: host unreachable is EHOSTUNREACH, net unreachab
     { name: 'net', address: netUnreachable4, port: 9, ports: 2, count: 2 },
     { name: 'net6', address: netUnreachable6, port: 9, ports: 2, count: 2 },
   ];
-  assert.ok(4 <= link.routerIcmpBurst, 'the router answers this many host/net unreachables at once');
+  assert.ok(4 <= env.link.routerIcmpBurst, 'the router answers this many host/net unreachables at once');
   const result = await run({ members, rounds: 1 });
   for (const name of ['live', 'host', 'net', 'net6']) {
     assert.equal(result.segments[name].failed, 0, `${name}: ${JSON.stringify(result.segments[name])}`);
@@ -166,7 +148,7 @@ netTest('(e) through the router: host unreachable is EHOSTUNREACH, net unreachab
 netTest('(f) a Sender with no \'unreachable\' listener keeps sending: no \'error\' event, no crash, live members served', async () => {
   const rounds = 10;
   // No listener for 'unreachable' nor 'error': an 'error' event would crash the child.
-  const result = await run({ members: liveAndDead(link.addresses.b4), rounds, listen: false });
+  const result = await run({ members: liveAndDead(env.link.addresses.b4), rounds, listen: false });
   assert.equal(result.segments.live, { members: LIVE, sent: rounds * LIVE, failed: 0, codes: {} });
   assert.equal(result.segments.dead, { members: DEAD, sent: rounds * DEAD, failed: 0, codes: {} });
   assert.is(result.icmpFromB, rounds * DEAD);

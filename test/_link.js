@@ -12,6 +12,8 @@
 // also runs when the test process exits with a link still open.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
+const { available } = require('./_netns');
+const { testUnless } = require('./_helpers');
 const path = require('node:path');
 
 const ADDRESSES = Object.freeze({
@@ -57,16 +59,6 @@ const B_SYSCTLS = [
 // at most this many in all; IPv6 routes have no such limit.
 const ROUTER_ICMP_BURST = 5;
 
-function available() {
-  if (process.getuid() !== 0) return 'not root';
-  try {
-    execFileSync('ip', ['-V'], { stdio: 'ignore' });
-    execFileSync('tc', ['-V'], { stdio: 'ignore' });
-  } catch {
-    return 'ip or tc (iproute2) missing';
-  }
-  return undefined;
-}
 
 function run(file, args) {
   return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -310,4 +302,29 @@ function startReceivers(children, args) {
   });
 }
 
-module.exports = { ADDRESSES, available, createLink, linkMs, rateBits, senderFailure, wireBytes };
+/**
+ * The link of one test file: created before its tests, receivers bound on
+ * `ports` in each of `families`, deleted after. `netTest` is `test`, or
+ * `test.skip` without network namespaces; `env.link` and `env.rx` are set
+ * once the file's tests run.
+ */
+function linkSuite(test, label, { rate, families = ['IPv4'], ports }) {
+  const missing = available();
+  const env = {};
+  test.before(async () => {
+    if (missing) return;
+    env.link = createLink(rate ? { rate } : undefined);
+    env.rx = await env.link.receivers();
+    for (const family of families) {
+      const bound = await env.rx.bind(family, ports);
+      if (bound.bound !== ports.length) throw new Error(`receivers bound ${JSON.stringify(bound)}`);
+    }
+  });
+  test.after(() => {
+    env.rx?.close();
+    env.link?.close();
+  });
+  return { netTest: testUnless(test, missing && `needs network namespaces (${missing})`, label), env };
+}
+
+module.exports = { ADDRESSES, available, createLink, linkMs, linkSuite, rateBits, senderFailure, wireBytes };
