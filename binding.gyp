@@ -19,7 +19,9 @@
         "native/socket.cc",
         "native/args.cc",
         "native/outbox.cc",
-        "native/poller.cc"
+        "native/poller.cc",
+        "native/slot_pool.cc",
+        "native/inline_engine.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -19,6 +19,8 @@ export interface NativeSenderOptions {
   sendBufferSize: number;
   /** false: set the ring up as a kernel without DEFER_TASKRUN would. */
   deferTaskrun: boolean;
+  /** 0: send inline on this thread; K: on K native threads. */
+  threads: number;
 }
 
 /** What io_uring offers; probe() reports it for the kernel, Sender.features for one ring. */
@@ -90,6 +92,7 @@ export interface NativeSender {
 export interface NativeLimits {
   maxQueueDepth: number;
   maxSlots: number;
+  maxThreads: number;
   maxSendBytes: number;
   mailboxRecords: number;
   recordDoubles: number;

@@ -36,6 +36,8 @@ export interface SenderOptions {
   registerBuffers?: boolean;
   /** SO_SNDBUF of the socket in bytes (the kernel doubles it and caps it at net.core.wmem_max). Default: the kernel's (net.core.wmem_default). */
   sendBufferSize?: number;
+  /** 0: send on this thread, inline; K: on K native threads (each with its own ring and socket), 0 to 64. Default: 0. */
+  threads?: number;
 }
 
 export interface SendOptions {
@@ -61,6 +63,7 @@ export const SENDER_DEFAULTS = Object.freeze({
   registerBuffers: true,
   /** 0: leave SO_SNDBUF at the kernel's default. */
   sendBufferSize: 0,
+  threads: 0,
 });
 
 /**
@@ -84,7 +87,7 @@ export const MAX_SEND_BYTES = addon.limits.maxSendBytes;
 
 const BACKENDS: readonly string[] = ['auto', 'io_uring', 'sendmmsg'];
 const SEND_KEYS = ['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal'] as const;
-const SENDER_KEYS = ['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize'] as const;
+const SENDER_KEYS = ['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize', 'threads'] as const;
 const BIND_KEYS = ['address', 'port'] as const;
 
 /** A call's options, checked and read once, as the Sender uses them. */
@@ -108,6 +111,7 @@ export interface SenderConfig {
   slots: number;
   registerBuffers: boolean;
   sendBufferSize: number;
+  threads: number;
 }
 
 /** A plain copy of an options object: each known key read once, unknown own keys refused. */
@@ -253,7 +257,7 @@ function parseBind(value: unknown): SenderConfig['bind'] {
 export function parseSenderOptions(options: unknown): SenderConfig {
   const o = readObject(options, 'options', SENDER_KEYS);
   const d = SENDER_DEFAULTS;
-  const { maxQueueDepth, maxSlots } = addon.limits;
+  const { maxQueueDepth, maxSlots, maxThreads } = addon.limits;
   if (o.registerBuffers !== undefined && typeof o.registerBuffers !== 'boolean') {
     throw argError('ERR_INVALID_ARG_TYPE', 'options.registerBuffers must be a boolean');
   }
@@ -273,5 +277,6 @@ export function parseSenderOptions(options: unknown): SenderConfig {
     slots: o.slots === undefined ? d.slots : checkInteger(o.slots, 'options.slots', 1, maxSlots),
     registerBuffers: (o.registerBuffers ?? d.registerBuffers) as boolean,
     sendBufferSize: o.sendBufferSize === undefined ? d.sendBufferSize : checkInteger(o.sendBufferSize, 'options.sendBufferSize', 1, 0x3fffffff),
+    threads: o.threads === undefined ? d.threads : checkInteger(o.threads, 'options.threads', 0, maxThreads),
   };
 }

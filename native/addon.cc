@@ -11,6 +11,7 @@ Napi::Object Limits(Napi::Env env) {
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("maxQueueDepth", sendgroup::kMaxQueueDepth);
   limits.Set("maxSlots", sendgroup::kMaxSlots);
+  limits.Set("maxThreads", sendgroup::kMaxThreads);
   limits.Set("maxSendBytes", double(sendgroup::kMaxSendBytes));
   limits.Set("mailboxRecords", sendgroup::kMailboxRecords);
   limits.Set("recordDoubles", sendgroup::kRecordDoubles);

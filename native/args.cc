@@ -49,7 +49,8 @@ ExtrasArg ReadExtras(Napi::Value value, const char* what) {
 void PlaceExtras(Napi::Env env, const ExtrasArg& arg, uint32_t count, const char* what, Extras& out,
                  std::vector<const uint8_t*>& sources) {
   if (!arg.present) return;
-  out.offsets.resize(size_t(count) + 1);
+  out.starts.resize(count);
+  out.lengths.resize(count);
   sources.resize(count);
   uint64_t total = 0;
   if (arg.strided) {
@@ -64,12 +65,13 @@ void PlaceExtras(Napi::Env env, const ExtrasArg& arg, uint32_t count, const char
     if (!arg.strided) CheckAttached(env, arg.parts[i], what);
     size_t length = arg.strided ? arg.stride : arg.parts[i].ByteLength();
     if (length > kMaxSendBytes) ThrowRangeError(env, std::string(what) + " entry is too long");
-    out.offsets[i] = uint32_t(total);
+    out.starts[i] = uint32_t(total);
+    out.lengths[i] = uint32_t(length);
     sources[i] = arg.strided ? arg.data.Data() + size_t(i) * arg.stride : arg.parts[i].Data();
     total += length;
     if (total > UINT32_MAX) ThrowRangeError(env, std::string(what) + " is too large");
   }
-  out.offsets[count] = uint32_t(total);
+  out.total = total;
 }
 
 }  // namespace
@@ -123,13 +125,15 @@ SenderArgs ReadSenderArgs(Napi::Object options) {
   }
   args.socket.sendBufferSize = int(Uint(options.Get("sendBufferSize"), "sendBufferSize") & 0x3fffffff);
   args.backend = options.Get("backend").ToString().Utf8Value();
-  args.queueDepth = Uint(options.Get("queueDepth"), "queueDepth");
+  args.ring.queueDepth = Uint(options.Get("queueDepth"), "queueDepth");
   args.slots = Uint(options.Get("slots"), "slots");
-  if (args.queueDepth < 1 || args.queueDepth > kMaxQueueDepth || args.slots < 1 || args.slots > kMaxSlots) {
-    ThrowRangeError(env, "queueDepth or slots out of range");
+  args.threads = Uint(options.Get("threads"), "threads");
+  if (args.ring.queueDepth < 1 || args.ring.queueDepth > kMaxQueueDepth || args.slots < 1 || args.slots > kMaxSlots ||
+      args.threads > kMaxThreads) {
+    ThrowRangeError(env, "queueDepth, slots or threads out of range");
   }
-  args.registerBuffers = options.Get("registerBuffers").ToBoolean();
-  args.deferTaskrun = options.Get("deferTaskrun").ToBoolean();
+  args.ring.registerBuffers = options.Get("registerBuffers").ToBoolean();
+  args.ring.deferTaskrun = options.Get("deferTaskrun").ToBoolean();
   return args;
 }
 

@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "socket.h"
+#include "uring_backend.h"
 
 namespace sendgroup {
 
@@ -44,10 +45,9 @@ std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family
 struct SenderArgs {
   SocketSpec socket;
   std::string backend;  // 'auto', 'io_uring' or 'sendmmsg'
-  unsigned queueDepth = 0;
+  RingOptions ring;
   unsigned slots = 0;
-  bool registerBuffers = true;
-  bool deferTaskrun = true;
+  unsigned threads = 0;
 };
 
 // new NativeSender({ bind | fd, backend, queueDepth, slots, registerBuffers,

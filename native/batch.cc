@@ -16,7 +16,7 @@ namespace {
 // and memcpy from null is undefined even for zero bytes.
 void CopyParts(uint8_t* dest, const Extras& extras, const std::vector<const uint8_t*>& sources) {
   for (size_t i = 0; i < sources.size(); ++i) {
-    if (extras.Length(i)) std::memcpy(dest + extras.offsets[i], sources[i], extras.Length(i));
+    if (extras.Length(i)) std::memcpy(dest + extras.starts[i], sources[i], extras.Length(i));
   }
 }
 
@@ -32,6 +32,29 @@ void Batch::Place(uint8_t* dest, const Sources& sources) {
   prefixBytes_ = prefix;
   suffixBytes_ = suffix;
   placed_ = true;
+  WriteSegmentCmsg();
+}
+
+SharedCopy::SharedCopy(SlotPool* p, size_t length) : pool(p) {
+  if (pool && length <= pool->SlotSize()) slot = pool->Acquire();
+  if (slot >= 0) {
+    data = pool->Data(slot);
+  } else {
+    heap.resize(std::max<size_t>(length, 1));
+    data = heap.data();
+  }
+}
+
+SharedCopy::~SharedCopy() {
+  if (slot >= 0) pool->Release(slot);
+}
+
+void Batch::PlaceShared(std::shared_ptr<SharedCopy> copy) {
+  payload_ = copy->data;
+  prefixBytes_ = payload_ + tx.payloadLength;
+  suffixBytes_ = prefixBytes_ + tx.prefix.Total();
+  placed_ = true;
+  shared_ = std::move(copy);
   WriteSegmentCmsg();
 }
 
@@ -62,9 +85,9 @@ void Batch::FillMessage(uint32_t i, msghdr& m, iovec* iov) {
   // fails with EFAULT.
   // The kernel only reads these bytes.
   auto part = [](const uint8_t* at, size_t length) { return iovec{const_cast<uint8_t*>(at), length}; };
-  if (tx.prefix.Length(i)) iov[n++] = part(prefixBytes_ + tx.prefix.offsets[i], tx.prefix.Length(i));
+  if (tx.prefix.Length(i)) iov[n++] = part(prefixBytes_ + tx.prefix.starts[i], tx.prefix.Length(i));
   if (tx.payloadLength) iov[n++] = part(payload_, tx.payloadLength);
-  if (tx.suffix.Length(i)) iov[n++] = part(suffixBytes_ + tx.suffix.offsets[i], tx.suffix.Length(i));
+  if (tx.suffix.Length(i)) iov[n++] = part(suffixBytes_ + tx.suffix.starts[i], tx.suffix.Length(i));
   m = {};
   m.msg_name = const_cast<sockaddr*>(&tx.destinations[i].sa);
   m.msg_namelen = tx.destinations[i].len;
@@ -119,6 +142,17 @@ ZeroCopy Batch::ZeroCopyOutcome() const {
   // A notification without REPORT_USAGE says nothing, and a failed send may
   // post one too: zero-copied means some member's send was accepted.
   return zcAccepted ? ZeroCopy::kZeroCopied : ZeroCopy::kOff;
+}
+
+void Batch::MergePart(const Batch& part) {
+  const std::vector<uint32_t>& to = part.tx.memberOf;
+  done_ += part.done_;
+  sent += part.sent;
+  failed += part.failed;
+  bytes += part.bytes;
+  zcCopied = zcCopied || part.zcCopied;
+  zcAccepted = zcAccepted || part.zcAccepted;
+  for (size_t i = 0; i < part.errors.size(); i += 2) errors.insert(errors.end(), {int32_t(to[part.errors[i]]), part.errors[i + 1]});
 }
 
 void Batch::SortErrors() {

@@ -9,21 +9,26 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "member_table.h"
+#include "slot_pool.h"
 
 namespace sendgroup {
 
 enum class ZeroCopy : uint8_t { kOff = 0, kZeroCopied = 1, kCopied = 2 };
 
-// Per-recipient bytes: member i's are [offsets[i], offsets[i + 1]) of their
-// part of the batch's copy; empty when the call has none.
+// Per-recipient bytes: member i's are [starts[i], starts[i] + lengths[i])
+// of their region of the call's copy (a part of a call split across threads
+// names its own members' places in the whole call's region); empty when
+// the call has none.
 struct Extras {
-  std::vector<uint32_t> offsets;
-  bool Empty() const { return offsets.empty(); }
-  size_t Total() const { return offsets.empty() ? 0 : offsets.back(); }
-  size_t Length(size_t i) const { return offsets.empty() ? 0 : offsets[i + 1] - offsets[i]; }
+  std::vector<uint32_t> starts, lengths;
+  size_t total = 0;  // bytes of the region
+  bool Empty() const { return starts.empty(); }
+  size_t Total() const { return total; }
+  size_t Length(size_t i) const { return lengths.empty() ? 0 : lengths[i]; }
 };
 
 // What a call asks for, as lib/ described it (quinn-udp's Transmit).
@@ -35,12 +40,29 @@ struct Transmit {
   std::vector<Destination> destinations;
   Extras prefix, suffix;
   size_t payloadLength = 0;
+  // A part of a call split across threads: its member i is the call's
+  // member memberOf[i]. Empty for a whole call.
+  std::vector<uint32_t> memberOf;
 
   uint32_t Count() const { return uint32_t(destinations.size()); }
   bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
   // One buffer per send, no per-member parts and no cmsg.
   bool Plain() const { return !HasExtras() && segmentSize == 0; }
   size_t CopyLength() const { return payloadLength + prefix.Total() + suffix.Total(); }
+};
+
+// The one copy of a call split across threads: every part reads it, and
+// the slot goes back to its pool with the last part (parts come back to the
+// JavaScript thread, the pool's only user, to be merged).
+struct SharedCopy {
+  SharedCopy(SlotPool* pool, size_t length);
+  ~SharedCopy();
+  SharedCopy(const SharedCopy&) = delete;
+  SharedCopy& operator=(const SharedCopy&) = delete;
+  uint8_t* data = nullptr;
+  int slot = -1;  // a registered slot of pool, or -1: heap
+  SlotPool* pool;
+  std::vector<uint8_t> heap;
 };
 
 // Where the caller's bytes are: valid only while the call that starts the
@@ -65,8 +87,13 @@ class Batch {
   // sent before the call returns (it has offset 0 in its extras); Place
   // makes the copy if it must wait after all.
   void Borrow(const Sources& sources);
+  // A part of a call: reads the call's copy (placed there by the call's
+  // Batch::Place, in the call's layout) and keeps it alive.
+  void PlaceShared(std::shared_ptr<SharedCopy> copy);
   const uint8_t* Payload() const { return payload_; }
   bool Placed() const { return placed_; }
+  // The registered slot of a shared copy, or -1.
+  int SharedSlot() const { return shared_ ? shared_->slot : -1; }
   // Member i's msghdr: [prefix_i, payload, suffix_i] (iov holds kMaxIov) and,
   // with GSO, the UDP_SEGMENT cmsg.
   static constexpr size_t kMaxIov = 3;
@@ -102,6 +129,8 @@ class Batch {
   ZeroCopy ZeroCopyOutcome() const;
   // Puts errors in member order (completion order is the kernel's).
   void SortErrors();
+  // Adds a finished part's results to this (the whole call's).
+  void MergePart(const Batch& part);
 
  private:
   const uint8_t* payload_ = nullptr;
@@ -109,6 +138,7 @@ class Batch {
   const uint8_t* suffixBytes_ = nullptr;
   bool placed_ = false;
   std::vector<uint8_t> heapCopy_;
+  std::shared_ptr<SharedCopy> shared_;
   std::vector<msghdr> msgs_;
   std::vector<iovec> iovs_;
   alignas(cmsghdr) uint8_t control_[CMSG_SPACE(sizeof(uint16_t))] = {};

@@ -9,6 +9,8 @@ namespace sendgroup {
 
 constexpr unsigned kMaxQueueDepth = 16384;
 constexpr unsigned kMaxSlots = 1024;
+// Sending threads of one Sender.
+constexpr unsigned kMaxThreads = 64;
 // The largest UDP send (one datagram, or one GSO burst), and so the most
 // per-recipient bytes one member can carry.
 constexpr size_t kMaxSendBytes = 65535;

@@ -34,14 +34,14 @@ BackendInfo MmsgBackend::Info() const {
 void MmsgBackend::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
   // Only with no earlier call still sending: it must not overtake one.
   if (batch->tx.Count() == 1 && queue_.empty()) {
-    batch->Borrow(sources);
+    if (!batch->Placed()) batch->Borrow(sources);
     if (SendDirect(*batch)) {
       NoteProgress(batch.get());
       finished_.push_back(std::move(batch));
       return;
     }
   }
-  batch->PlaceOnHeap(sources);
+  if (!batch->Placed()) batch->PlaceOnHeap(sources);
   queue_.push_back(batch.release());
   Pump();
 }

@@ -52,7 +52,8 @@ Napi::Object RingFeaturesObject(Napi::Env env, const RingFeatures& f) {
 
 Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Ring ring(kDefaultEntries, kDefaultSlots, kSlotSize, true, true);
+  SlotPool pool(kDefaultSlots);
+  Ring ring(kDefaultEntries, pool, true, true);
   const RingFeatures& f = ring.Features();
   Napi::Object result = RingFeaturesObject(env, f);
   result.Set("ioUring", f.setupErrno == 0);

@@ -47,8 +47,7 @@ void PrepSendmsgZcFixedProbe(io_uring_sqe* sqe) {
 
 }  // namespace
 
-Ring::Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerBuffers, bool deferTaskrun)
-    : slotSize_(slotSize), slotCount_(slotCount) {
+Ring::Ring(unsigned entries, const SlotPool& pool, bool registerBuffers, bool deferTaskrun) {
   if (!Setup(entries, deferTaskrun)) return;
   ProbeOps();
   if (features_.setupErrno) return;
@@ -57,7 +56,7 @@ Ring::Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerB
     features_.setupErrno = errno ? errno : EINVAL;
     return;
   }
-  RegisterSlots(registerBuffers);
+  RegisterSlots(pool, registerBuffers);
 }
 
 Ring::~Ring() {
@@ -65,7 +64,6 @@ Ring::~Ring() {
   // their in-flight sends first, so no request still reads the slots.
   if (ringUp_) io_uring_queue_exit(&ring_);
   if (eventFd_ >= 0) close(eventFd_);
-  if (slots_) munmap(slots_, size_t(slotCount_) * slotSize_);
 }
 
 bool Ring::Setup(unsigned entries, bool deferTaskrun) {
@@ -141,25 +139,15 @@ int Ring::ProbeSqeErrno(void (*prep)(io_uring_sqe*)) {
   return result;
 }
 
-void Ring::RegisterSlots(bool registerBuffers) {
-  size_t bytes = size_t(slotCount_) * slotSize_;
-  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) {
-    slotCount_ = 0;
-    features_.fixedBuffersErrno = errno;
+void Ring::RegisterSlots(const SlotPool& pool, bool registerBuffers) {
+  std::vector<iovec> iovs = pool.Iovecs();
+  if (iovs.empty() || !registerBuffers) {
+    features_.fixedBuffersErrno = iovs.empty() ? pool.MapErrno() : EPERM;
     return;
   }
-  slots_ = static_cast<uint8_t*>(mem);
-  for (int i = int(slotCount_) - 1; i >= 0; --i) freeSlots_.push_back(i);
-  if (!registerBuffers) {
-    features_.fixedBuffersErrno = EPERM;
-    return;
-  }
-  std::vector<iovec> iovs(slotCount_);
-  for (unsigned i = 0; i < slotCount_; ++i) iovs[i] = {SlotData(int(i)), slotSize_};
   // Refused with ENOMEM/EPERM under a small RLIMIT_MEMLOCK: the slots still
   // serve as plain memory and sends simply do not use the fixed-buffer path.
-  int ret = io_uring_register_buffers(&ring_, iovs.data(), slotCount_);
+  int ret = io_uring_register_buffers(&ring_, iovs.data(), unsigned(iovs.size()));
   features_.fixedBuffers = ret == 0;
   features_.fixedBuffersErrno = ret < 0 ? -ret : 0;
 }
@@ -212,14 +200,5 @@ void Ring::WaitCqe(unsigned timeoutMs) {
   io_uring_cqe* cqe;
   io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
 }
-
-int Ring::AcquireSlot() {
-  if (freeSlots_.empty()) return -1;
-  int slot = freeSlots_.back();
-  freeSlots_.pop_back();
-  return slot;
-}
-
-void Ring::ReleaseSlot(int slot) { freeSlots_.push_back(slot); }
 
 }  // namespace sendgroup

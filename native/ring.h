@@ -1,9 +1,10 @@
 // One io_uring instance: setup with the best flags this kernel accepts, an
-// eventfd that announces completions, and a pool of payload slots registered
-// as fixed buffers when the process may lock that memory.
+// eventfd that announces completions, and a slot pool registered as fixed
+// buffers when the process may lock that memory.
 #pragma once
 
 #include "compat.h"
+#include "slot_pool.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -14,8 +15,6 @@ namespace sendgroup {
 // A Sender's ring unless told otherwise; probe() sets up the same, so what it
 // reports is what a default Sender gets.
 constexpr unsigned kDefaultEntries = 1024;
-constexpr unsigned kDefaultSlots = 32;
-constexpr size_t kSlotSize = 1u << 16;  // the largest UDP send, rounded up
 
 // What the kernel and process allowed; each *Errno is 0 when the feature
 // works, else the errno of the refusal.
@@ -35,10 +34,10 @@ struct RingFeatures {
 
 class Ring {
  public:
-  // slotCount payload slots of slotSize bytes each. deferTaskrun false
-  // sets the ring up as a kernel without DEFER_TASKRUN would (tests of the
-  // 6.0 path). Check SetupErrno() after.
-  Ring(unsigned entries, unsigned slotCount, size_t slotSize, bool registerBuffers, bool deferTaskrun);
+  // Registers pool's slots as fixed buffers when registerBuffers (the pool
+  // outlives the ring). deferTaskrun false sets the ring up as a kernel
+  // without DEFER_TASKRUN would (tests of the 6.0 path). Check SetupErrno().
+  Ring(unsigned entries, const SlotPool& pool, bool registerBuffers, bool deferTaskrun);
   ~Ring();
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
@@ -81,27 +80,17 @@ class Ring {
     return seen;
   }
 
-  // Payload slots: -1 when all are taken (the caller then uses heap memory).
-  int AcquireSlot();
-  void ReleaseSlot(int slot);
-  uint8_t* SlotData(int slot) const { return slots_ + size_t(slot) * slotSize_; }
-  size_t SlotSize() const { return slotSize_; }
-
  private:
   bool Setup(unsigned entries, bool deferTaskrun);
   int TrySetup(unsigned entries, bool deferTaskrun);
   void ProbeOps();
-  void RegisterSlots(bool registerBuffers);
+  void RegisterSlots(const SlotPool& pool, bool registerBuffers);
   int ProbeSqeErrno(void (*prep)(io_uring_sqe*));
 
   io_uring ring_{};
   bool ringUp_ = false;
   int eventFd_ = -1;
   RingFeatures features_;
-  uint8_t* slots_ = nullptr;
-  size_t slotSize_ = 0;
-  unsigned slotCount_ = 0;
-  std::vector<int> freeSlots_;
 };
 
 }  // namespace sendgroup

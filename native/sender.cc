@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "errors.h"
+#include "inline_engine.h"
 #include "mmsg_backend.h"
 #include "probe.h"
 #include "socket.h"
@@ -39,7 +40,7 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
   family_ = socket.family;
   errorRoom_ = socket.errorRoom;
   try {
-    backend_ = MakeBackend(env, args);
+    engine_ = MakeEngine(env, args);
   } catch (...) {
     close(fd_);
     fd_ = -1;
@@ -55,7 +56,7 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
   mailboxData_ = info[2].As<Napi::Float64Array>().Data();
   attachments_ = Napi::Persistent(info[3].As<Napi::Array>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "sendgroup");
-  StartPolling(env);
+  UpdateBusy();
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
   hookAdded_ = true;
 }
@@ -73,66 +74,44 @@ void Sender::OnEnvCleanup(void* self) {
   sender->Release();
 }
 
-std::unique_ptr<Backend> Sender::MakeBackend(Napi::Env env, const SenderArgs& args) {
-  if (args.backend == "sendmmsg") return std::make_unique<MmsgBackend>(fd_, errorRoom_, 0);
-  auto uring = std::make_unique<UringBackend>(fd_, errorRoom_, args.queueDepth, args.slots, args.registerBuffers, args.deferTaskrun);
-  int err = uring->SetupErrno();
-  if (err == 0) return uring;
-  if (args.backend == "io_uring") ThrowSyscallError(env, "io_uring_setup", err);
-  // 'auto': io_uring refused (seccomp EPERM, io_uring_disabled, ENOMEM).
-  return std::make_unique<MmsgBackend>(fd_, errorRoom_, err);
-}
-
-void Sender::StartPolling(Napi::Env env) {
+std::unique_ptr<Engine> Sender::MakeEngine(Napi::Env env, const SenderArgs& args) {
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  if (backend_->RingFd() >= 0) {
-    ringPoll_ = std::make_unique<Poller>(loop, backend_->RingFd(), this, OnRingPoll);
-    ringPoll_->Want(UV_READABLE);
+  auto pool = std::make_unique<SlotPool>(args.slots);
+  std::unique_ptr<Backend> backend;
+  if (args.backend == "sendmmsg") {
+    backend = std::make_unique<MmsgBackend>(fd_, errorRoom_, 0);
+  } else {
+    auto uring = std::make_unique<UringBackend>(fd_, errorRoom_, args.ring, *pool);
+    int err = uring->SetupErrno();
+    if (err && args.backend == "io_uring") ThrowSyscallError(env, "io_uring_setup", err);
+    // 'auto': io_uring refused (seccomp EPERM, io_uring_disabled, ENOMEM).
+    if (err) backend = std::make_unique<MmsgBackend>(fd_, errorRoom_, err);
+    else backend = std::move(uring);
   }
-  socketPoll_ = std::make_unique<Poller>(loop, fd_, this, OnSocketPoll);
-  UpdateBusy();
-}
-
-void Sender::OnRingPoll(void* self, int /*status*/, int /*events*/) {  // an eventfd never errs
-  auto* sender = static_cast<Sender*>(self);
-  if (!sender->backend_) return;
-  sender->backend_->OnRingReady();
-  sender->Notify();
-}
-
-void Sender::OnSocketPoll(void* self, int status, int events) {
-  auto* sender = static_cast<Sender*>(self);
-  if (!sender->backend_) return;
-  // POLLERR means the error queue holds entries; the socket is watched for
-  // it all the time, with UV_PRIORITIZED when nothing else is wanted (a UDP
-  // socket never raises POLLPRI). libuv reports POLLERR as a failed poll,
-  // except alongside POLLPRI (sysfs reports that pair): then it arrives as a
-  // UV_PRIORITIZED event.
-  sender->backend_->OnSocketReady(status < 0 || (events & UV_PRIORITIZED));
-  sender->Notify();
+  return std::make_unique<InlineEngine>(loop, fd_, std::move(pool), std::move(backend), [this] { Notify(); });
 }
 
 Napi::Value Sender::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SendArgs args = ReadSendArgs(info);
-  if (closing_ || !backend_) ThrowTypeError(env, "sender is closed");
+  if (closing_ || !engine_) ThrowTypeError(env, "sender is closed");
   Sources sources;
   auto batch = MakeBatch(env, args, family_, sources);
-  backend_->Start(std::move(batch), sources);
+  engine_->Start(std::move(batch), sources);
   return Mail(env);
 }
 
 Napi::Value Sender::Abort(const Napi::CallbackInfo& info) {
   uint32_t token = info[0].As<Napi::Number>().Uint32Value();
-  if (backend_) backend_->Abort(token);
+  if (engine_) engine_->Abort(token);
   return Mail(info.Env());
 }
 
 Napi::Value Sender::Close(const Napi::CallbackInfo& info) {
   if (!closing_) {
     closing_ = true;
-    if (backend_) backend_->AbortAll();
+    if (engine_) engine_->AbortAll();
   }
   return Mail(info.Env());
 }
@@ -145,8 +124,8 @@ Napi::Value Sender::Mail(Napi::Env env) {
 }
 
 void Sender::Settle() {
-  if (backend_) outbox_.Collect(*backend_);
-  if (closing_ && !released_ && (!backend_ || backend_->Idle())) {
+  if (engine_) engine_->Collect(outbox_);
+  if (closing_ && !released_ && (!engine_ || engine_->Idle())) {
     Release();
     outbox_.PushClosed();
   }
@@ -171,15 +150,12 @@ void Sender::Notify() {
 }
 
 void Sender::UpdateBusy() {
-  bool busy = backend_ && !backend_->Idle();
-  if (backend_ && socketPoll_) socketPoll_->Want(backend_->WantsWritable() ? UV_WRITABLE : UV_PRIORITIZED);
+  bool busy = engine_ && !engine_->Idle();
   if (busy == busy_) return;
   busy_ = busy;
-  // While sends are in flight the poll handles keep the loop alive and a
+  // While sends are in flight the engine keeps the loop alive and a
   // reference keeps this object from being collected under the kernel.
-  for (Poller* poll : {ringPoll_.get(), socketPoll_.get()}) {
-    if (poll) poll->KeepLoopAlive(busy);
-  }
+  engine_->KeepLoopAlive(busy);
   if (busy) Ref();
   else Unref();
 }
@@ -206,8 +182,8 @@ Napi::Value Sender::Address(const Napi::CallbackInfo& info) {
 
 Napi::Value Sender::Features(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!backend_) ThrowTypeError(env, "sender is closed");
-  BackendInfo backend = backend_->Info();
+  if (!engine_) ThrowTypeError(env, "sender is closed");
+  BackendInfo backend = engine_->Info();
   Napi::Object features = RingFeaturesObject(env, backend.ring);
   features.Set("backend", backend.name);
   features.Set("ioUringErrno", backend.ioUringErrno);
@@ -219,10 +195,8 @@ Napi::Value Sender::Features(const Napi::CallbackInfo& info) {
 void Sender::Release() {
   if (released_) return;
   released_ = true;
-  if (backend_) backend_->Drain();
-  backend_.reset();
-  ringPoll_.reset();
-  socketPoll_.reset();
+  if (engine_) engine_->Drain();
+  engine_.reset();
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   // Busy here only at environment teardown, where references die with the

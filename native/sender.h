@@ -1,6 +1,6 @@
-// The JavaScript-facing Sender: the binding and the event-loop glue. It owns
-// the socket and a backend, turns call arguments into Batches (args.h), and
-// hands results back through the mailbox (outbox.h).
+// The JavaScript-facing Sender: the binding. It owns the socket and an
+// engine (engine.h), turns call arguments into Batches (args.h), and hands
+// results back through the mailbox (outbox.h).
 #pragma once
 
 #include <napi.h>
@@ -8,9 +8,8 @@
 
 #include <memory>
 
-#include "backend.h"
+#include "engine.h"
 #include "outbox.h"
-#include "poller.h"
 
 namespace sendgroup {
 
@@ -30,12 +29,8 @@ class Sender : public Napi::ObjectWrap<Sender> {
   Napi::Value Address(const Napi::CallbackInfo& info);
   Napi::Value Features(const Napi::CallbackInfo& info);
 
-  std::unique_ptr<Backend> MakeBackend(Napi::Env env, const struct SenderArgs& args);
-  void StartPolling(Napi::Env env);
-  static void OnRingPoll(void* self, int status, int events);
-  static void OnSocketPoll(void* self, int status, int events);
-  // After the backend did work: collect its results, finish a close, and
-  // set what the loop watches.
+  std::unique_ptr<Engine> MakeEngine(Napi::Env env, const struct SenderArgs& args);
+  // After the engine did work: collect its results, finish a close.
   void Settle();
   Napi::Value Mail(Napi::Env env);
   // From the loop: tells JavaScript that results wait (it takes them).
@@ -48,8 +43,7 @@ class Sender : public Napi::ObjectWrap<Sender> {
   int fd_ = -1;
   int family_ = 0;
   unsigned errorRoom_ = 0;
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Poller> ringPoll_, socketPoll_;
+  std::unique_ptr<Engine> engine_;
   Outbox outbox_;
   bool busy_ = false;
   bool closing_ = false;

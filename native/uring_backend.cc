@@ -28,9 +28,9 @@ bool UringCall::ForceCopy(uint32_t i, int err) {
   return true;
 }
 
-UringBackend::UringBackend(int fd, unsigned errorRoom, unsigned queueDepth, unsigned slots, bool registerBuffers,
-                           bool deferTaskrun)
-    : Backend(fd, errorRoom), ring_(queueDepth, slots, kSlotSize, registerBuffers, deferTaskrun), cqeBudget_(0) {
+UringBackend::UringBackend(int fd, unsigned errorRoom, const RingOptions& options, SlotPool& pool)
+    : Backend(fd, errorRoom), pool_(pool), ring_(options.queueDepth, pool, options.registerBuffers, options.deferTaskrun),
+      cqeBudget_(0) {
   if (ring_.SetupErrno() == 0) cqeBudget_ = ring_.CqEntries();
 }
 
@@ -49,8 +49,9 @@ bool UringBackend::CanZeroCopy(const Transmit& tx) const {
 }
 
 void UringBackend::Place(UringCall& call, const Sources& sources) {
-  if (call.batch->tx.CopyLength() <= ring_.SlotSize()) call.slot = ring_.AcquireSlot();
-  if (call.slot >= 0) call.batch->Place(ring_.SlotData(call.slot), sources);
+  if (call.batch->Placed()) return;  // a part of a call: in its shared copy
+  if (call.batch->tx.CopyLength() <= pool_.SlotSize()) call.slot = pool_.Acquire();
+  if (call.slot >= 0) call.batch->Place(pool_.Data(call.slot), sources);
   else call.batch->PlaceOnHeap(sources);
 }
 
@@ -58,7 +59,7 @@ void UringBackend::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
   bool zeroCopy = batch->tx.zeroCopy && CanZeroCopy(batch->tx);
   // Only with no earlier call still sending: it must not overtake one.
   if (batch->tx.Count() == 1 && !zeroCopy && queue_.empty()) {
-    batch->Borrow(sources);
+    if (!batch->Placed()) batch->Borrow(sources);
     if (SendDirect(*batch)) {
       NoteProgress(batch.get());
       finished_.push_back(std::move(batch));
@@ -236,7 +237,7 @@ void UringBackend::Drain() {
 
 void UringBackend::MaybeFinish(UringCall* call) {
   if (call->queued || !call->Finished()) return;
-  if (call->slot >= 0) ring_.ReleaseSlot(call->slot);
+  if (call->slot >= 0) pool_.Release(call->slot);
   uint32_t id = call->id;
   finished_.push_back(std::move(call->batch));
   table_[id].reset();

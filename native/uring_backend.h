@@ -38,10 +38,17 @@ struct UringCall {
   bool Finished() const { return batch->AllRecorded() && inflight == 0 && notifsPending <= 0; }
 };
 
+struct RingOptions {
+  unsigned queueDepth = kDefaultEntries;
+  bool registerBuffers = true;
+  bool deferTaskrun = true;
+};
+
 class UringBackend : public Backend {
  public:
-  // Check SetupErrno() before use.
-  UringBackend(int fd, unsigned errorRoom, unsigned queueDepth, unsigned slots, bool registerBuffers, bool deferTaskrun);
+  // Calls not yet placed are copied into pool's slots (which the ring
+  // registers); the pool outlives the backend. Check SetupErrno() before use.
+  UringBackend(int fd, unsigned errorRoom, const RingOptions& options, SlotPool& pool);
   ~UringBackend() override;
 
   int SetupErrno() const { return ring_.SetupErrno(); }
@@ -79,6 +86,7 @@ class UringBackend : public Backend {
   void MaybeFinish(UringCall* call);
   unsigned Outstanding() const { return ring_.CqEntries() - cqeBudget_; }
 
+  SlotPool& pool_;
   Ring ring_;
   std::vector<std::unique_ptr<UringCall>> table_;  // index: UringCall::id; null when free
   std::vector<uint32_t> freeIds_;

@@ -93,7 +93,8 @@ unsigned UringBackend::FillSq() {
     unsigned cost = zeroCopy ? 2 : 1;
     io_uring_sqe* sqe = cqeBudget_ >= cost ? ring_.GetSqe() : nullptr;
     if (!sqe) break;
-    PrepMemberSend(sqe, batch, i, {fd_, ring_.Features(), call.slot, zeroCopy});
+    int slot = call.slot >= 0 ? call.slot : batch.SharedSlot();
+    PrepMemberSend(sqe, batch, i, {fd_, ring_.Features(), slot, zeroCopy});
     io_uring_sqe_set_data64(sqe, UserData(call.id, i, zeroCopy));
     batch.PopQueued();
     ++call.inflight;
