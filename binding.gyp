@@ -21,7 +21,9 @@
         "native/outbox.cc",
         "native/poller.cc",
         "native/slot_pool.cc",
-        "native/inline_engine.cc"
+        "native/inline_engine.cc",
+        "native/worker.cc",
+        "native/threaded_engine.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

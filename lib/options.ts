@@ -63,8 +63,17 @@ export const SENDER_DEFAULTS = Object.freeze({
   registerBuffers: true,
   /** 0: leave SO_SNDBUF at the kernel's default. */
   sendBufferSize: 0,
+  /** SENDGROUP_THREADS sets it for a whole deployment (validated like the option). */
   threads: 0,
 });
+
+/** SENDGROUP_THREADS, when set: the default of `threads`. */
+function defaultThreads(): number {
+  const text = process.env.SENDGROUP_THREADS;
+  if (text === undefined || text === '') return SENDER_DEFAULTS.threads;
+  const threads = Number(text);
+  return checkInteger(/^\d+$/.test(text) ? threads : NaN, 'SENDGROUP_THREADS', 0, addon.limits.maxThreads);
+}
 
 /**
  * 'auto' uses zero-copy from this many bytes per send operation. Measured on
@@ -277,6 +286,6 @@ export function parseSenderOptions(options: unknown): SenderConfig {
     slots: o.slots === undefined ? d.slots : checkInteger(o.slots, 'options.slots', 1, maxSlots),
     registerBuffers: (o.registerBuffers ?? d.registerBuffers) as boolean,
     sendBufferSize: o.sendBufferSize === undefined ? d.sendBufferSize : checkInteger(o.sendBufferSize, 'options.sendBufferSize', 1, 0x3fffffff),
-    threads: o.threads === undefined ? d.threads : checkInteger(o.threads, 'options.threads', 0, maxThreads),
+    threads: o.threads === undefined ? defaultThreads() : checkInteger(o.threads, 'options.threads', 0, maxThreads),
   };
 }

@@ -132,6 +132,7 @@ SenderArgs ReadSenderArgs(Napi::Object options) {
       args.threads > kMaxThreads) {
     ThrowRangeError(env, "queueDepth, slots or threads out of range");
   }
+  args.socket.shared = args.threads > 1;
   args.ring.registerBuffers = options.Get("registerBuffers").ToBoolean();
   args.ring.deferTaskrun = options.Get("deferTaskrun").ToBoolean();
   return args;

@@ -145,14 +145,15 @@ ZeroCopy Batch::ZeroCopyOutcome() const {
 }
 
 void Batch::MergePart(const Batch& part) {
-  const std::vector<uint32_t>& to = part.tx.memberOf;
   done_ += part.done_;
   sent += part.sent;
   failed += part.failed;
   bytes += part.bytes;
   zcCopied = zcCopied || part.zcCopied;
   zcAccepted = zcAccepted || part.zcAccepted;
-  for (size_t i = 0; i < part.errors.size(); i += 2) errors.insert(errors.end(), {int32_t(to[part.errors[i]]), part.errors[i + 1]});
+  for (size_t i = 0; i < part.errors.size(); i += 2) {
+    errors.insert(errors.end(), {int32_t(part.tx.WholeIndex(part.errors[i])), part.errors[i + 1]});
+  }
 }
 
 void Batch::SortErrors() {

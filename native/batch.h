@@ -45,6 +45,7 @@ struct Transmit {
   std::vector<uint32_t> memberOf;
 
   uint32_t Count() const { return uint32_t(destinations.size()); }
+  uint32_t WholeIndex(uint32_t i) const { return memberOf.empty() ? i : memberOf[i]; }
   bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
   // One buffer per send, no per-member parts and no cmsg.
   bool Plain() const { return !HasExtras() && segmentSize == 0; }

@@ -46,10 +46,13 @@ class Outbox {
   // Writes up to kMailboxRecords records; returns how many.
   uint32_t Write(Napi::Env env, double* mailbox, Napi::Array attachments);
 
- private:
+  // Records of one kind; Collect uses them, and so does an engine that
+  // gathers results itself.
   void AddProgress(Batch& batch);
   void AddDone(Batch& batch);
   void AddUnreachable(const Unreachable& u);
+
+ private:
   std::deque<Record> records_;
 };
 

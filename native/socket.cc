@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "errors.h"
 
@@ -75,12 +76,13 @@ bool FallBackToV4(Destination& local) {
   return true;
 }
 
-Socket Open(Napi::Env env, Destination local) {
+Socket Open(Napi::Env env, Destination local, const SocketSpec& spec) {
   Socket s{socket(local.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), local.sa.sa_family};
   if (s.fd < 0 && errno == EAFNOSUPPORT && FallBackToV4(local)) {
     s = {socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), AF_INET};
   }
   if (s.fd < 0) ThrowSyscallError(env, "socket", errno);
+  if (spec.twin) SetIntOption(s.fd, SOL_SOCKET, SO_REUSEPORT, 1);
   // Blocking or not makes no difference to us: both backends send with
   // MSG_DONTWAIT and wait for writability themselves.
   if (s.family == AF_INET6) SetIntOption(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
@@ -96,19 +98,35 @@ Socket Open(Napi::Env env, Destination local) {
     close(s.fd);
     ThrowSyscallError(env, "bind", err);
   }
+  if (spec.shared && !spec.twin) SetIntOption(s.fd, SOL_SOCKET, SO_REUSEPORT, 1);
   return s;
 }
 
 }  // namespace
 
 Socket OpenSocket(Napi::Env env, const SocketSpec& spec) {
-  Socket s = spec.adopt >= 0 ? Adopt(env, spec.adopt) : Open(env, spec.bind);
+  Socket s = spec.adopt >= 0 ? Adopt(env, spec.adopt) : Open(env, spec.bind, spec);
   if (spec.sendBufferSize && SetIntOption(s.fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize) < 0) {
     int err = errno;
     close(s.fd);
     ThrowSyscallError(env, "setsockopt", err);
   }
   return s;
+}
+
+Socket Twin(Napi::Env env, const SocketSpec& spec, const Socket& first) {
+  SocketSpec twin = spec;
+  if (spec.adopt >= 0) {
+    twin.adopt = first.fd;
+  } else {
+    sockaddr_storage local{};
+    socklen_t length = sizeof(local);
+    if (getsockname(first.fd, reinterpret_cast<sockaddr*>(&local), &length) < 0) ThrowSyscallError(env, "getsockname", errno);
+    std::memcpy(&twin.bind.sa, &local, length);
+    twin.bind.len = length;
+    twin.twin = true;
+  }
+  return OpenSocket(env, twin);
 }
 
 }  // namespace sendgroup

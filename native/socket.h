@@ -9,9 +9,15 @@
 namespace sendgroup {
 
 struct SocketSpec {
-  Destination bind;             // our own socket's local address (when adopt < 0)
+  Destination bind;        // our own socket's local address (when adopt < 0)
   int adopt = -1;          // a bound socket's descriptor to duplicate
   int sendBufferSize = 0;  // SO_SNDBUF; 0: the kernel's default
+  // Several sockets will share the address (one per sending thread, see
+  // Twin): SO_REUSEPORT, set after bind so that a port in use still fails
+  // with EADDRINUSE (set before, it would join any reuseport socket of the
+  // same user already there).
+  bool shared = false;
+  bool twin = false;  // joins the group: SO_REUSEPORT before bind
 };
 
 struct Socket {
@@ -24,5 +30,12 @@ struct Socket {
 
 // Throws a system error (errno, syscall) when the kernel refuses.
 Socket OpenSocket(Napi::Env env, const SocketSpec& spec);
+// Another socket like first, for another sending thread: bound to first's
+// address and port (SO_REUSEPORT; an adopted socket is duplicated). Each
+// has its own socket error and error queue, so what errqueue.h proves
+// holds per socket; an ICMP error lands on whichever socket the kernel's
+// reuseport hash picks, and that socket's next send is proved stale by that
+// socket's own queue.
+Socket Twin(Napi::Env env, const SocketSpec& spec, const Socket& first);
 
 }  // namespace sendgroup

@@ -21,6 +21,11 @@ bool RefusesZeroCopy(int err) { return err == ENOMEM || err == EOPNOTSUPP; }
 
 }  // namespace
 
+int IoUringSetupErrno(const RingOptions& options, const SlotPool& pool) {
+  // Small and unregistered: only whether the kernel and process allow one.
+  return Ring(8, pool, false, options.deferTaskrun).SetupErrno();
+}
+
 bool UringCall::ForceCopy(uint32_t i, int err) {
   if (copyForced.empty()) copyForced.resize(batch->tx.Count());
   if (copyForced[i]) return false;

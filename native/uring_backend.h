@@ -44,6 +44,9 @@ struct RingOptions {
   bool deferTaskrun = true;
 };
 
+// errno of io_uring_setup with these options, 0 when a ring can be had.
+int IoUringSetupErrno(const RingOptions& options, const SlotPool& pool);
+
 class UringBackend : public Backend {
  public:
   // Calls not yet placed are copied into pool's slots (which the ring

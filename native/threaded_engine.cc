@@ -1,0 +1,156 @@
+#include "threaded_engine.h"
+
+#include <cstring>
+
+namespace sendgroup {
+
+namespace {
+
+// FNV-1a over the address and port the kernel sends to.
+uint32_t HashDestination(const Destination& d) {
+  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&d.sa);
+  uint32_t hash = 2166136261u;
+  for (socklen_t i = 0; i < d.len; ++i) hash = (hash ^ bytes[i]) * 16777619u;
+  return hash;
+}
+
+Extras Pick(const Extras& whole, const std::vector<uint32_t>& members) {
+  Extras part;
+  if (whole.Empty()) return part;
+  part.total = whole.total;  // the part reads the whole call's region
+  for (uint32_t i : members) {
+    part.starts.push_back(whole.starts[i]);
+    part.lengths.push_back(whole.lengths[i]);
+  }
+  return part;
+}
+
+}  // namespace
+
+ThreadedEngine::ThreadedEngine(uv_loop_t* loop, const std::vector<int>& fds, const std::vector<unsigned>& errorRooms,
+                               const WorkerConfig& config, std::unique_ptr<SlotPool> pool, Notify notify)
+    : pool_(std::move(pool)), resultsReady_(new uv_async_t), notify_(std::move(notify)) {
+  uv_async_init(loop, resultsReady_, OnResults);
+  resultsReady_->data = this;
+  KeepLoopAlive(false);
+  for (size_t k = 0; k < fds.size(); ++k) {
+    WorkerConfig own = config;
+    own.fd = fds[k];
+    own.errorRoom = errorRooms[k];
+    own.pool = pool_.get();
+    workers_.push_back(std::make_unique<Worker>(own, resultsReady_));
+    setupErrno_ = setupErrno_ ? setupErrno_ : workers_.back()->SetupErrno();
+  }
+}
+
+ThreadedEngine::~ThreadedEngine() {
+  StopWorkers();
+  // Batches a worker still owed are gone with it: nothing can signal now.
+  resultsReady_->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(resultsReady_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+}
+
+void ThreadedEngine::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
+  auto copy = std::make_shared<SharedCopy>(pool_.get(), batch->tx.CopyLength());
+  batch->Place(copy->data, sources);
+  std::vector<std::vector<uint32_t>> split = Split(batch->tx);
+  Call call;
+  for (size_t k = 0; k < split.size(); ++k) {
+    if (split[k].empty()) continue;
+    std::unique_ptr<Batch> part = Part(batch->tx, std::move(split[k]));
+    part->PlaceShared(copy);
+    workers_[k]->Post(WorkerCommand(WorkerCommand::Kind::kStart, std::move(part)));
+    ++call.partsLeft;
+  }
+  if (call.partsLeft == 0) {
+    settled_.push_back(std::move(batch));
+    return;
+  }
+  uint32_t token = batch->tx.token;
+  call.whole = std::move(batch);
+  calls_.emplace(token, std::move(call));
+}
+
+std::vector<std::vector<uint32_t>> ThreadedEngine::Split(const Transmit& tx) const {
+  std::vector<std::vector<uint32_t>> split(workers_.size());
+  for (uint32_t i = 0; i < tx.Count(); ++i) split[HashDestination(tx.destinations[i]) % workers_.size()].push_back(i);
+  return split;
+}
+
+std::unique_ptr<Batch> ThreadedEngine::Part(const Transmit& tx, std::vector<uint32_t> members) const {
+  Transmit part;
+  part.token = tx.token;
+  part.stream = tx.stream;
+  part.zeroCopy = tx.zeroCopy;
+  part.segmentSize = tx.segmentSize;
+  part.payloadLength = tx.payloadLength;
+  part.destinations.reserve(members.size());
+  for (uint32_t i : members) part.destinations.push_back(tx.destinations[i]);
+  part.prefix = Pick(tx.prefix, members);
+  part.suffix = Pick(tx.suffix, members);
+  part.memberOf = std::move(members);
+  return std::make_unique<Batch>(std::move(part));
+}
+
+void ThreadedEngine::Abort(uint32_t token) {
+  if (!calls_.count(token)) return;
+  for (auto& worker : workers_) worker->Post(WorkerCommand(WorkerCommand::Kind::kAbort, nullptr, token));
+}
+
+void ThreadedEngine::AbortAll() {
+  for (auto& worker : workers_) worker->Post(WorkerCommand(WorkerCommand::Kind::kAbortAll));
+}
+
+void ThreadedEngine::Collect(Outbox& outbox) {
+  for (auto& batch : settled_) outbox.AddDone(*batch);
+  settled_.clear();
+  for (auto& worker : workers_) {
+    WorkerResults results = worker->Take();
+    Merge(results, outbox);
+  }
+}
+
+void ThreadedEngine::Merge(WorkerResults& results, Outbox& outbox) {
+  for (auto& [token, triples] : results.progress) {
+    auto it = calls_.find(token);
+    if (it == calls_.end()) continue;
+    Batch& whole = *it->second.whole;
+    whole.progress.insert(whole.progress.end(), triples.begin(), triples.end());
+    outbox.AddProgress(whole);
+  }
+  for (auto& part : results.finished) {
+    auto it = calls_.find(part->tx.token);
+    it->second.whole->MergePart(*part);
+    if (--it->second.partsLeft) continue;
+    outbox.AddDone(*it->second.whole);
+    calls_.erase(it);
+  }
+  for (const Unreachable& u : results.unreachable) outbox.AddUnreachable(u);
+  if (results.zeroCopyRefused) zeroCopyRefused_ = results.zeroCopyRefused;
+}
+
+void ThreadedEngine::KeepLoopAlive(bool alive) {
+  if (alive) uv_ref(reinterpret_cast<uv_handle_t*>(resultsReady_));
+  else uv_unref(reinterpret_cast<uv_handle_t*>(resultsReady_));
+}
+
+void ThreadedEngine::Drain() { StopWorkers(); }
+
+// Every worker drains at once (each bounded), then all are joined.
+void ThreadedEngine::StopWorkers() {
+  for (auto& worker : workers_) worker->Stop();
+  for (auto& worker : workers_) worker->Join();
+}
+
+BackendInfo ThreadedEngine::Info() const {
+  BackendInfo info = workers_.front()->Info();
+  info.zeroCopyRefused = zeroCopyRefused_;
+  return info;
+}
+
+void ThreadedEngine::OnResults(uv_async_t* handle) {
+  auto* self = static_cast<ThreadedEngine*>(handle->data);
+  if (self) self->notify_();
+}
+
+}  // namespace sendgroup

@@ -1,0 +1,59 @@
+// Sending on K native threads (threads: K): each call's bytes are copied
+// once, on the JavaScript thread, into memory every worker's ring reads (a
+// slot registered in each ring, or the heap); its members are split by
+// destination, so a member always goes through the same worker and a
+// worker keeps call order; the workers' results are merged back into one
+// report per call in member order.
+#pragma once
+
+#include <uv.h>
+
+#include <unordered_map>
+#include <vector>
+
+#include "engine.h"
+#include "worker.h"
+
+namespace sendgroup {
+
+class ThreadedEngine : public Engine {
+ public:
+  // One worker per socket in fds (each the worker's own from then on).
+  // Check SetupErrno(): io_uring refused on the first worker.
+  ThreadedEngine(uv_loop_t* loop, const std::vector<int>& fds, const std::vector<unsigned>& errorRooms,
+                 const WorkerConfig& config, std::unique_ptr<SlotPool> pool, Notify notify);
+  ~ThreadedEngine() override;
+
+  int SetupErrno() const { return setupErrno_; }
+  void Start(std::unique_ptr<Batch> batch, const Sources& sources) override;
+  void Abort(uint32_t token) override;
+  void AbortAll() override;
+  bool Idle() const override { return calls_.empty() && settled_.empty(); }
+  void Collect(Outbox& outbox) override;
+  void KeepLoopAlive(bool alive) override;
+  void Drain() override;
+  BackendInfo Info() const override;
+
+ private:
+  struct Call {
+    std::unique_ptr<Batch> whole;  // gathers the parts' results
+    unsigned partsLeft = 0;
+  };
+  // The members of batch each worker sends, by destination.
+  std::vector<std::vector<uint32_t>> Split(const Transmit& tx) const;
+  std::unique_ptr<Batch> Part(const Transmit& tx, std::vector<uint32_t> members) const;
+  void Merge(WorkerResults& results, Outbox& outbox);
+  void StopWorkers();
+  static void OnResults(uv_async_t* handle);
+
+  std::unique_ptr<SlotPool> pool_;
+  uv_async_t* resultsReady_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  int setupErrno_ = 0;
+  int zeroCopyRefused_ = 0;
+  std::unordered_map<uint32_t, Call> calls_;  // by token
+  std::vector<std::unique_ptr<Batch>> settled_;  // calls with no member
+  Notify notify_;
+};
+
+}  // namespace sendgroup

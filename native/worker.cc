@@ -1,0 +1,162 @@
+#include "worker.h"
+
+#include <unistd.h>
+
+#include "mmsg_backend.h"
+
+namespace sendgroup {
+
+Worker::Worker(const WorkerConfig& config, uv_async_t* resultsReady) : resultsReady_(resultsReady) {
+  thread_ = std::thread(&Worker::Run, this, config);
+  std::unique_lock<std::mutex> lock(mutex_);
+  setUp_.wait(lock, [this] { return setUpDone_; });
+}
+
+Worker::~Worker() {
+  Stop();
+  Join();
+}
+
+void Worker::Post(WorkerCommand command) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    inbox_.push_back(std::move(command));
+  }
+  uv_async_send(&inboxAsync_);
+}
+
+WorkerResults Worker::Take() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  WorkerResults taken = std::move(results_);
+  results_ = {};
+  results_.zeroCopyRefused = taken.zeroCopyRefused;
+  return taken;
+}
+
+void Worker::Stop() {
+  if (thread_.joinable() && !setupErrno_) Post(WorkerCommand(WorkerCommand::Kind::kStop));
+}
+
+void Worker::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::Run(WorkerConfig config) {
+  fd_ = config.fd;
+  bool up = SetUp(config);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    setUpDone_ = true;
+  }
+  setUp_.notify_all();
+  // Until Shut closes the inbox, the one handle that keeps the loop alive
+  // (the pollers do not); the close callbacks run before it returns.
+  if (up) uv_run(&loop_, UV_RUN_DEFAULT);
+  if (loopUp_) uv_loop_close(&loop_);
+  backend_.reset();
+  close(fd_);
+}
+
+bool Worker::SetUp(const WorkerConfig& config) {
+  if (config.backend == "sendmmsg") {
+    backend_ = std::make_unique<MmsgBackend>(fd_, config.errorRoom, config.ioUringErrno);
+  } else {
+    auto uring = std::make_unique<UringBackend>(fd_, config.errorRoom, config.ring, *config.pool);
+    setupErrno_ = uring->SetupErrno();
+    backend_ = std::move(uring);
+  }
+  info_ = backend_->Info();
+  if (setupErrno_) return false;
+  if (uv_loop_init(&loop_) != 0) {
+    setupErrno_ = EAGAIN;
+    return false;
+  }
+  loopUp_ = true;
+  uv_async_init(&loop_, &inboxAsync_, OnInbox);
+  inboxAsync_.data = this;
+  if (backend_->RingFd() >= 0) {
+    ringPoll_ = std::make_unique<Poller>(&loop_, backend_->RingFd(), this, OnRingPoll);
+    ringPoll_->Want(UV_READABLE);
+  }
+  socketPoll_ = std::make_unique<Poller>(&loop_, fd_, this, OnSocketPoll);
+  Publish();
+  return true;
+}
+
+void Worker::OnInbox(uv_async_t* handle) {
+  auto* self = static_cast<Worker*>(handle->data);
+  std::deque<WorkerCommand> commands;
+  {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    commands.swap(self->inbox_);
+  }
+  for (WorkerCommand& command : commands) self->Handle(command);
+  if (!self->stopping_) self->Publish();
+}
+
+void Worker::Handle(WorkerCommand& command) {
+  if (stopping_) return;
+  switch (command.kind) {
+    case WorkerCommand::Kind::kStart:
+      // Already placed in the call's shared copy: there is nothing to copy.
+      backend_->Start(std::move(command.part), Sources{});
+      break;
+    case WorkerCommand::Kind::kAbort:
+      backend_->Abort(command.token);
+      break;
+    case WorkerCommand::Kind::kAbortAll:
+      backend_->AbortAll();
+      break;
+    case WorkerCommand::Kind::kStop:
+      Shut();
+      break;
+  }
+}
+
+// Teardown on the worker's thread: the backend cancels and waits (bounded)
+// for the kernel, then the loop's handles close and Run returns.
+void Worker::Shut() {
+  stopping_ = true;
+  backend_->Drain();
+  Publish();
+  ringPoll_.reset();
+  socketPoll_.reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&inboxAsync_), nullptr);
+}
+
+void Worker::OnRingPoll(void* self, int /*status*/, int /*events*/) {
+  auto* worker = static_cast<Worker*>(self);
+  worker->backend_->OnRingReady();
+  worker->Publish();
+}
+
+void Worker::OnSocketPoll(void* self, int status, int events) {
+  auto* worker = static_cast<Worker*>(self);
+  // See InlineEngine::OnSocketPoll on POLLERR beside UV_PRIORITIZED.
+  worker->backend_->OnSocketReady(status < 0 || (events & UV_PRIORITIZED));
+  worker->Publish();
+}
+
+void Worker::Publish() {
+  if (socketPoll_) socketPoll_->Want(backend_->WantsWritable() ? UV_WRITABLE : UV_PRIORITIZED);
+  std::vector<Batch*> progressed = backend_->TakeProgressed();
+  std::vector<std::unique_ptr<Batch>> finished = backend_->TakeFinished();
+  std::vector<Unreachable> unreachable = backend_->TakeUnreachable();
+  int zeroCopyRefused = backend_->Info().zeroCopyRefused;
+  if (progressed.empty() && finished.empty() && unreachable.empty() && zeroCopyRefused == zeroCopyRefused_) return;
+  zeroCopyRefused_ = zeroCopyRefused;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (Batch* part : progressed) {
+    part->hasNewProgress = false;
+    // Into the call's member numbering while the part is still ours.
+    for (size_t i = 0; i < part->progress.size(); i += 3) part->progress[i] = int32_t(part->tx.WholeIndex(part->progress[i]));
+    results_.progress.emplace_back(part->tx.token, std::move(part->progress));
+    part->progress.clear();
+  }
+  for (auto& part : finished) results_.finished.push_back(std::move(part));
+  results_.unreachable.insert(results_.unreachable.end(), unreachable.begin(), unreachable.end());
+  results_.zeroCopyRefused = zeroCopyRefused;
+  uv_async_send(resultsReady_);
+}
+
+}  // namespace sendgroup
