@@ -5,10 +5,10 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { si } = require('./lib/svg');
+const { fmt, rowNotes } = require('./lib/format');
 
 const file = process.argv[2] ?? path.join(__dirname, 'results', 'latest.json');
 const r = JSON.parse(fs.readFileSync(file, 'utf8'));
-const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const range = (s) => (s && Number.isFinite(s.median) ? `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})` : '');
 
 const out = [];
@@ -20,18 +20,18 @@ out.push(`Run of ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${r.seconds}
   + `${r.options.rounds} rounds of ${r.options.duration} s (+${r.options.warmup} s warm-up) per method.`);
 out.push('');
 for (const s of r.scenarios) {
-  out.push(`**${s.sink}${s.mtu ? ` (MTU ${s.mtu})` : ''} / ${s.name}**: ${s.members} member${s.members === 1 ? '' : 's'}, `
-    + `${s.payload} B${s.segment ? ` cut into ${s.segment} B (${s.datagramsPerCall / s.members} datagrams per member)` : ''}`);
+  const link = Boolean(s.linkRate);
+  out.push(`**${s.sink}${s.mtu ? ` (MTU ${s.mtu})` : ''}${link ? ` at ${s.linkRate}` : ''} / ${s.name}**: ${s.members} member${s.members === 1 ? '' : 's'}, `
+    + `${s.payload} B${s.segment ? ` cut into ${s.segment} B (${s.datagramsPerCall / s.members} datagrams per member)` : ''}`
+    + `${link ? `, ${s.duration} s per run` : ''}`);
   out.push('');
-  out.push('| method | datagrams / CPU-s, median (min-max) | µs CPU / datagram | wall datagrams/s | × dgram | × C (ref) | notes |');
+  out.push(`| method | ${link ? 'delivered ' : ''}datagrams / CPU-s, median (min-max) | µs CPU / datagram | ${link ? 'goodput (min-max)' : 'wall datagrams/s'} `
+    + '| × dgram | × C (ref) | notes |');
   out.push('| --- | --- | ---: | ---: | --- | --- | --- |');
   for (const row of s.methods) {
-    const notes = [];
-    if (row.zeroCopy.some((z) => z !== 'off')) notes.push(`zero-copy: ${row.zeroCopy.join('/')}`);
-    if (row.errors) notes.push(`${row.firstError} ×${row.errors}`);
-    if (row.failedRuns) notes.push(`${row.failedRuns} failed runs`);
-    if (row.noisyRuns) notes.push(`${row.noisyRuns} noisy runs`);
-    out.push(`| ${row.name} | ${si(row.dpcs.median)} (${si(row.dpcs.min)}-${si(row.dpcs.max)}) | ${fmt(row.usPerDatagram)} | ${si(row.wall.median)} `
+    const notes = rowNotes(row, { errors: (x) => `${x.firstError} ×${x.errors}`, zeroCopy: 'zero-copy: ' });
+    out.push(`| ${row.name} | ${si(row.dpcs.median)} (${si(row.dpcs.min)}-${si(row.dpcs.max)}) | ${fmt(row.usPerDatagram)} `
+      + `| ${link ? range(row.goodput) : si(row.wall.median)} `
       + `| ${row.name === 'dgram' ? '1' : range(row.vsDgram)} | ${row.vsC ? `${range(row.vsC)} ${row.vsC.ref}` : ''} | ${notes.join('; ')} |`);
   }
   out.push('');

@@ -1,69 +1,106 @@
 #!/usr/bin/env node
 // npm run bench [-- options]: CPU per delivered datagram, sendgroup against
 // node:dgram (what a user writes instead) and against a C reference (the
-// kernel limit). See docs/benchmarks.md for how to read the output.
+// kernel limit); on the link sink also the goodput. See docs/benchmarks.md
+// (and bench/results/link.md for the link sink) for how to read the output.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const util = require('node:util');
 const { SCENARIOS, QUICK, DESCRIPTIONS, datagramsPerCall } = require('./lib/scenarios');
 const { summary, pairRatios, median } = require('./lib/stats');
 const { buildReference } = require('./lib/reference');
 const { LoopbackSink, VethSink } = require('./lib/sinks');
+const { LinkSink } = require('./lib/link');
 const { renderSvg, si } = require('./lib/svg');
+const { fmt, rowNotes } = require('./lib/format');
 const { snapshotLibrary, removeSnapshot } = require('./lib/snapshot');
 
 const ROOT = path.join(__dirname, '..');
 const WORKER = path.join(__dirname, 'worker.js');
 const RESULTS = path.join(__dirname, 'results');
-const SINKS = ['loopback', 'veth', 'veth-silent'];
+const SINKS = ['loopback', 'veth', 'veth-silent', 'link'];
 
 const HELP = `usage: npm run bench [-- options]
 
-  --quick               smoke run (~1-2 min): scenarios ${QUICK.join(',')}, loopback only,
-                        3 rounds of 0.3 s (also: BENCH_QUICK=1)
+  --quick               smoke run (~1-2 min): scenarios ${QUICK.join(',')}, loopback only
+                        (stream-1g with --sink link), 3 rounds of 0.3 s (also: BENCH_QUICK=1)
   --scenario a,b        scenarios to run (default: all): ${SCENARIOS.map((s) => s.name).join(', ')}
-  --sink a,b            loopback, veth, veth-silent (default: all three when root, else loopback)
+  --sink a,b            ${SINKS.join(', ')} (default: all when root, else loopback).
+                        link: a tbf (1 Gbit/s, 100 Mbit/s) with a real queue, receivers that read;
+                        goodput and CPU per delivered datagram
   --method a,b          only these methods (dgram is always kept: it is the baseline)
   --rounds N            alternations A B A B ... per scenario (default 5, min 1)
-  --duration S          measured seconds per run (default 0.8)
+  --duration S          measured seconds per run (default 0.8; the link scenarios 1.5)
   --warmup S            unmeasured seconds per run before measuring (default 0.2)
   --veth-mtu N          MTU of the veth pair (default 9000: 8192-B datagrams leave
-                        unfragmented; p8192-mtu1500 always uses 1500)
+                        unfragmented; p8192-mtu1500 always uses 1500; the link sink 1500)
   --out FILE            results JSON (default bench/results/latest.json; SVG next to it)
   --docs                also copy the chart to docs/benchmarks.svg
   --list                print scenarios and methods, then exit
 `;
 
+const OPTIONS = {
+  quick: { type: 'boolean' },
+  scenario: { type: 'string', multiple: true },
+  scenarios: { type: 'string', multiple: true },
+  sink: { type: 'string', multiple: true },
+  sinks: { type: 'string', multiple: true },
+  method: { type: 'string', multiple: true },
+  methods: { type: 'string', multiple: true },
+  rounds: { type: 'string' },
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  'veth-mtu': { type: 'string' },
+  out: { type: 'string' },
+  docs: { type: 'boolean' },
+  list: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+/** --x a,b --x c: ['a', 'b', 'c'] (also under the plural spelling), or undefined. */
+function list(values, ...names) {
+  const all = names.flatMap((name) => values[name] ?? []).flatMap((v) => v.split(',')).map((x) => x.trim()).filter(Boolean);
+  return all.length ? all : undefined;
+}
+
+function number(text, name, parse = Number) {
+  if (text === undefined) return undefined;
+  const value = parse(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number, not ${text}`);
+  return value;
+}
+
+/** The options; duration stays undefined unless given (scenarios may set their own, see scenarioDuration). */
 function parseArgs(argv) {
-  const o = { quick: process.env.BENCH_QUICK === '1', rounds: undefined, duration: undefined, warmup: undefined,
-    scenarios: undefined, sinks: undefined, methods: undefined, vethMtu: 9000, out: path.join(RESULTS, 'latest.json'), docs: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    const list = () => value().split(',').map((x) => x.trim()).filter(Boolean);
-    if (a === '--quick') o.quick = true;
-    else if (a === '--scenario' || a === '--scenarios') o.scenarios = list();
-    else if (a === '--sink' || a === '--sinks') o.sinks = list();
-    else if (a === '--method' || a === '--methods') o.methods = list();
-    else if (a === '--rounds') o.rounds = Math.max(1, parseInt(value(), 10));
-    else if (a === '--duration') o.duration = Number(value());
-    else if (a === '--warmup') o.warmup = Number(value());
-    else if (a === '--veth-mtu') o.vethMtu = parseInt(value(), 10);
-    else if (a === '--out') o.out = path.resolve(value());
-    else if (a === '--docs') o.docs = true;
-    else if (a === '--list') o.list = true;
-    else if (a === '-h' || a === '--help') o.help = true;
-    else throw new Error(`unknown option ${a} (try --help)`);
+  let values;
+  try {
+    ({ values } = util.parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new Error(`${error.message} (try --help)`);
   }
-  o.rounds ??= o.quick ? 3 : 5;
-  o.duration ??= o.quick ? 0.3 : 0.8;
-  o.warmup ??= o.quick ? 0.1 : 0.2;
-  return o;
+  const quick = values.quick || process.env.BENCH_QUICK === '1';
+  return {
+    quick,
+    scenarios: list(values, 'scenario', 'scenarios'),
+    sinks: list(values, 'sink', 'sinks'),
+    methods: list(values, 'method', 'methods'),
+    rounds: Math.max(1, number(values.rounds, 'rounds', (x) => parseInt(x, 10)) ?? (quick ? 3 : 5)),
+    duration: number(values.duration, 'duration'),
+    warmup: number(values.warmup, 'warmup') ?? (quick ? 0.1 : 0.2),
+    vethMtu: number(values['veth-mtu'], 'veth-mtu', (x) => parseInt(x, 10)) ?? 9000,
+    out: values.out ? path.resolve(values.out) : path.join(RESULTS, 'latest.json'),
+    docs: Boolean(values.docs),
+    list: Boolean(values.list),
+    help: Boolean(values.help),
+  };
+}
+
+/** Measured seconds per run: --duration, else the scenario's own (the link sink's are longer), else 0.8 (0.3 quick). */
+function scenarioDuration(options, scenario) {
+  return options.duration ?? (options.quick ? 0.3 : scenario.duration ?? 0.8);
 }
 
 // ------------------------------------------------------------------ runs --
@@ -154,32 +191,38 @@ function runChild(command, args, timeoutMs) {
   });
 }
 
-async function runMethod(ctx, sink, scenario, method, targetsFile) {
+/** The command line of one run: sgref send for C rows, else the worker; inside the sink's namespace. */
+function methodCommand(ctx, sink, scenario, method, targetsFile) {
   const { options, sgref } = ctx;
-  let command;
-  let args;
+  const duration = scenarioDuration(options, scenario);
   if (method.startsWith('c-')) {
-    command = sgref;
-    args = ['send', '--method', method.slice(2), '--targets', targetsFile, '--payload', String(scenario.payload),
-      '--segment', String(scenario.segment ?? 0), '--duration', String(options.duration), '--warmup', String(options.warmup)];
-  } else {
-    command = process.execPath;
-    args = [WORKER, JSON.stringify({ method, lib: ctx.lib.dir, targetsFile, payload: scenario.payload, segment: scenario.segment ?? 0,
-      duration: options.duration, warmup: options.warmup })];
+    return sink.wrap(sgref, ['send', '--method', method.slice(2), '--targets', targetsFile, '--payload', String(scenario.payload),
+      '--segment', String(scenario.segment ?? 0), '--duration', String(duration), '--warmup', String(options.warmup),
+      ...(sink.pace ? ['--pace', sink.pace] : [])]);
   }
-  [command, args] = sink.wrap(command, args);
-  const timeoutMs = (options.duration + options.warmup) * 1000 + 60000;
+  return sink.wrap(process.execPath, [WORKER, JSON.stringify({ method, lib: ctx.lib.dir, targetsFile, payload: scenario.payload,
+    segment: scenario.segment ?? 0, duration, warmup: options.warmup })]);
+}
+
+async function runMethod(ctx, sink, scenario, method, targetsFile) {
+  const [command, args] = methodCommand(ctx, sink, scenario, method, targetsFile);
+  const timeoutMs = (scenarioDuration(ctx.options, scenario) + ctx.options.warmup) * 1000 + 60000;
+  // The link sink adds what its receivers got in the run's window.
+  const once = async () => {
+    const result = await runChild(command, args, timeoutMs);
+    return sink.measure ? sink.measure(result) : result;
+  };
   for (let attempt = 1; ; attempt++) {
     try {
       sink.check(scenario.members);
       await waitForQuiet(ctx.label);
-      let result = await runChild(command, args, timeoutMs);
+      let result = await once();
       if (result.otherCores > NOISY_CORES && noise.retries < noise.retryBudget) {
         noise.retries++;
         noise.lastNoisy = true;
         progress(`${ctx.label} (repeating a noisy run: others used ${result.otherCores} cores)`);
         await waitForQuiet(ctx.label);
-        const again = await runChild(command, args, timeoutMs);
+        const again = await once();
         if (again.otherCores < result.otherCores) result = again;
       }
       noise.lastNoisy = result.otherCores > NOISY_CORES;
@@ -195,13 +238,31 @@ async function runMethod(ctx, sink, scenario, method, targetsFile) {
   }
 }
 
+/** The link sink's figures of a method's rounds: goodput (fraction of the rate), receivers' load, drops. */
+function linkSummary(runs) {
+  const links = runs.map((r) => r?.link);
+  const sum = (key) => links.reduce((n, l) => n + (l?.[key] ?? 0), 0);
+  return {
+    goodputRounds: links.map((l) => l?.goodput ?? NaN),
+    goodput: summary(links.map((l) => l?.goodput ?? NaN)),
+    receiverCores: summary(links.map((l) => l?.receiverCores ?? NaN)),
+    // µs of the sender's CPU per delivered datagram, whoever was charged (see link.js).
+    cpuBusyUsPerDatagram: summary(links.map((l) => (l?.cpuBusyUs === undefined ? NaN : l.cpuBusyUs / l.datagrams))),
+    waits: summary(runs.map((r) => (r?.waits === undefined ? NaN : r.waits / r.calls))),
+    bounces: summary(links.map((l) => l?.bouncesPerDatagram ?? NaN)),
+    drops: { receivers: sum('rcvbufErrors') + sum('inErrors'), qdisc: sum('qdiscDrops') },
+  };
+}
+
 /** Aggregates the rounds of one scenario on one sink. */
-function aggregate(scenario, sink, raw) {
+function aggregate(scenario, sink, raw, duration) {
   const byName = new Map();
   for (const spec of scenario.methods) {
     const runs = raw.get(spec.name) ?? [];
-    const dpcs = runs.map((r) => (r ? r.datagrams / (r.cpuUs / 1e6) : NaN));
-    const wall = runs.map((r) => (r ? r.datagrams / (r.wallUs / 1e6) : NaN));
+    // On the link sink a datagram counts once delivered (in the run's window).
+    const counted = (r) => (r.link ? r.link.datagrams : r.datagrams);
+    const dpcs = runs.map((r) => (r ? counted(r) / (r.cpuUs / 1e6) : NaN));
+    const wall = runs.map((r) => (r ? counted(r) / (r.wallUs / 1e6) : NaN));
     const zeroCopy = [...new Set(runs.filter(Boolean).map((r) => r.zeroCopy))];
     byName.set(spec.name, {
       name: spec.name,
@@ -211,6 +272,7 @@ function aggregate(scenario, sink, raw) {
       dpcs: summary(dpcs),
       usPerDatagram: 1e6 / median(dpcs),
       wall: summary(wall),
+      ...(sink.measure ? linkSummary(runs) : {}),
       zeroCopy,
       errors: runs.reduce((n, r) => n + (r?.errors ?? 0), 0),
       firstError: runs.find((r) => r?.firstError)?.firstError ?? '',
@@ -235,6 +297,8 @@ function aggregate(scenario, sink, raw) {
     payload: scenario.payload,
     segment: scenario.segment ?? 0,
     mtu: sink.mtu,
+    linkRate: sink.measure ? sink.rate : undefined,
+    duration,
     datagramsPerCall: datagramsPerCall(scenario),
     methods: [...byName.values()].map(({ spec, ...rest }) => rest),
   };
@@ -248,8 +312,41 @@ function find(results, sink, scenario) {
 function row(scn, name) {
   return scn?.methods.find((r) => r.name === name);
 }
-const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const range = (s, d = 2) => `${fmt(s?.median, d)} [${fmt(s?.min, d)}-${fmt(s?.max, d)}]`;
+
+/** CPU per datagram of a over b, round by round (the inverse of the datagrams/CPU-s ratio). */
+function cpuRatio(a, b) {
+  return summary(pairRatios(b.dpcsRounds, a.dpcsRounds));
+}
+
+// The link sink: sendgroup keeps the link full (>= 0.95 of its rate) with no
+// more CPU per delivered datagram than dgram, and at most 1.1x the C
+// reference's (the fastest paced C row of its kind). Zero-copy: info only.
+function linkGoals(results) {
+  const out = [];
+  for (const s of results.scenarios.filter((x) => x.linkRate)) {
+    const dgram = row(s, 'dgram');
+    for (const name of ['sg-copy', 'sg-mmsg', 'sg-zc']) {
+      const r = row(s, name);
+      if (!r) continue;
+      const info = name === 'sg-zc';
+      const add = (id, goal, met, measured) => out.push({ id: `link-${id}`, goal: `${s.name}: ${name} ${goal}`, sink: 'link', met: info ? null : met, measured });
+      add('goodput', 'goodput >= 0.95 of the link rate', r.goodput.median >= 0.95, `${range(r.goodput)} (dgram ${fmt(dgram?.goodput.median)})`);
+      if (dgram) {
+        const vs = cpuRatio(r, dgram);
+        add('cpu-vs-dgram', 'CPU per delivered datagram <= dgram\'s', vs.median <= 1,
+          `${range(vs)} x dgram (${fmt(r.usPerDatagram)} vs ${fmt(dgram.usPerDatagram)} us)`);
+      }
+      const ref = r.vsC && row(s, r.vsC.ref);
+      if (ref) {
+        const vs = cpuRatio(r, ref);
+        add('cpu-vs-c', 'CPU per delivered datagram <= 1.1x the C reference\'s', vs.median <= 1.1,
+          `${range(vs)} x ${ref.name} (${fmt(r.usPerDatagram)} vs ${fmt(ref.usPerDatagram)} us)`);
+      }
+    }
+  }
+  return out;
+}
 
 function goals(results, autoMin) {
   const out = [];
@@ -296,6 +393,7 @@ function goals(results, autoMin) {
         `zc/copy ${range(r)}; auto picks ${autoZc ? 'zero-copy' : 'copy'}${kernel}`);
     }
   }
+  out.push(...linkGoals(results));
   const n1 = find(results, 'loopback', 'n1');
   const one = row(n1, 'sg-copy');
   if (one?.vsDgram) add('n1-vs-dgram', 'N=1: one sendGroup costs no more CPU than one dgram.send', 'loopback', one.vsDgram.median >= 1, `${range(one.vsDgram)} x dgram (us/datagram: ${fmt(one.usPerDatagram)} vs ${fmt(row(n1, 'dgram').usPerDatagram)})`);
@@ -323,23 +421,19 @@ function pad(text, width, right = false) {
 
 function printTable(results) {
   const lines = [];
-  const header = `${pad('method', 15)}${pad('dgram/CPU-s median [min-max]', 32)}${pad('us/dgram', 9, true)}  ${pad('wall dgram/s', 12, true)}  `
-    + `${pad('x dgram [min-max]', 20)}${pad('x C [min-max] (ref)', 36)}notes`;
   for (const s of results.scenarios) {
+    const link = Boolean(s.linkRate);
     lines.push('');
-    lines.push(`== ${s.sink}${s.mtu ? ` (MTU ${s.mtu})` : ''} / ${s.name}: ${s.members} member(s), ${s.payload} B${s.segment ? ` cut into ${s.segment} B` : ''} `
-      + `(${s.datagramsPerCall} datagrams per call)`);
-    lines.push(header);
+    lines.push(`== ${s.sink}${s.mtu ? ` (MTU ${s.mtu})` : ''}${link ? ` at ${s.linkRate}` : ''} / ${s.name}: ${s.members} member(s), `
+      + `${s.payload} B${s.segment ? ` cut into ${s.segment} B` : ''} (${s.datagramsPerCall} datagrams per call)`);
+    const w = link ? 40 : 32;
+    lines.push(`${pad('method', 15)}${pad(`${link ? 'delivered ' : ''}dgram/CPU-s median [min-max]`, w)}${pad('us/dgram', 9, true)}  `
+      + `${pad(link ? 'goodput [min-max]' : 'wall dgram/s', link ? 20 : 12, !link)}  ${pad('x dgram [min-max]', 20)}${pad('x C [min-max] (ref)', 36)}notes`);
     for (const r of s.methods) {
-      const notes = [];
-      if (r.zeroCopy.some((z) => z !== 'off')) notes.push(`zc:${r.zeroCopy.join('/')}`);
-      if (r.errors) notes.push(`${r.errors} errors (${r.firstError})`);
-      if (r.failedRuns) notes.push(`${r.failedRuns} failed runs`);
-      if (r.noisyRuns) notes.push(`${r.noisyRuns} noisy runs`);
-      lines.push(`${pad(r.name, 15)}${pad(`${si(r.dpcs.median)} [${si(r.dpcs.min)}-${si(r.dpcs.max)}]`, 32)}`
-        + `${pad(fmt(r.usPerDatagram), 9, true)}  ${pad(si(r.wall.median), 12, true)}  `
+      lines.push(`${pad(r.name, 15)}${pad(`${si(r.dpcs.median)} [${si(r.dpcs.min)}-${si(r.dpcs.max)}]`, w)}`
+        + `${pad(fmt(r.usPerDatagram), 9, true)}  ${link ? pad(range(r.goodput), 20) : pad(si(r.wall.median), 12, true)}  `
         + `${pad(r.name === 'dgram' ? '1' : range(r.vsDgram), 20)}`
-        + `${pad(r.vsC ? `${range(r.vsC)} (${r.vsC.ref})` : '', 36)}${notes.join('; ')}`);
+        + `${pad(r.vsC ? `${range(r.vsC)} (${r.vsC.ref})` : '', 36)}${rowNotes(r).join('; ')}`);
     }
   }
   lines.push('');
@@ -355,6 +449,12 @@ function printTable(results) {
 }
 
 // ------------------------------------------------------------------ main --
+
+function makeSink(name, { sgref, tmp, options }) {
+  if (name === 'loopback') return new LoopbackSink(sgref, tmp);
+  if (name === 'link') return new LinkSink(sgref, tmp);
+  return new VethSink(tmp, { name, mtu: options.vethMtu, drop: name === 'veth-silent' ? 'silent' : 'error' });
+}
 
 function machine() {
   const cpus = os.cpus();
@@ -390,8 +490,8 @@ async function main() {
   }
   if (options.list) {
     for (const s of SCENARIOS) {
-      process.stdout.write(`${s.name.padEnd(8)} ${s.members} x ${s.payload} B${s.segment ? `/${s.segment}` : ''} [${s.sinks.join(', ')}]: ${s.about}\n`
-        + `         ${s.methods.map((x) => x.name).join(', ')}\n`);
+      process.stdout.write(`${s.name.padEnd(12)} ${s.members} x ${s.payload} B${s.segment ? `/${s.segment}` : ''} [${s.sinks.join(', ')}]: ${s.about}\n`
+        + `             ${s.methods.map((x) => x.name).join(', ')}\n`);
     }
     for (const [k, v] of Object.entries(DESCRIPTIONS)) process.stdout.write(`${k.padEnd(16)}${v}\n`);
     return;
@@ -403,7 +503,7 @@ async function main() {
   let sinks = options.sinks ?? (options.quick || vethWhy ? ['loopback'] : SINKS);
   for (const s of sinks) if (!SINKS.includes(s)) throw new Error(`unknown sink ${s} (known: ${SINKS.join(', ')})`);
   if (sinks.some((s) => s !== 'loopback') && vethWhy) {
-    process.stderr.write(`veth sinks skipped: ${vethWhy}\n`);
+    process.stderr.write(`veth and link sinks skipped: ${vethWhy}\n`);
     sinks = sinks.filter((s) => s === 'loopback');
   }
 
@@ -421,6 +521,9 @@ async function main() {
   }
   if (!plan.length) throw new Error('nothing to run: no selected scenario runs on the selected sinks');
   const totalRuns = plan.reduce((n, p) => n + p.scenario.methods.length * options.rounds, 0);
+
+  // Seconds measured per run: '0.8', or '0.8 or 1.5' with the link scenarios.
+  const durations = [...new Set(plan.map((p) => scenarioDuration(options, p.scenario)))].join(' or ');
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sgbench-'));
   const open = [];
@@ -445,12 +548,12 @@ async function main() {
     library: { addon: lib.addon, addonSha256: lib.addonSha256, addonBuiltAt: lib.addonBuiltAt },
     features: lib.probe,
     autoZeroCopyMinBytes: lib.auto,
-    options: { quick: options.quick, rounds: options.rounds, duration: options.duration, warmup: options.warmup, sinks,
+    options: { quick: options.quick, rounds: options.rounds, duration: durations, warmup: options.warmup, sinks,
       scenarios: [...new Set(plan.map((p) => p.scenario.name))], vethMtu: sinks.length > 1 ? options.vethMtu : undefined },
     scenarios: [],
     sinkStats: {},
   };
-  process.stderr.write(`sendgroup bench: ${plan.length} scenario/sink pairs, ${totalRuns} runs of ${options.duration} s `
+  process.stderr.write(`sendgroup bench: ${plan.length} scenario/sink pairs, ${totalRuns} runs of ${durations} s `
     + `(+${options.warmup} s warm-up) each, ${options.rounds} rounds; sinks: ${sinks.join(', ')}\n`);
 
   if (options.quick) Object.assign(noise, { waitBudgetMs: 30000, retryBudget: 10 });
@@ -465,12 +568,11 @@ async function main() {
         sink.close();
         open.splice(open.indexOf(sink), 1);
       }
-      sink = sinkName === 'loopback' ? new LoopbackSink(sgref, tmp)
-        : new VethSink(tmp, { name: sinkName, mtu: options.vethMtu, drop: sinkName === 'veth-silent' ? 'silent' : 'error' });
+      sink = makeSink(sinkName, { sgref, tmp, options });
       open.push(sink);
       if (sink.setup) sink.setup();
     }
-    if (sink.setMtu) sink.setMtu(scenario.vethMtu ?? options.vethMtu);
+    if (sink.configure) sink.configure(scenario, options);
     const targetsFile = await sink.targets(scenario.members);
     const raw = new Map(scenario.methods.map((x) => [x.name, []]));
     for (let round = 0; round < options.rounds; round++) {
@@ -495,7 +597,7 @@ async function main() {
         done++;
       }
     }
-    results.scenarios.push(aggregate(scenario, sink, raw));
+    results.scenarios.push(aggregate(scenario, sink, raw, scenarioDuration(options, scenario)));
   }
   if (sink?.stats) results.sinkStats[sink.name] = sink.stats();
   cleanup();

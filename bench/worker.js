@@ -2,11 +2,15 @@
 // One measurement of one JavaScript method, in a fresh process (bench/run.js
 // starts one per method per round). Reads its job as JSON from argv[2],
 // prints one JSON line with the datagrams sent and the CPU this process used
-// (process.cpuUsage(): user + sys of every thread) and wall time spent.
+// (process.cpuUsage(): user + sys of every thread) and wall time spent, the
+// measured window on CLOCK_MONOTONIC (t0Ns, t1Ns: the link sink counts what
+// its receivers got in it) and how busy each CPU was meanwhile (cpuBusy).
 //
 // Methods (one call = the scenario's payload to every member):
 //   dgram        socket.send(payload, port, address, cb) per member and
-//                datagram: what a Node user writes today
+//                datagram: what a Node user writes today. The call awaits
+//                every callback, so a full send buffer (libuv queues the
+//                sends and waits for POLLOUT) holds the next call back
 //   sg-copy      Sender({ zeroCopy: false }).sendGroup(group, payload);
 //                with a segment size (burst), one sendGroup per 1,200-B
 //                slice of the frame, all in flight together
@@ -94,11 +98,24 @@ async function setupSendgroup() {
   return () => sender.sendGroup(group, payload).then(note);
 }
 
-// Busy and total jiffies of all CPUs: how busy the rest of the machine was.
+// Busy and total jiffies of all CPUs (and of each: perCpu): how busy the
+// rest of the machine was.
 function systemJiffies() {
-  const v = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = v.reduce((a, b) => a + b, 0);
-  return { busy: total - v[3] - v[4], total };
+  const lines = fs.readFileSync('/proc/stat', 'utf8').split('\n').filter((line) => line.startsWith('cpu'));
+  const [all, ...perCpu] = lines.map((line) => {
+    const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = v.reduce((a, b) => a + b, 0);
+    return { busy: total - v[3] - v[4], total };
+  });
+  return { ...all, perCpu };
+}
+
+/** Cores busy between two systemJiffies(), per CPU (each 0..1). */
+function busyPerCpu(a, b) {
+  return b.perCpu.map((x, i) => {
+    const total = x.total - a.perCpu[i].total;
+    return total > 0 ? Math.round(((x.busy - a.perCpu[i].busy) / total) * 100) / 100 : 0;
+  });
 }
 
 async function main() {
@@ -124,6 +141,7 @@ async function main() {
     wallUs = Number(process.hrtime.bigint() - t0) / 1e3;
   } while (wallUs < duration * 1e6 || calls < minCalls);
   const cpu = process.cpuUsage(cpu0);
+  const t1 = process.hrtime.bigint();
   const sys1 = systemJiffies();
   const busyCores = sys1.total > sys0.total ? ((sys1.busy - sys0.busy) / (sys1.total - sys0.total)) * require('node:os').cpus().length : 0;
   const result = {
@@ -145,6 +163,11 @@ async function main() {
     // CPU the rest of the machine used meanwhile, in cores (ksoftirqd doing
     // our softirqs counts here too): above ~0.25 the run is flagged noisy.
     otherCores: Math.round((busyCores - (cpu.user + cpu.system) / wallUs) * 100) / 100,
+    // The measured window on CLOCK_MONOTONIC (process.hrtime), for the link
+    // sink's receivers to count what arrived in it.
+    t0Ns: Number(t0),
+    t1Ns: Number(t1),
+    cpuBusy: busyPerCpu(sys0, sys1),
   };
   if (stats.features) result.features = stats.features;
   process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -22,6 +22,17 @@ const full = [
 
 const zcSweep = full.filter((x) => ['dgram', 'sg-copy', 'sg-zc', 'c-uring-send', 'c-uring-zc'].includes(x.name));
 
+// The link sink (a tbf that pushes back): every C row paces itself with
+// poll(POLLOUT) there. Zero-copy only in the steady stream (1,200 B is below
+// where 'auto' starts; it shows what a forced zero-copy costs on a link).
+const link = ['dgram', 'sg-copy', 'sg-zc', 'sg-mmsg', 'c-sendmmsg', 'c-uring-send', 'c-uring-zc'];
+const linkStream = full.filter((x) => link.includes(x.name));
+const linkLive = linkStream.filter((x) => !x.name.endsWith('-zc'));
+const LINK_SECONDS = 1.5; // measured per run: at 100 Mbit/s a 1,000-member call is 0.1 s of link time
+const linkScenario = (name, rate, members, payload, methods, about) => ({
+  name, members, payload, methods, sinks: ['link'], linkRate: rate, duration: LINK_SECONDS, about,
+});
+
 /** Every scenario, in run order. members x payload bytes; segment cuts the payload (burst). */
 const SCENARIOS = [
   { name: 'n1', members: 1, payload: 1200, methods: sweep, sinks: ['loopback'],
@@ -47,9 +58,18 @@ const SCENARIOS = [
       m('dgram', C_SPLIT), m('sg-copy', C_SPLIT), m('sg-gso', C_GSO), m('sg-gso-zc', C_GSO_ZC),
       m('c-sendmmsg', C_SPLIT), m('c-sendmmsg-gso', C_GSO), m('c-uring-gso', C_GSO), m('c-uring-zc-gso', C_GSO_ZC),
     ] },
+  linkScenario('stream-1g', '1gbit', 1000, 1200, linkStream,
+    'steady stream over a 1 Gbit/s link: successive calls, each 1,200 B to 1,000 members'),
+  linkScenario('live-1g', '1gbit', 100, 1316, linkLive,
+    'live stream over a 1 Gbit/s link: one call per 1,316-B packet (7 MPEG-TS packets) to 100 members'),
+  linkScenario('stream-100m', '100mbit', 1000, 1200, linkStream,
+    'steady stream over a 100 Mbit/s link: successive calls, each 1,200 B to 1,000 members'),
+  linkScenario('live-100m', '100mbit', 100, 1316, linkLive,
+    'live stream over a 100 Mbit/s link: one call per 1,316-B packet to 100 members'),
 ];
 
-const QUICK = ['n1', 'n1000', 'p8192', 'burst'];
+// stream-1g runs only on the link sink (--quick --sink link); the others on loopback.
+const QUICK = ['n1', 'n1000', 'p8192', 'burst', 'stream-1g'];
 
 const DESCRIPTIONS = {
   dgram: 'node:dgram socket.send(payload, port, address, cb) per member and datagram (baseline)',
@@ -59,9 +79,9 @@ const DESCRIPTIONS = {
   'sg-mmsg': "sendgroup, backend: 'sendmmsg' (the fallback where io_uring is blocked), zeroCopy: false",
   'sg-gso': 'sendgroup, segmentSize: 1200 (UDP GSO), zeroCopy: false',
   'sg-gso-zc': 'sendgroup, segmentSize: 1200, zeroCopy: true (what auto picks for 48,000 B)',
-  'c-sendmmsg': 'C: sendmmsg(2) loop, 1,024 messages per call',
+  'c-sendmmsg': 'C: sendmmsg(2) loop, 1,024 messages per call (link sink: MSG_DONTWAIT, poll(POLLOUT) when full)',
   'c-uring': 'C: io_uring IORING_OP_SENDMSG per message, one batch',
-  'c-uring-send': 'C: io_uring IORING_OP_SEND with destination address, one batch',
+  'c-uring-send': 'C: io_uring IORING_OP_SEND with destination address, one batch (link sink: MSG_DONTWAIT, EAGAIN ones again after poll(POLLOUT))',
   'c-uring-zc': 'C: io_uring SEND_ZC from a registered buffer',
   'c-sendmmsg-gso': 'C: sendmmsg(2) with UDP_SEGMENT=1200',
   'c-uring-gso': 'C: io_uring SENDMSG with UDP_SEGMENT=1200',

@@ -1,4 +1,5 @@
-// Where the datagrams go. Two sinks, both unable to let a packet leave:
+// Where the datagrams go. Two sinks here, both unable to let a packet leave
+// (the link sink, which pushes back, builds on VethSink in link.js):
 //
 // loopback: one UDP socket per member on 127.0.0.1, held by a separate
 //   process (sgref sink) that never reads and keeps a tiny receive buffer:
@@ -83,6 +84,10 @@ class LoopbackSink {
 }
 
 const NS_PREFIX = 'sgbench-';
+// The transmit namespace's next hop for 198.19.0.0/16, a static neighbour:
+// nobody (veth), or the receiving namespace's end of the link (link.js).
+const NEXT_HOP = '198.18.0.254';
+const NEXT_HOP_MAC = '02:00:00:5e:00:fe';
 
 function ip(args, options = {}) {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options });
@@ -106,7 +111,7 @@ function removeStaleNamespaces() {
     return;
   }
   for (const line of list.split('\n')) {
-    const match = /^(sgbench-(?:tx|rx)-(\d+))\b/.exec(line.trim());
+    const match = /^(sgbench-[a-z]*(?:tx|rx)-(\d+))\b/.exec(line.trim());
     if (match && !alive(Number(match[2]))) {
       try { ip(['netns', 'del', match[1]]); } catch { /* already gone */ }
     }
@@ -114,15 +119,16 @@ function removeStaleNamespaces() {
 }
 
 class VethSink {
-  constructor(dir, { name = 'veth', mtu = 9000, drop = 'error' } = {}) {
+  /** tag tells this pair's namespaces and devices from another kind's (a few letters). */
+  constructor(dir, { name = 'veth', mtu = 9000, drop = 'error', tag = '' } = {}) {
     this.drop = drop;
     this.name = name;
     this.dir = dir;
     this.mtu = mtu;
-    this.tx = `${NS_PREFIX}tx-${process.pid}`;
-    this.rx = `${NS_PREFIX}rx-${process.pid}`;
-    this.txDev = `sgb${process.pid}t`;
-    this.rxDev = `sgb${process.pid}r`;
+    this.tx = `${NS_PREFIX}${tag}tx-${process.pid}`;
+    this.rx = `${NS_PREFIX}${tag}rx-${process.pid}`;
+    this.txDev = `sgb${tag}${process.pid}t`;
+    this.rxDev = `sgb${tag}${process.pid}r`;
     this.up = false;
   }
 
@@ -137,7 +143,8 @@ class VethSink {
     return '';
   }
 
-  setup() {
+  /** Both namespaces and the veth pair between them, still down; txArgs / rxArgs: more `ip link add` options per end. */
+  createPair(txArgs = [], rxArgs = []) {
     removeStaleNamespaces();
     const { tx, rx, txDev, rxDev } = this;
     this.up = true; // from here on close() removes whatever exists
@@ -149,16 +156,20 @@ class VethSink {
         { stdio: 'ignore' });
     }
     // Both ends are created directly inside the namespaces: never in ours.
-    ip(['link', 'add', 'name', txDev, 'netns', tx, 'mtu', String(this.mtu), 'type', 'veth', 'peer', 'name', rxDev, 'netns', rx,
-      'mtu', String(this.mtu)]);
+    ip(['link', 'add', 'name', txDev, 'netns', tx, 'mtu', String(this.mtu), ...txArgs, 'type', 'veth', 'peer', 'name', rxDev, 'netns', rx,
+      'mtu', String(this.mtu), ...rxArgs]);
+  }
+
+  setup() {
+    this.createPair();
+    const { tx, rx, txDev, rxDev } = this;
     ip(['-n', tx, 'addr', 'add', '198.18.0.1/24', 'dev', txDev]);
     // The qdisc before the link comes up: no packet ever passes it.
     execFileSync('tc', ['-n', tx, 'qdisc', 'replace', 'dev', txDev, 'root', 'tbf', 'rate', '8kbit', 'burst', '1600', 'limit', '1'],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     ip(['-n', tx, 'link', 'set', txDev, 'up']);
     ip(['-n', rx, 'link', 'set', rxDev, 'up']);
-    ip(['-n', tx, 'neigh', 'replace', '198.18.0.254', 'lladdr', '02:00:00:5e:00:fe', 'dev', txDev, 'nud', 'permanent']);
-    ip(['-n', tx, 'route', 'add', '198.19.0.0/16', 'via', '198.18.0.254', 'dev', txDev]);
+    this.route();
     if (this.drop === 'silent') {
       // Peer down: our end loses carrier and the kernel swaps in the noop
       // qdisc, which frees every packet and answers NET_XMIT_CN (success).
@@ -171,6 +182,18 @@ class VethSink {
         execFileSync('sleep', ['0.1']);
       }
     }
+  }
+
+  /** 198.19.0.0/16 from the transmit namespace via the static next hop. */
+  route() {
+    const { tx, txDev } = this;
+    ip(['-n', tx, 'neigh', 'replace', NEXT_HOP, 'lladdr', NEXT_HOP_MAC, 'dev', txDev, 'nud', 'permanent']);
+    ip(['-n', tx, 'route', 'add', '198.19.0.0/16', 'via', NEXT_HOP, 'dev', txDev]);
+  }
+
+  /** What a scenario asks of the sink: the MTU (vethMtu, else the run's --veth-mtu). */
+  configure(scenario, options) {
+    this.setMtu(scenario.vethMtu ?? options.vethMtu);
   }
 
   /** The MTU of both ends (a scenario may want fragmentation, or not). */
@@ -235,4 +258,4 @@ class VethSink {
   }
 }
 
-module.exports = { LoopbackSink, VethSink, removeStaleNamespaces };
+module.exports = { LoopbackSink, VethSink, removeStaleNamespaces, ip, NEXT_HOP, NEXT_HOP_MAC };

@@ -14,6 +14,34 @@
 //     with the suffix -gso (e.g. sendmmsg-gso) each member gets one message
 //     carrying UDP_SEGMENT=segment; without it, a segment size cuts the
 //     payload into separate datagrams (payload/segment messages per member).
+//     --pace poll: send with MSG_DONTWAIT and, when the send buffer is full,
+//     wait in poll(POLLOUT) as a real program does (without it the socket
+//     blocks in the kernel, or on a sink that drops everything never fills).
+//     sendmmsg waits after a short count; io_uring sends the members that
+//     got EAGAIN again after the wait, the rest of the call behind them, and
+//     submits at most twice what the buffer took last time (doubling back to
+//     the whole call while nothing bounces), so a full buffer does not make
+//     it try every member of a large call on each wake. The JSON line also
+//     gives the measured window (t0Ns, t1Ns: CLOCK_MONOTONIC), the waits and
+//     how busy each CPU was in the window (cpuBusy, 0..1 each).
+//
+//   sgref recv --port FIRST --count N [--rcvbuf BYTES]
+//     The link sink's receivers: N UDP sockets on 0.0.0.0, ports FIRST ..
+//     FIRST+N-1, with SO_RCVBUFFORCE BYTES (default 4 MiB), all read by this
+//     one process (epoll + recvmmsg). Prints "ready", then answers one JSON
+//     line per command line on stdin:
+//       report T0 T1  datagrams and bytes that arrived in (T0, T1]
+//                     (CLOCK_MONOTONIC ns; arrival: the kernel's receive
+//                     timestamp, SO_TIMESTAMPNS, so a late reader does not
+//                     move datagrams between windows) and this process's
+//                     CPU in it; the datagrams, bytes and per-port counts
+//                     since the last report; the namespace's Udp counters
+//                     (/proc/net/snmp: RcvbufErrors, InErrors are receive
+//                     drops). Then forgets all but the counters.
+//       close I J     closes the sockets of ports FIRST+I .. FIRST+J-1
+//                     (datagrams to them draw ICMP port unreachable)
+//       open I J      binds them again
+//     and exits when stdin closes.
 //
 //   sgref sink --count N --out FILE [--rcvbuf BYTES]
 //     The loopback sink: N UDP sockets on 127.0.0.1 that never read, with a
@@ -27,11 +55,13 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -65,19 +95,37 @@ static double now_s(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Busy and total jiffies of all CPUs (first line of /proc/stat). */
-static void system_jiffies(double *busy, double *total) {
-  unsigned long long v[10] = {0};
+#define MAX_CPUS 64
+
+/* Busy and total jiffies of all CPUs (the first line of /proc/stat), and of
+   each CPU (cpu_busy/cpu_total, when given: MAX_CPUS at most). */
+static int system_jiffies(double *busy, double *total, double *cpu_busy, double *cpu_total) {
+  char line[512];
+  int n = -1;
   *busy = *total = 0;
   FILE *f = fopen("/proc/stat", "r");
-  if (!f) return;
-  if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-             &v[7], &v[8], &v[9]) >= 8) {
+  if (!f) return 0;
+  while (fgets(line, sizeof(line), f) && strncmp(line, "cpu", 3) == 0 && n < MAX_CPUS) {
+    unsigned long long v[8] = {0};
+    char *p = line + 3;
+    while (*p && *p != ' ') ++p; /* past "cpu" or "cpuN" */
+    if (sscanf(p, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 8)
+      break;
     /* user nice system idle iowait irq softirq steal (guest time is in user) */
-    for (int i = 0; i < 8; ++i) *total += (double)v[i];
-    *busy = *total - (double)v[3] - (double)v[4];
+    double t = 0;
+    for (int i = 0; i < 8; ++i) t += (double)v[i];
+    double b = t - (double)v[3] - (double)v[4];
+    if (n < 0) {
+      *busy = b;
+      *total = t;
+    } else if (cpu_busy) {
+      cpu_busy[n] = b;
+      cpu_total[n] = t;
+    }
+    ++n;
   }
   fclose(f);
+  return n < 0 ? 0 : n;
 }
 
 static double cpu_us(double *user, double *sys) {
@@ -97,6 +145,14 @@ static const char *arg(int argc, char **argv, const char *name, const char *fall
 
 /* ---------------------------------------------------------------- sink -- */
 
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 static int sink(int argc, char **argv) {
   long count = atol(arg(argc, argv, "--count", "0"));
   const char *out = arg(argc, argv, "--out", NULL);
@@ -105,11 +161,7 @@ static int sink(int argc, char **argv) {
     fprintf(stderr, "sgref sink --count N --out FILE\n");
     return 2;
   }
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  raise_nofile();
   FILE *f = fopen(out, "w");
   if (!f) die(out);
   for (long i = 0; i < count; ++i) {
@@ -133,6 +185,265 @@ static int sink(int argc, char **argv) {
   return 0;
 }
 
+/* ---------------------------------------------------------------- recv -- */
+
+#define RECV_BATCH 16
+#define RECV_BUF 65536
+#define STDIN_TAG UINT32_MAX
+
+struct arrival {
+  double t; /* CLOCK_MONOTONIC seconds */
+  uint32_t bytes;
+};
+struct cpu_sample {
+  double t, cpu_us;
+};
+
+static struct {
+  int ep, first_port, rcvbuf;
+  long count;
+  int *fds;
+  uint64_t *port_count; /* since the last report */
+  uint64_t datagrams, bytes;
+  struct arrival *log;
+  size_t nlog, caplog;
+  struct cpu_sample *cpu;
+  size_t ncpu, capcpu;
+  struct mmsghdr msgs[RECV_BATCH];
+  struct iovec iovs[RECV_BATCH];
+  uint8_t control[RECV_BATCH][CMSG_SPACE(sizeof(struct timespec))] __attribute__((aligned(8)));
+  double realtime_offset; /* CLOCK_REALTIME - CLOCK_MONOTONIC, seconds */
+} R;
+
+/* Receive timestamps are CLOCK_REALTIME; windows are CLOCK_MONOTONIC. */
+static void recv_clock_offset(void) {
+  struct timespec real, mono;
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  R.realtime_offset = (real.tv_sec - mono.tv_sec) + (real.tv_nsec - mono.tv_nsec) / 1e9;
+}
+
+/* Message k's arrival (CLOCK_MONOTONIC seconds), or now when it has no timestamp. */
+static double arrival_time(int k) {
+  struct msghdr *h = &R.msgs[k].msg_hdr;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      struct timespec ts;
+      memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+      return ts.tv_sec + ts.tv_nsec / 1e9 - R.realtime_offset;
+    }
+  }
+  return now_s();
+}
+
+static double process_cpu_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void *grow(void *array, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return array;
+  *cap = *cap ? *cap * 2 : 4096;
+  array = realloc(array, *cap * size);
+  if (!array) die("realloc");
+  return array;
+}
+
+static void recv_open(long i) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  /* FORCE: past net.core.rmem_max (we are root); the link, not this
+     socket, must be what limits the rate. */
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &R.rcvbuf, sizeof(R.rcvbuf)) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &R.rcvbuf, sizeof(R.rcvbuf));
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(R.first_port + i))};
+  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) die("bind");
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+  if (epoll_ctl(R.ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
+  R.fds[i] = fd;
+}
+
+static void recv_close(long i) {
+  if (R.fds[i] < 0) return;
+  close(R.fds[i]); /* also leaves the epoll set */
+  R.fds[i] = -1;
+}
+
+/* One recvmmsg on socket i (level-triggered epoll brings back the rest); logs each arrival. */
+static void recv_drain(uint32_t i) {
+  if (R.fds[i] < 0) return;
+  for (int k = 0; k < RECV_BATCH; ++k) R.msgs[k].msg_hdr.msg_controllen = sizeof(R.control[k]);
+  int n = recvmmsg(R.fds[i], R.msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+  for (int k = 0; k < n; ++k) {
+    R.log = grow(R.log, &R.caplog, R.nlog, sizeof(*R.log));
+    R.log[R.nlog++] = (struct arrival){arrival_time(k), R.msgs[k].msg_len};
+    R.bytes += R.msgs[k].msg_len;
+  }
+  if (n > 0) {
+    R.datagrams += (uint64_t)n;
+    R.port_count[i] += (uint64_t)n;
+  }
+}
+
+static void recv_sample_cpu(double t, int force) {
+  if (!force && R.ncpu && t - R.cpu[R.ncpu - 1].t < 0.002) return;
+  R.cpu = grow(R.cpu, &R.capcpu, R.ncpu, sizeof(*R.cpu));
+  R.cpu[R.ncpu++] = (struct cpu_sample){t, process_cpu_us()};
+}
+
+/* This process's CPU time at t, interpolated between samples. */
+static double cpu_at(double t) {
+  if (!R.ncpu) return 0;
+  if (t <= R.cpu[0].t) return R.cpu[0].cpu_us;
+  for (size_t k = 1; k < R.ncpu; ++k) {
+    if (t <= R.cpu[k].t) {
+      struct cpu_sample a = R.cpu[k - 1], b = R.cpu[k];
+      return a.cpu_us + (b.cpu_us - a.cpu_us) * (t - a.t) / (b.t - a.t);
+    }
+  }
+  return R.cpu[R.ncpu - 1].cpu_us;
+}
+
+/* The Udp: counters of this network namespace, as a JSON object body. */
+static void print_snmp(void) {
+  char names[1024] = "", values[1024] = "", line[1024];
+  FILE *f = fopen("/proc/net/snmp", "r");
+  while (f && fgets(line, sizeof(line), f)) {
+    if (strncmp(line, "Udp: ", 5) != 0) continue;
+    if (!names[0]) snprintf(names, sizeof(names), "%s", line + 5);
+    else snprintf(values, sizeof(values), "%s", line + 5);
+  }
+  if (f) fclose(f);
+  char *ns = NULL, *vs = NULL;
+  char *n = strtok_r(names, " \n", &ns), *v = strtok_r(values, " \n", &vs);
+  for (int first = 1; n && v; first = 0) {
+    printf("%s\"%s\":%s", first ? "" : ",", n, v);
+    n = strtok_r(NULL, " \n", &ns);
+    v = strtok_r(NULL, " \n", &vs);
+  }
+}
+
+static void recv_report(double t0, double t1) {
+  recv_sample_cpu(now_s(), 1);
+  uint64_t datagrams = 0, bytes = 0;
+  double first = 0, last = 0;
+  for (size_t k = 0; k < R.nlog; ++k) {
+    if (R.log[k].t <= t0 || R.log[k].t > t1) continue;
+    if (!datagrams || R.log[k].t < first) first = R.log[k].t;
+    if (R.log[k].t > last) last = R.log[k].t;
+    ++datagrams;
+    bytes += R.log[k].bytes;
+  }
+  uint64_t min = UINT64_MAX, max = 0;
+  long open = 0, seen = 0;
+  for (long i = 0; i < R.count; ++i) {
+    if (R.fds[i] >= 0) ++open;
+    if (!R.port_count[i]) continue;
+    ++seen;
+    if (R.port_count[i] < min) min = R.port_count[i];
+    if (R.port_count[i] > max) max = R.port_count[i];
+  }
+  printf("{\"window\":{\"datagrams\":%llu,\"bytes\":%llu,\"cpuUs\":%.0f,\"firstNs\":%.0f,\"lastNs\":%.0f},"
+         "\"since\":{\"datagrams\":%llu,\"bytes\":%llu,\"portsSeen\":%ld,\"portMin\":%llu,\"portMax\":%llu},"
+         "\"open\":%ld,\"udp\":{",
+         (unsigned long long)datagrams, (unsigned long long)bytes, cpu_at(t1) - cpu_at(t0), first * 1e9, last * 1e9,
+         (unsigned long long)R.datagrams, (unsigned long long)R.bytes, seen, (unsigned long long)(seen ? min : 0),
+         (unsigned long long)max, open);
+  print_snmp();
+  printf("}}\n");
+  fflush(stdout);
+  R.nlog = 0;
+  R.datagrams = R.bytes = 0;
+  memset(R.port_count, 0, R.count * sizeof(*R.port_count));
+  R.cpu[0] = R.cpu[R.ncpu - 1];
+  R.ncpu = 1;
+  recv_clock_offset();
+}
+
+/* One command line from stdin (see the top of this file). */
+static void recv_command(char *line) {
+  double a = 0, b = 0;
+  char cmd[16] = "";
+  if (sscanf(line, "%15s %lf %lf", cmd, &a, &b) < 1) return;
+  if (strcmp(cmd, "report") == 0) {
+    recv_report(a / 1e9, b / 1e9);
+    return;
+  }
+  long from = a < 0 ? 0 : (long)a, to = b > R.count ? R.count : (long)b;
+  for (long i = from; i < to; ++i) {
+    if (strcmp(cmd, "close") == 0) recv_close(i);
+    else if (strcmp(cmd, "open") == 0 && R.fds[i] < 0) recv_open(i);
+  }
+  long open = 0;
+  for (long i = 0; i < R.count; ++i) open += R.fds[i] >= 0;
+  printf("{\"ok\":true,\"open\":%ld}\n", open);
+  fflush(stdout);
+}
+
+/* Reads what stdin has; false at its end. */
+static int recv_stdin(void) {
+  static char buf[4096];
+  static size_t used;
+  ssize_t n = read(0, buf + used, sizeof(buf) - 1 - used);
+  if (n <= 0) return n < 0 && errno == EINTR;
+  used += (size_t)n;
+  buf[used] = 0;
+  char *start = buf, *nl;
+  while ((nl = strchr(start, '\n'))) {
+    *nl = 0;
+    recv_command(start);
+    start = nl + 1;
+  }
+  used = strlen(start);
+  memmove(buf, start, used + 1);
+  if (used == sizeof(buf) - 1) used = 0; /* a line too long: drop it */
+  return 1;
+}
+
+static int recv_main(int argc, char **argv) {
+  R.first_port = atoi(arg(argc, argv, "--port", "0"));
+  R.count = atol(arg(argc, argv, "--count", "0"));
+  R.rcvbuf = atoi(arg(argc, argv, "--rcvbuf", "4194304"));
+  if (R.count <= 0 || R.first_port <= 0 || R.first_port + R.count > 65536) {
+    fprintf(stderr, "sgref recv --port FIRST --count N [--rcvbuf BYTES]\n");
+    return 2;
+  }
+  raise_nofile();
+  R.ep = epoll_create1(EPOLL_CLOEXEC);
+  if (R.ep < 0) die("epoll_create1");
+  R.fds = calloc(R.count, sizeof(*R.fds));
+  R.port_count = calloc(R.count, sizeof(*R.port_count));
+  uint8_t *buffers = malloc((size_t)RECV_BATCH * RECV_BUF);
+  if (!R.fds || !R.port_count || !buffers) die("calloc");
+  for (int k = 0; k < RECV_BATCH; ++k) {
+    R.iovs[k] = (struct iovec){buffers + (size_t)k * RECV_BUF, RECV_BUF};
+    R.msgs[k].msg_hdr.msg_iov = &R.iovs[k];
+    R.msgs[k].msg_hdr.msg_iovlen = 1;
+    R.msgs[k].msg_hdr.msg_control = R.control[k];
+  }
+  recv_clock_offset();
+  for (long i = 0; i < R.count; ++i) recv_open(i);
+  struct epoll_event in = {.events = EPOLLIN, .data.u32 = STDIN_TAG};
+  if (epoll_ctl(R.ep, EPOLL_CTL_ADD, 0, &in) < 0) die("epoll_ctl stdin");
+  recv_sample_cpu(now_s(), 1);
+  printf("ready\n");
+  fflush(stdout);
+  struct epoll_event ev[256];
+  for (;;) {
+    int n = epoll_wait(R.ep, ev, 256, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("epoll_wait");
+    for (int k = 0; k < n; ++k) {
+      if (ev[k].data.u32 != STDIN_TAG) recv_drain(ev[k].data.u32);
+      else if (!recv_stdin()) return 0;
+    }
+    recv_sample_cpu(now_s(), 0);
+  }
+}
+
 /* ---------------------------------------------------------------- send -- */
 
 struct job {
@@ -148,7 +459,9 @@ struct job {
   struct mmsghdr *msgs;
   struct iovec *iovs;
   uint8_t control[CMSG_SPACE(sizeof(uint16_t))] __attribute__((aligned(8)));
+  int pace;         /* --pace poll */
   /* results */
+  unsigned long long waits; /* poll(POLLOUT) calls */
   unsigned long long errors;
   int first_error;
   unsigned long long zc_copied, zc_sent;
@@ -195,18 +508,33 @@ static void build_messages(struct job *j) {
   }
 }
 
+/* --pace poll: the send buffer is full, sleep until it has room. */
+static void wait_writable(struct job *j) {
+  struct pollfd p = {.fd = j->fd, .events = POLLOUT};
+  ++j->waits;
+  while (poll(&p, 1, -1) < 0 && errno == EINTR) {
+  }
+}
+
 static void call_sendmmsg(struct job *j) {
   size_t off = 0;
   while (off < j->total) {
     size_t n = j->total - off;
     if (n > MAX_CHUNK) n = MAX_CHUNK;
-    int sent = sendmmsg(j->fd, j->msgs + off, (unsigned)n, 0);
+    int sent = sendmmsg(j->fd, j->msgs + off, (unsigned)n, j->pace ? MSG_DONTWAIT : 0);
     if (sent < 0) {
       if (errno == EINTR) continue;
+      if (j->pace && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        wait_writable(j);
+        continue;
+      }
       note_error(j, errno);
       ++off; /* the failing message: skip it, like a per-member error */
     } else {
       off += (size_t)sent;
+      /* Short: the buffer filled up (or the next message fails, and then
+         poll returns at once and the next call reports it). */
+      if (j->pace && (size_t)sent < n) wait_writable(j);
     }
   }
 }
@@ -218,6 +546,11 @@ struct uring_state {
   enum uring_kind kind;
   unsigned budget; /* CQEs we may still cause without overflowing the CQ */
   int fixed_msg;   /* SENDMSG_ZC may take IORING_RECVSEND_FIXED_BUF */
+  int flags;       /* MSG_DONTWAIT with --pace poll */
+  /* --pace poll: messages that got EAGAIN, sent again first (a ring of
+     j->total), and the most SQEs per submission (0: no limit). */
+  size_t *retry, retry_head, retry_tail;
+  unsigned window, depth;
 };
 
 static void uring_setup(struct uring_state *u, struct job *j, unsigned depth) {
@@ -247,23 +580,29 @@ static void uring_setup(struct uring_state *u, struct job *j, unsigned depth) {
     }
     u->fixed_msg = 1;
   }
+  u->depth = depth;
+  if (j->pace) {
+    u->flags = MSG_DONTWAIT;
+    u->retry = calloc(j->total, sizeof(*u->retry));
+    if (!u->retry) die("calloc");
+  }
 }
 
 static void uring_prep(struct uring_state *u, struct job *j, struct io_uring_sqe *sqe, size_t k) {
   struct msghdr *h = &j->msgs[k].msg_hdr;
   if (u->kind == U_SENDMSG) {
-    io_uring_prep_sendmsg(sqe, j->fd, h, 0);
+    io_uring_prep_sendmsg(sqe, j->fd, h, u->flags);
   } else if (u->kind == U_SEND && !j->gso) {
-    io_uring_prep_send(sqe, j->fd, h->msg_iov->iov_base, h->msg_iov->iov_len, 0);
+    io_uring_prep_send(sqe, j->fd, h->msg_iov->iov_base, h->msg_iov->iov_len, u->flags);
     io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)h->msg_name, (uint16_t)h->msg_namelen);
   } else if (u->kind == U_SEND) {
-    io_uring_prep_sendmsg(sqe, j->fd, h, 0); /* GSO needs the cmsg */
+    io_uring_prep_sendmsg(sqe, j->fd, h, u->flags); /* GSO needs the cmsg */
   } else if (!j->gso) {
-    io_uring_prep_send_zc_fixed(sqe, j->fd, h->msg_iov->iov_base, h->msg_iov->iov_len, 0,
+    io_uring_prep_send_zc_fixed(sqe, j->fd, h->msg_iov->iov_base, h->msg_iov->iov_len, u->flags,
                                 IORING_SEND_ZC_REPORT_USAGE, 0);
     io_uring_prep_send_set_addr(sqe, (const struct sockaddr *)h->msg_name, (uint16_t)h->msg_namelen);
   } else {
-    io_uring_prep_sendmsg_zc(sqe, j->fd, h, 0);
+    io_uring_prep_sendmsg_zc(sqe, j->fd, h, u->flags);
     sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
     if (u->fixed_msg) {
       sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
@@ -273,17 +612,39 @@ static void uring_prep(struct uring_state *u, struct job *j, struct io_uring_sqe
   io_uring_sqe_set_data64(sqe, k);
 }
 
+static int uring_has_next(struct uring_state *u, struct job *j, size_t next) {
+  return u->retry_head < u->retry_tail || next < j->total;
+}
+
+/* The next message to send: one that bounced off a full buffer, else the next new one. */
+static size_t uring_take(struct uring_state *u, struct job *j, size_t *next) {
+  if (u->retry_head < u->retry_tail) return u->retry[u->retry_head++ % j->total];
+  return (*next)++;
+}
+
+/* After a submission: a full buffer (again > 0) limits the next one to
+   twice what got in and waits for room; else the limit doubles, and goes
+   away at the ring's depth. */
+static void uring_pace(struct uring_state *u, struct job *j, unsigned accepted, unsigned again) {
+  if (again) {
+    u->window = accepted * 2 > 16 ? accepted * 2 : 16;
+    wait_writable(j);
+  } else if (u->window) {
+    u->window = u->window * 2 >= u->depth ? 0 : u->window * 2;
+  }
+}
+
 static void call_uring(struct uring_state *u, struct job *j) {
   unsigned cost = u->kind == U_ZC ? 2 : 1;
   size_t next = 0, done = 0;
   long notifs = 0;
+  u->retry_head = u->retry_tail = 0;
   while (done < j->total || notifs > 0) {
-    unsigned prepared = 0;
-    while (next < j->total && u->budget >= cost) {
+    unsigned prepared = 0, limit = u->window ? u->window : UINT32_MAX;
+    while (prepared < limit && u->budget >= cost && uring_has_next(u, j, next)) {
       struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
       if (!sqe) break;
-      uring_prep(u, j, sqe, next);
-      ++next;
+      uring_prep(u, j, sqe, uring_take(u, j, &next));
       u->budget -= cost;
       ++prepared;
     }
@@ -296,7 +657,7 @@ static void call_uring(struct uring_state *u, struct job *j) {
       }
     }
     struct io_uring_cqe *cqe;
-    unsigned head, seen = 0;
+    unsigned head, seen = 0, accepted = 0, again = 0;
     io_uring_for_each_cqe(&u->ring, head, cqe) {
       ++seen;
       ++u->budget;
@@ -308,10 +669,17 @@ static void call_uring(struct uring_state *u, struct job *j) {
       }
       if (cqe->flags & IORING_CQE_F_MORE) ++notifs;
       else if (u->kind == U_ZC) ++u->budget;
+      if (u->retry && cqe->res == -EAGAIN) {
+        u->retry[u->retry_tail++ % j->total] = (size_t)io_uring_cqe_get_data64(cqe);
+        ++again;
+        continue;
+      }
       if (cqe->res < 0) note_error(j, -cqe->res);
+      else ++accepted;
       ++done;
     }
     io_uring_cq_advance(&u->ring, seen);
+    if (u->retry) uring_pace(u, j, accepted, again);
     if (!seen && !prepared) {
       /* Nothing ready: wait for a completion (this also runs deferred task work). */
       ret = io_uring_submit_and_wait(&u->ring, 1);
@@ -360,6 +728,12 @@ static int send_main(int argc, char **argv) {
   double duration = atof(arg(argc, argv, "--duration", "1"));
   double warmup = atof(arg(argc, argv, "--warmup", "0.2"));
   long min_calls = atol(arg(argc, argv, "--min-calls", "3"));
+  const char *pace = arg(argc, argv, "--pace", "none");
+  j.pace = strcmp(pace, "poll") == 0;
+  if (!j.pace && strcmp(pace, "none") != 0) {
+    fprintf(stderr, "sgref: --pace poll|none\n");
+    return 2;
+  }
   unsigned depth = (unsigned)atoi(arg(argc, argv, "--depth", "1024"));
   if (!targets || j.payload_len == 0 || j.payload_len > 65507) {
     fprintf(stderr, "sgref send --method M --targets FILE --payload BYTES\n");
@@ -411,9 +785,11 @@ static int send_main(int argc, char **argv) {
   j.errors = 0;
   j.first_error = 0;
   j.zc_copied = j.zc_sent = 0;
+  j.waits = 0;
 
   double u0, s0, u1, s1, b0, t0j, b1, t1j;
-  system_jiffies(&b0, &t0j);
+  double cb0[MAX_CPUS], ct0[MAX_CPUS], cb1[MAX_CPUS], ct1[MAX_CPUS];
+  int ncpus = system_jiffies(&b0, &t0j, cb0, ct0);
   cpu_us(&u0, &s0);
   double w0 = now_s(), w1;
   long calls = 0;
@@ -424,7 +800,7 @@ static int send_main(int argc, char **argv) {
     w1 = now_s();
   } while (w1 - w0 < duration || calls < min_calls);
   cpu_us(&u1, &s1);
-  system_jiffies(&b1, &t1j);
+  system_jiffies(&b1, &t1j, cb1, ct1);
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   double busy_cores = t1j > t0j ? (b1 - b0) / (t1j - t0j) * (double)ncpu : 0;
   double other_cores = busy_cores - ((u1 - u0) + (s1 - s0)) / ((w1 - w0) * 1e6);
@@ -435,10 +811,15 @@ static int send_main(int argc, char **argv) {
                                  (j.gso ? (j.payload_len + j.segment - 1) / j.segment : j.per_member);
   printf("{\"method\":\"c-%s\",\"members\":%zu,\"payload\":%zu,\"segment\":%zu,\"calls\":%ld,"
          "\"datagrams\":%llu,\"userUs\":%.0f,\"sysUs\":%.0f,\"cpuUs\":%.0f,\"wallUs\":%.0f,"
-         "\"errors\":%llu,\"firstError\":\"%s\",\"zeroCopy\":\"%s\",\"warmupCalls\":%ld,\"otherCores\":%.2f}\n",
+         "\"errors\":%llu,\"firstError\":\"%s\",\"zeroCopy\":\"%s\",\"warmupCalls\":%ld,\"otherCores\":%.2f,"
+         "\"t0Ns\":%.0f,\"t1Ns\":%.0f,\"pace\":\"%s\",\"waits\":%llu",
          method, j.members, j.payload_len, j.segment, calls, datagrams, u1 - u0, s1 - s0,
          (u1 - u0) + (s1 - s0), (w1 - w0) * 1e6, j.errors, j.errors ? strerror(j.first_error) : "",
-         zc, warm_calls, other_cores);
+         zc, warm_calls, other_cores, w0 * 1e9, w1 * 1e9, pace, j.waits);
+  /* The last field, cpuBusy: cores busy per CPU (0..1) in the window. */
+  printf(",\"cpuBusy\":[");
+  for (int c = 0; c < ncpus; ++c) printf("%s%.2f", c ? "," : "", ct1[c] > ct0[c] ? (cb1[c] - cb0[c]) / (ct1[c] - ct0[c]) : 0);
+  printf("]}\n");
   if (use_uring) io_uring_queue_exit(&u.ring);
   close(j.fd);
   return 0;
@@ -447,6 +828,7 @@ static int send_main(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "sink") == 0) return sink(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "send") == 0) return send_main(argc, argv);
-  fprintf(stderr, "usage: sgref send|sink ... (see bench/reference/sgref.c)\n");
+  if (argc >= 2 && strcmp(argv[1], "recv") == 0) return recv_main(argc, argv);
+  fprintf(stderr, "usage: sgref send|sink|recv ... (see bench/reference/sgref.c)\n");
   return 2;
 }
