@@ -43,7 +43,18 @@ bool IcmpErrno(int err) {
 
 void ErrorQueue::StartRound() {
   drainedThisRound_ = false;
+  lastRound_ = std::move(proofs_);
   proofs_.clear();
+}
+
+bool ErrorQueue::Use(Proofs& proofs, int err) {
+  for (auto& [proven, count] : proofs) {
+    if (proven == err && count) {
+      --count;
+      return true;
+    }
+  }
+  return false;
 }
 
 bool ErrorQueue::Stale(int err) {
@@ -51,13 +62,7 @@ bool ErrorQueue::Stale(int err) {
   // The entry that proves it is still queued: nothing read the queue
   // between the failed send and here, or it was read this round.
   if (!drainedThisRound_) Drain();
-  for (auto& [errno_, count] : proofs_) {
-    if (errno_ == err && count) {
-      --count;
-      return true;
-    }
-  }
-  return false;
+  return Use(proofs_, err) || Use(lastRound_, err) || err == ECONNREFUSED;
 }
 
 void ErrorQueue::Drain() {

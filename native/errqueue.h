@@ -11,6 +11,13 @@
 // last time the queue was read before the send: that entry is the proof,
 // and each entry proves one such failure (each ICMP error fails at most one
 // send), so retries end when the errors do.
+//
+// Two refinements. The kernel queues an entry before it sets sk_err, so a
+// read on another CPU can take the entry just before sk_err is set: the
+// send that picks it up finds no proof this round. Entries not used as
+// proof stay good for one more round. And ECONNREFUSED is never a send's
+// own error on an unconnected socket (nothing on the send path makes it):
+// it is always someone else's, proof or not.
 #pragma once
 
 #include <netinet/in.h>
@@ -48,8 +55,11 @@ class ErrorQueue {
  private:
   int fd_;
   bool drainedThisRound_ = false;
-  // ICMP entries read this round not yet used as proof: (errno, count).
-  std::vector<std::pair<int, unsigned>> proofs_;
+  // ICMP entries read this round, and left over from the last, not yet used
+  // as proof: (errno, count).
+  using Proofs = std::vector<std::pair<int, unsigned>>;
+  static bool Use(Proofs& proofs, int err);
+  Proofs proofs_, lastRound_;
   std::vector<Unreachable> unreachable_;
 };
 

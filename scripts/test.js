@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// npm test: the whole uvu suite twice, first as this machine allows, then
+// npm test: the whole uvu suite four times: as this machine allows, then
 // with io_uring blocked by seccomp the way Docker blocks it (the sendmmsg
-// backend must pass the same tests). Extra arguments narrow the file pattern.
+// backend must pass the same tests), each sending inline and on two native
+// threads (SENDGROUP_THREADS=2: every Sender the tests make gets threads: 2).
+// Extra arguments narrow the file pattern; SENDGROUP_TEST_PASSES=1,3 runs
+// only those passes.
 'use strict';
 const { spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -21,12 +24,22 @@ function buildLauncher() {
   return binary;
 }
 
-function pass(title, name, command, args) {
+function pass(title, name, command, args, extraEnv) {
   console.log(`\n=== ${title} ===`);
-  const env = { ...process.env, SENDGROUP_TEST_PASS: name };
+  const env = { ...process.env, SENDGROUP_TEST_PASS: name, ...extraEnv };
   return spawnSync(command, args, { cwd: root, stdio: 'inherit', env }).status;
 }
 
-const normal = pass('pass 1: io_uring as this kernel allows', 'normal', process.execPath, uvu);
-const blocked = pass('pass 2: io_uring blocked by seccomp (EPERM), sendmmsg backend', 'blocked', buildLauncher(), [process.execPath, ...uvu]);
-process.exitCode = normal === 0 && blocked === 0 ? 0 : 1;
+const launcher = buildLauncher();
+const PASSES = [
+  ['io_uring as this kernel allows', 'normal', process.execPath, uvu, { SENDGROUP_THREADS: '0' }],
+  ['io_uring blocked by seccomp (EPERM), sendmmsg backend', 'blocked', launcher, [process.execPath, ...uvu], { SENDGROUP_THREADS: '0' }],
+  ['io_uring, threads: 2', 'normal', process.execPath, uvu, { SENDGROUP_THREADS: '2' }],
+  ['sendmmsg, threads: 2', 'blocked', launcher, [process.execPath, ...uvu], { SENDGROUP_THREADS: '2' }],
+];
+const chosen = (process.env.SENDGROUP_TEST_PASSES ?? '1,2,3,4').split(',').map(Number);
+let failed = false;
+for (const [i, [title, name, command, args, env]] of PASSES.entries()) {
+  if (chosen.includes(i + 1) && pass(`pass ${i + 1}: ${title}`, name, command, args, env) !== 0) failed = true;
+}
+process.exitCode = failed ? 1 : 0;
