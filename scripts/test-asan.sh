@@ -5,9 +5,10 @@
 # The working tree is copied to a temporary directory (build/Release of the
 # checkout is left alone), the addon is built there with
 # -fsanitize=address,undefined through the CFLAGS/CXXFLAGS/LDFLAGS node-gyp's
-# make generator honours, and the suite runs twice as `npm test` does (io_uring
-# as allowed, then with io_uring blocked by seccomp) with libasan preloaded
-# into node, since node itself is not instrumented. Every sanitizer report, in
+# make generator honours, and the suite runs four times as `npm test` does
+# (io_uring as allowed, then with io_uring blocked by seccomp, each inline and
+# with threads: 2) with libasan preloaded into node, since node itself is not
+# instrumented. Every sanitizer report, in
 # this process or any child (fixtures, workers), goes to a log file; any log
 # file, or any failing test, fails the run.
 #
@@ -63,7 +64,7 @@ ldd "$addon" | grep libasan >/dev/null || fail "$addon does not link libasan: th
 (cd "$work" && LD_PRELOAD="$libasan" ASAN_OPTIONS=detect_leaks=0 npm run --silent build:ts >"$work/build-ts.log" 2>&1) ||
   { tail -20 "$work/build-ts.log"; fail "the TypeScript build failed"; }
 
-# io_uring blocked by seccomp, as npm test's second pass does.
+# io_uring blocked by seccomp, as npm test's second and fourth passes do.
 launcher=""
 if [[ -f "$work/test/launcher/no-io-uring.c" ]]; then
   launcher="$work/build/no-io-uring"
@@ -81,18 +82,23 @@ export LD_PRELOAD="$libasan $libubsan"
 
 status=0
 run_pass() {
-  local title=$1 name=$2; shift 2
+  local title=$1 name=$2 log=$3; shift 3
   echo
   echo "=== $title"
   # Reports that bypass log_path (UBSan next to ASan writes to stderr) are
   # caught in the output.
-  (cd "$work" && SENDGROUP_TEST_PASS="$name" "$@" node "$work/node_modules/uvu/bin.js" test "$pattern") 2>&1 | tee "$work/pass-$name.log"
+  (cd "$work" && SENDGROUP_TEST_PASS="$name" "$@" node "$work/node_modules/uvu/bin.js" test "$pattern") 2>&1 | tee "$work/pass-$log.log"
   [[ ${PIPESTATUS[0]} == 0 ]] || status=1
 }
-run_pass "pass 1: io_uring as this kernel allows (ASan+UBSan)" normal
-if [[ -n "$launcher" ]]; then
-  run_pass "pass 2: io_uring blocked by seccomp, sendmmsg backend (ASan+UBSan)" blocked "$launcher"
-fi
+# The passes npm test runs (scripts/test.js): each backend inline and on
+# two native threads.
+for threads in 0 2; do
+  run_pass "io_uring as this kernel allows, threads: $threads (ASan+UBSan)" normal "normal-$threads" env SENDGROUP_THREADS=$threads
+  if [[ -n "$launcher" ]]; then
+    run_pass "io_uring blocked by seccomp, sendmmsg backend, threads: $threads (ASan+UBSan)" blocked "blocked-$threads" \
+      env SENDGROUP_THREADS=$threads "$launcher"
+  fi
+done
 unset LD_PRELOAD
 
 reports=$(find "$logs" -type f | sort)
