@@ -6,6 +6,18 @@ import * as path from 'node:path';
 /** Per-recipient bytes as the addon takes them: a fresh array or object of validated values. */
 export type NativeExtras = Uint8Array[] | { data: Uint8Array; stride: number } | undefined;
 
+export interface NativeSocketOptions {
+  ttl?: number;
+  tos?: number;
+  /** 0 or 1 */
+  broadcast?: number;
+  multicastTtl?: number;
+  /** 0 or 1 */
+  multicastLoopback?: number;
+  /** One packed member: an IPv4 address, or '::' with the interface index as its zone. */
+  multicastInterface?: Uint8Array;
+}
+
 export interface NativeSenderOptions {
   /** One packed member (address.ts) to bind to; [::] falls back to 0.0.0.0 without IPv6. */
   bind?: Uint8Array;
@@ -17,6 +29,8 @@ export interface NativeSenderOptions {
   registerBuffers: boolean;
   /** 0: the kernel's default. */
   sendBufferSize: number;
+  /** Set once on each socket; a key left out keeps the kernel's default. */
+  socketOptions: NativeSocketOptions;
   /** false: set the ring up as a kernel without DEFER_TASKRUN would. */
   deferTaskrun: boolean;
   /** 0: send inline on this thread; K: on K native threads. */

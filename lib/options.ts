@@ -3,7 +3,8 @@
 // option is read once: the addon gets fresh values, never the user's objects.
 import { Socket } from 'node:dgram';
 import { argError } from './errors';
-import { addon, NativeExtras } from './native';
+import { addon, NativeExtras, NativeSocketOptions } from './native';
+import { parseSocketOptions } from './socket';
 
 /** true: always zero-copy; false: never; 'auto': only where it pays (see AUTO_ZERO_COPY_MIN_BYTES). */
 export type ZeroCopyMode = boolean | 'auto';
@@ -38,6 +39,18 @@ export interface SenderOptions {
   sendBufferSize?: number;
   /** 0: send on this thread, inline; K: on K native threads (each with its own ring and socket), 0 to 64. Default: 0. */
   threads?: number;
+  /** Unicast TTL / IPv6 hop limit, 1 to 255 (dgram's setTTL). Default: the kernel's (net.ipv4.ip_default_ttl, 64). */
+  ttl?: number;
+  /** The IP TOS / IPv6 traffic class byte, 0 to 255: DSCP in the top six bits (EF is 46 << 2 = 184, AF41 34 << 2 = 136), ECN in the low two. Default: 0. */
+  tos?: number;
+  /** Allow sends to broadcast addresses (SO_BROADCAST, dgram's setBroadcast); without it they fail with EACCES. Default: false. */
+  broadcast?: boolean;
+  /** TTL / hop limit of multicast datagrams, 0 to 255 (dgram's setMulticastTTL). Default: 1 (the kernel's). */
+  multicastTtl?: number;
+  /** The interface multicast datagrams leave by (dgram's setMulticastInterface): an IPv4 address of it, or '::%N' with its interface index N for IPv6. Default: the kernel's choice by route. */
+  multicastInterface?: string;
+  /** Whether multicast datagrams loop back to receivers on this host (dgram's setMulticastLoopback). Default: true (the kernel's). */
+  multicastLoopback?: boolean;
 }
 
 export interface SendOptions {
@@ -96,7 +109,9 @@ export const MAX_SEND_BYTES = addon.limits.maxSendBytes;
 
 const BACKENDS: readonly string[] = ['auto', 'io_uring', 'sendmmsg'];
 const SEND_KEYS = ['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal'] as const;
-const SENDER_KEYS = ['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize', 'threads'] as const;
+export const SOCKET_OPTION_KEYS = ['ttl', 'tos', 'broadcast', 'multicastTtl', 'multicastInterface', 'multicastLoopback'] as const;
+const SENDER_KEYS = ['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize', 'threads',
+  ...SOCKET_OPTION_KEYS] as const;
 const BIND_KEYS = ['address', 'port'] as const;
 
 /** A call's options, checked and read once, as the Sender uses them. */
@@ -121,6 +136,7 @@ export interface SenderConfig {
   registerBuffers: boolean;
   sendBufferSize: number;
   threads: number;
+  socketOptions: NativeSocketOptions;
 }
 
 /** A plain copy of an options object: each known key read once, unknown own keys refused. */
@@ -137,7 +153,7 @@ function readObject(value: unknown, name: string, keys: readonly string[]): Reco
   return copy;
 }
 
-function checkInteger(value: unknown, name: string, min: number, max: number): number {
+export function checkInteger(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a number, received ${typeof value}`);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw argError('ERR_OUT_OF_RANGE', `${name} must be an integer from ${min} to ${max}, received ${value}`);
@@ -287,5 +303,6 @@ export function parseSenderOptions(options: unknown): SenderConfig {
     registerBuffers: (o.registerBuffers ?? d.registerBuffers) as boolean,
     sendBufferSize: o.sendBufferSize === undefined ? d.sendBufferSize : checkInteger(o.sendBufferSize, 'options.sendBufferSize', 1, 0x3fffffff),
     threads: o.threads === undefined ? defaultThreads() : checkInteger(o.threads, 'options.threads', 0, maxThreads),
+    socketOptions: parseSocketOptions(o),
   };
 }

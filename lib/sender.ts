@@ -81,6 +81,7 @@ export class Sender extends EventEmitter {
           registerBuffers: config.registerBuffers,
           sendBufferSize: config.sendBufferSize,
           threads: config.threads,
+          socketOptions: config.socketOptions,
           // Diagnostics: set the ring up as on a kernel without DEFER_TASKRUN (before 6.1).
           deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',
         },

@@ -3,7 +3,8 @@
 import type { Socket } from 'node:dgram';
 import { MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
 import { argError } from './errors';
-import type { SenderConfig } from './options';
+import type { NativeSocketOptions } from './native';
+import { checkInteger, type SenderConfig } from './options';
 
 /**
  * The descriptor of a bound dgram socket. Node has no public API for it; it
@@ -24,4 +25,30 @@ export function packBind(bind: SenderConfig['bind']): Uint8Array {
   const packed = new Uint8Array(MEMBER_BYTES);
   packEndpoint(parseEndpoint(bind, undefined, 'options.bind'), packed, 0);
   return packed;
+}
+
+function checkBoolean(value: unknown, name: string): number {
+  if (typeof value !== 'boolean') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a boolean, received ${typeof value}`);
+  return value ? 1 : 0;
+}
+
+/** '1.2.3.4' (an IPv4 interface address) or '::%N' (IPv6 interface index N), packed. */
+function packInterface(value: unknown): Uint8Array {
+  const name = 'options.multicastInterface';
+  if (typeof value === 'string' && value.startsWith('::%')) return packBind({ address: value, port: 0 });
+  const endpoint = parseEndpoint({ address: value, port: 0 }, undefined, name);
+  if (endpoint.family !== 'IPv4') throw argError('ERR_INVALID_ARG_VALUE', `${name} must be an IPv4 address or '::%N' (N: an interface index), received '${String(value)}'`);
+  return packBind({ address: endpoint.address, port: 0 });
+}
+
+/** The socket options given (others keep the kernel's defaults), checked. */
+export function parseSocketOptions(o: Record<string, unknown>): NativeSocketOptions {
+  const out: NativeSocketOptions = {};
+  if (o.ttl !== undefined) out.ttl = checkInteger(o.ttl, 'options.ttl', 1, 255);
+  if (o.tos !== undefined) out.tos = checkInteger(o.tos, 'options.tos', 0, 255);
+  if (o.multicastTtl !== undefined) out.multicastTtl = checkInteger(o.multicastTtl, 'options.multicastTtl', 0, 255);
+  if (o.broadcast !== undefined) out.broadcast = checkBoolean(o.broadcast, 'options.broadcast');
+  if (o.multicastLoopback !== undefined) out.multicastLoopback = checkBoolean(o.multicastLoopback, 'options.multicastLoopback');
+  if (o.multicastInterface !== undefined) out.multicastInterface = packInterface(o.multicastInterface);
+  return out;
 }

@@ -74,6 +74,32 @@ void PlaceExtras(Napi::Env env, const ExtrasArg& arg, uint32_t count, const char
   out.total = total;
 }
 
+// -1 where lib left an option unset.
+int OptionalInt(Napi::Object o, const char* key) {
+  Napi::Value value = o.Get(key);
+  return value.IsNumber() ? value.As<Napi::Number>().Int32Value() : -1;
+}
+
+SocketOptions ReadSocketOptions(Napi::Object o) {
+  SocketOptions out;
+  out.ttl = OptionalInt(o, "ttl");
+  out.tos = OptionalInt(o, "tos");
+  out.broadcast = OptionalInt(o, "broadcast");
+  out.multicastTtl = OptionalInt(o, "multicastTtl");
+  out.multicastLoopback = OptionalInt(o, "multicastLoopback");
+  Napi::Value interface = o.Get("multicastInterface");
+  if (interface.IsTypedArray()) {
+    Napi::Uint8Array packed = Bytes(interface, "multicastInterface");
+    std::vector<Destination> parsed;
+    if (packed.ByteLength() < kMemberBytes ||
+        !ParseDestinations(packed.Data(), 1, packed.Data()[0] == 4 ? AF_INET : AF_INET6, parsed)) {
+      ThrowTypeError(o.Env(), "multicastInterface must be one packed member");
+    }
+    out.multicastInterface = parsed[0];
+  }
+  return out;
+}
+
 }  // namespace
 
 SendArgs ReadSendArgs(const Napi::CallbackInfo& info) {
@@ -124,6 +150,7 @@ SenderArgs ReadSenderArgs(Napi::Object options) {
     args.socket.bind = local[0];
   }
   args.socket.sendBufferSize = int(Uint(options.Get("sendBufferSize"), "sendBufferSize") & 0x3fffffff);
+  args.socket.options = ReadSocketOptions(options.Get("socketOptions").As<Napi::Object>());
   args.backend = options.Get("backend").ToString().Utf8Value();
   args.ring.queueDepth = Uint(options.Get("queueDepth"), "queueDepth");
   args.slots = Uint(options.Get("slots"), "slots");

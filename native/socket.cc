@@ -49,6 +49,37 @@ unsigned GrowErrorQueue(int fd) {
   return unsigned(bytes) / kErrorEntryBytes;
 }
 
+// Sets one option at each level that applies: IPv4 always (a dual-stack
+// socket sends IPv4 members under it), IPv6 on an IPv6 socket.
+void SetBoth(Napi::Env env, const Socket& s, int value, int v4, int v6) {
+  if (value < 0) return;
+  bool failed = SetIntOption(s.fd, IPPROTO_IP, v4, value) < 0;
+  if (!failed && s.family == AF_INET6) failed = SetIntOption(s.fd, IPPROTO_IPV6, v6, value) < 0;
+  if (failed) ThrowSyscallError(env, "setsockopt", errno);
+}
+
+void SetMulticastInterface(Napi::Env env, const Socket& s, const Destination& d) {
+  int ret = 0;
+  if (d.sa.sa_family == AF_INET) {
+    ret = setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_IF, &d.v4.sin_addr, sizeof(d.v4.sin_addr));
+  } else if (d.sa.sa_family == AF_INET6) {
+    int index = int(d.v6.sin6_scope_id);
+    ret = setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index));
+  }
+  if (ret < 0) ThrowSyscallError(env, "setsockopt", errno);
+}
+
+void ApplyOptions(Napi::Env env, const Socket& s, const SocketOptions& o) {
+  SetBoth(env, s, o.ttl, IP_TTL, IPV6_UNICAST_HOPS);
+  SetBoth(env, s, o.tos, IP_TOS, IPV6_TCLASS);
+  SetBoth(env, s, o.multicastTtl, IP_MULTICAST_TTL, IPV6_MULTICAST_HOPS);
+  SetBoth(env, s, o.multicastLoopback, IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP);
+  if (o.broadcast >= 0 && SetIntOption(s.fd, SOL_SOCKET, SO_BROADCAST, o.broadcast) < 0) {
+    ThrowSyscallError(env, "setsockopt", errno);
+  }
+  SetMulticastInterface(env, s, o.multicastInterface);
+}
+
 Socket Adopt(Napi::Env env, int userFd) {
   int type = 0;
   socklen_t length = sizeof(type);
@@ -106,10 +137,14 @@ Socket Open(Napi::Env env, Destination local, const SocketSpec& spec) {
 
 Socket OpenSocket(Napi::Env env, const SocketSpec& spec) {
   Socket s = spec.adopt >= 0 ? Adopt(env, spec.adopt) : Open(env, spec.bind, spec);
-  if (spec.sendBufferSize && SetIntOption(s.fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize) < 0) {
-    int err = errno;
+  try {
+    if (spec.sendBufferSize && SetIntOption(s.fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize) < 0) {
+      ThrowSyscallError(env, "setsockopt", errno);
+    }
+    ApplyOptions(env, s, spec.options);
+  } catch (...) {
     close(s.fd);
-    ThrowSyscallError(env, "setsockopt", err);
+    throw;
   }
   return s;
 }

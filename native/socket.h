@@ -8,6 +8,20 @@
 
 namespace sendgroup {
 
+// What dgram.Socket's setters set, once, for both families of a dual-stack
+// socket (IPv4 members go out v4-mapped, under the IPv4 options). -1:
+// leave the kernel's default.
+struct SocketOptions {
+  int ttl = -1;                // IP_TTL, IPV6_UNICAST_HOPS
+  int tos = -1;                // IP_TOS, IPV6_TCLASS: DSCP and ECN
+  int broadcast = -1;          // SO_BROADCAST
+  int multicastTtl = -1;       // IP_MULTICAST_TTL, IPV6_MULTICAST_HOPS
+  int multicastLoopback = -1;  // IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP
+  // IP_MULTICAST_IF (an IPv4 address) or IPV6_MULTICAST_IF (an interface
+  // index, the zone of '::%N'); family 0: unset.
+  Destination multicastInterface{};
+};
+
 struct SocketSpec {
   Destination bind;        // our own socket's local address (when adopt < 0)
   int adopt = -1;          // a bound socket's descriptor to duplicate
@@ -18,6 +32,7 @@ struct SocketSpec {
   // same user already there).
   bool shared = false;
   bool twin = false;  // joins the group: SO_REUSEPORT before bind
+  SocketOptions options;
 };
 
 struct Socket {
