@@ -61,6 +61,8 @@ export interface NativeFeatures extends RingCapabilities {
   queueDepth: number;
   fixedBuffersErrno: number;
   zeroCopyRefusedErrno: number;
+  /** Sends that picked up another datagram's ICMP error and went again (a counter, for stats()). */
+  staleRetries: number;
 }
 
 export interface NativeProbe extends RingCapabilities {
@@ -99,6 +101,8 @@ export interface NativeSender {
   close(): number;
   /** Records that waited (after `notify`, or when one call left more than a mailbox holds). */
   take(): number;
+  /** true: stay alive (not collected) while events have listeners. */
+  hold(on: boolean): void;
   address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
   features(): NativeFeatures;
 }

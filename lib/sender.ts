@@ -11,6 +11,8 @@ import {
 } from './options';
 import { Completion, SendReport, toCompletions, toReport } from './report';
 import { packBind, socketFd } from './socket';
+import { CallOutcome, SenderCounters, SenderStats, gsoSegments } from './stats';
+import { SendCall, publishFinish, publishStart } from './diagnostics';
 import { CompletionStream } from './stream';
 
 /** A Group, or recipients as 'host:port' strings or { address, port } objects. */
@@ -33,6 +35,10 @@ interface Pending {
   stream?: CompletionStream<Completion>;
   detach?: () => void;
   settled?: boolean;
+  /** GSO: datagrams member i's send carries. */
+  segments?: CallOutcome['segments'];
+  /** What 'sendgroup:send:start' published, for 'sendgroup:send:finish'. */
+  call?: SendCall;
 }
 
 const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
@@ -62,6 +68,8 @@ export class Sender extends EventEmitter {
   #autoPause = 0;
   #closing = false;
   #finalFeatures: SenderFeatures | undefined;
+  #finalStaleRetries = 0;
+  readonly #counters = new SenderCounters();
   readonly #closed: Promise<void>;
   #onClosed!: () => void;
 
@@ -71,6 +79,10 @@ export class Sender extends EventEmitter {
     this.#zeroCopy = config.zeroCopy;
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
     this.#mailbox = new Mailbox(this.#handler());
+    // Listeners for 'unreachable' keep the Sender alive, as they keep a
+    // dgram socket alive: an event must reach them, dropped reference or not.
+    this.on('newListener', (event) => { if (event === 'unreachable') this.#native?.hold(true); });
+    this.on('removeListener', (event) => { if (event === 'unreachable') this.#native.hold(this.listenerCount('unreachable') > 0); });
     try {
       this.#native = new addon.NativeSender(
         {
@@ -102,6 +114,17 @@ export class Sender extends EventEmitter {
   /** Which backend runs and what it could set up (zero-copy ops, fixed buffers, ...); after close(), as they were then. */
   get features(): SenderFeatures {
     return this.#finalFeatures ?? toSenderFeatures(this.#native.features());
+  }
+
+  /** Figures to export (Prometheus, logs): cheap to read every second; after close(), as they ended. */
+  stats(): SenderStats {
+    const staleRetries = this.#closing ? this.#finalStaleRetries : this.#native.features().staleRetries;
+    return this.#counters.snapshot(this.backend, staleRetries);
+  }
+
+  /** `await using sender = new Sender()` closes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** The local address of the sender's UDP socket. */
@@ -141,6 +164,7 @@ export class Sender extends EventEmitter {
    */
   close(): Promise<void> {
     if (!this.#closing) {
+      this.#finalStaleRetries = this.#native.features().staleRetries;
       this.#closing = true;
       this.#finalFeatures = this.features;
       this.#deliver(this.#native.close());
@@ -157,7 +181,9 @@ export class Sender extends EventEmitter {
     const bytes = toBytes(payload);
     const snapshot = toSnapshot(group);
     const plan = parseSendOptions(options, snapshot.count, bytes, this.#zeroCopy);
-    // Iterators and getters above are user code: they may have closed us.
+    pending.call = publishStart(this, { recipients: snapshot.count, payloadBytes: bytes.byteLength, zeroCopy: plan.zeroCopy,
+      segmentSize: plan.segmentSize, stream: pending.stream !== undefined });
+    // Iterators, getters and subscribers above are user code: they may have closed us.
     if (this.#closing) throw closedError();
     if (plan.signal?.aborted) throw abortError(plan.signal.reason);
     if (plan.autoZeroCopy && this.#autoPause > 0) {
@@ -166,6 +192,8 @@ export class Sender extends EventEmitter {
     }
     pending.autoZeroCopy = plan.zeroCopy && plan.autoZeroCopy;
     pending.snapshot = snapshot;
+    if (plan.segmentSize) pending.segments = gsoSegments(plan, bytes.byteLength);
+    this.#counters.started(snapshot.count);
     const token = this.#nextToken;
     this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
     this.#starting = { token, pending };
@@ -215,12 +243,15 @@ export class Sender extends EventEmitter {
   #done(token: number, sent: number, failed: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined): void {
     const pending = this.#take(token);
     pending.settled = true;
+    const { members, count } = pending.snapshot!;
+    this.#counters.finished({ members: count, sent, bytes, zeroCopy, errors, segments: pending.segments });
     if (pending.stream) {
       pending.stream.end();
+      publishFinish(this, pending.call, () => toReport(members, count, sent, failed, bytes, zeroCopy, errors));
       return;
     }
-    const { members, count } = pending.snapshot!;
     const report = this.#noteZeroCopyOutcome(pending, toReport(members, count, sent, failed, bytes, zeroCopy, errors));
+    publishFinish(this, pending.call, () => report);
     // Inside send() the promise does not exist yet: #start hands the report over.
     if (pending.resolve) pending.resolve(report);
     else pending.report = report;
@@ -238,6 +269,7 @@ export class Sender extends EventEmitter {
   }
 
   #unreachable(address: string, family: number, port: number, errno: number): void {
+    this.#counters.unreachable++;
     const { code, errno: nodeErrno } = describeErrno(errno);
     const event: UnreachableEvent = Object.freeze({ address, port, family: FAMILIES[family]!, code, errno: nodeErrno });
     // Listeners are user code: never inside a call into the addon, and one

@@ -23,6 +23,7 @@ struct BackendInfo {
   const char* name = "";
   RingFeatures ring;         // io_uring only
   int zeroCopyRefused = 0;   // errno with which the kernel refused zero-copy
+  double staleRetries = 0;   // sends that picked up another datagram's ICMP error and went again
   int ioUringErrno = 0;      // why io_uring is not the backend, when it is not
 };
 
@@ -59,6 +60,7 @@ class Backend {
   std::vector<Batch*> TakeProgressed() { return std::move(progressed_); }
   std::vector<std::unique_ptr<Batch>> TakeFinished() { return std::move(finished_); }
   std::vector<Unreachable> TakeUnreachable() { return errors_.TakeUnreachable(); }
+  double StaleRetries() const { return errors_.StaleRetries(); }
 
  protected:
   // Lists a stream batch whose progress JavaScript has not seen yet.

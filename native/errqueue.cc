@@ -62,7 +62,9 @@ bool ErrorQueue::Stale(int err) {
   // The entry that proves it is still queued: nothing read the queue
   // between the failed send and here, or it was read this round.
   if (!drainedThisRound_) Drain();
-  return Use(proofs_, err) || Use(lastRound_, err) || err == ECONNREFUSED;
+  bool stale = Use(proofs_, err) || Use(lastRound_, err) || err == ECONNREFUSED;
+  if (stale) ++staleRetries_;
+  return stale;
 }
 
 void ErrorQueue::Drain() {

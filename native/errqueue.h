@@ -51,6 +51,8 @@ class ErrorQueue {
   void Drain();
   // Unreachable errors read since the last call.
   std::vector<Unreachable> TakeUnreachable() { return std::move(unreachable_); }
+  // Sends found stale so far (each went again), for Sender.stats().
+  double StaleRetries() const { return staleRetries_; }
 
  private:
   int fd_;
@@ -60,6 +62,7 @@ class ErrorQueue {
   using Proofs = std::vector<std::pair<int, unsigned>>;
   static bool Use(Proofs& proofs, int err);
   Proofs proofs_, lastRound_;
+  double staleRetries_ = 0;
   std::vector<Unreachable> unreachable_;
 };
 

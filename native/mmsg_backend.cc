@@ -28,6 +28,7 @@ BackendInfo MmsgBackend::Info() const {
   BackendInfo info;
   info.name = "sendmmsg";
   info.ioUringErrno = ioUringErrno_;
+  info.staleRetries = StaleRetries();
   return info;
 }
 

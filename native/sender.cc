@@ -24,6 +24,7 @@ Napi::Function Sender::Define(Napi::Env env) {
                          InstanceMethod<&Sender::Abort>("abort"),
                          InstanceMethod<&Sender::Close>("close"),
                          InstanceMethod<&Sender::Take>("take"),
+                         InstanceMethod<&Sender::Hold>("hold"),
                          InstanceMethod<&Sender::Address>("address"),
                          InstanceMethod<&Sender::Features>("features"),
                      });
@@ -147,6 +148,16 @@ Napi::Value Sender::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value Sender::Take(const Napi::CallbackInfo& info) { return Mail(info.Env()); }
 
+Napi::Value Sender::Hold(const Napi::CallbackInfo& info) {
+  bool hold = info[0].ToBoolean() && !released_;
+  if (hold != held_) {
+    held_ = hold;
+    if (hold) Ref();
+    else Unref();
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value Sender::Mail(Napi::Env env) {
   Settle();
   return Napi::Number::New(env, outbox_.Write(env, mailboxData_, attachments_.Value()));
@@ -166,6 +177,9 @@ void Sender::Notify() {
   if (outbox_.Empty()) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
+  // Collected already, its finalizer (which releases everything) not yet
+  // run: nobody is left to tell.
+  if (Value().IsEmpty()) return;
   // JavaScript may drop its last reference to us (close, then forget).
   Ref();
   try {
@@ -218,6 +232,7 @@ Napi::Value Sender::Features(const Napi::CallbackInfo& info) {
   features.Set("ioUringErrno", backend.ioUringErrno);
   features.Set("queueDepth", backend.ring.entries);
   features.Set("zeroCopyRefusedErrno", backend.zeroCopyRefused);
+  features.Set("staleRetries", backend.staleRetries);
   return features;
 }
 

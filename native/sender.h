@@ -26,6 +26,9 @@ class Sender : public Napi::ObjectWrap<Sender> {
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Take(const Napi::CallbackInfo& info);
+  // hold(true): stay alive while JavaScript listens for events, as a dgram
+  // socket with listeners does; hold(false) lets an idle, dropped Sender go.
+  Napi::Value Hold(const Napi::CallbackInfo& info);
   Napi::Value Address(const Napi::CallbackInfo& info);
   Napi::Value Features(const Napi::CallbackInfo& info);
 
@@ -49,6 +52,7 @@ class Sender : public Napi::ObjectWrap<Sender> {
   std::unique_ptr<Engine> engine_;
   Outbox outbox_;
   bool busy_ = false;
+  bool held_ = false;
   bool closing_ = false;
   bool released_ = false;
   Napi::FunctionReference notify_;

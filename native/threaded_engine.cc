@@ -104,8 +104,10 @@ void ThreadedEngine::AbortAll() {
 void ThreadedEngine::Collect(Outbox& outbox) {
   for (auto& batch : settled_) outbox.AddDone(*batch);
   settled_.clear();
-  for (auto& worker : workers_) {
-    WorkerResults results = worker->Take();
+  staleRetries_.resize(workers_.size());
+  for (size_t k = 0; k < workers_.size(); ++k) {
+    WorkerResults results = workers_[k]->Take();
+    staleRetries_[k] = results.staleRetries;
     Merge(results, outbox);
   }
 }
@@ -145,6 +147,8 @@ void ThreadedEngine::StopWorkers() {
 BackendInfo ThreadedEngine::Info() const {
   BackendInfo info = workers_.front()->Info();
   info.zeroCopyRefused = zeroCopyRefused_;
+  info.staleRetries = 0;
+  for (double count : staleRetries_) info.staleRetries += count;
   return info;
 }
 

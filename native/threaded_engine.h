@@ -51,6 +51,7 @@ class ThreadedEngine : public Engine {
   std::vector<std::unique_ptr<Worker>> workers_;
   int setupErrno_ = 0;
   int zeroCopyRefused_ = 0;
+  std::vector<double> staleRetries_;  // per worker, as last taken
   std::unordered_map<uint32_t, Call> calls_;  // by token
   std::vector<std::unique_ptr<Batch>> settled_;  // calls with no member
   Notify notify_;

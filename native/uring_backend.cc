@@ -226,6 +226,7 @@ BackendInfo UringBackend::Info() const {
   info.name = "io_uring";
   info.ring = ring_.Features();
   info.zeroCopyRefused = zeroCopyRefused_;
+  info.staleRetries = StaleRetries();
   return info;
 }
 

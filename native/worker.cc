@@ -30,6 +30,7 @@ WorkerResults Worker::Take() {
   WorkerResults taken = std::move(results_);
   results_ = {};
   results_.zeroCopyRefused = taken.zeroCopyRefused;
+  results_.staleRetries = taken.staleRetries;
   return taken;
 }
 
@@ -143,8 +144,11 @@ void Worker::Publish() {
   std::vector<std::unique_ptr<Batch>> finished = backend_->TakeFinished();
   std::vector<Unreachable> unreachable = backend_->TakeUnreachable();
   int zeroCopyRefused = backend_->Info().zeroCopyRefused;
-  if (progressed.empty() && finished.empty() && unreachable.empty() && zeroCopyRefused == zeroCopyRefused_) return;
+  double staleRetries = backend_->StaleRetries();
+  bool counted = zeroCopyRefused == zeroCopyRefused_ && staleRetries == staleRetries_;
+  if (progressed.empty() && finished.empty() && unreachable.empty() && counted) return;
   zeroCopyRefused_ = zeroCopyRefused;
+  staleRetries_ = staleRetries;
   std::lock_guard<std::mutex> lock(mutex_);
   for (Batch* part : progressed) {
     part->hasNewProgress = false;
@@ -156,6 +160,7 @@ void Worker::Publish() {
   for (auto& part : finished) results_.finished.push_back(std::move(part));
   results_.unreachable.insert(results_.unreachable.end(), unreachable.begin(), unreachable.end());
   results_.zeroCopyRefused = zeroCopyRefused;
+  results_.staleRetries = staleRetries;
   uv_async_send(resultsReady_);
 }
 

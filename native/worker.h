@@ -44,7 +44,9 @@ struct WorkerResults {
   std::vector<std::unique_ptr<Batch>> finished;  // destroyed on the JavaScript thread (SharedCopy)
   std::vector<std::pair<uint32_t, std::vector<int32_t>>> progress;  // (token, triples in the call's numbering)
   std::vector<Unreachable> unreachable;
+  // The backend's counters as they stand (not since the last take).
   int zeroCopyRefused = 0;
+  double staleRetries = 0;
 };
 
 class Worker {
@@ -96,6 +98,7 @@ class Worker {
   bool loopUp_ = false;
   bool stopping_ = false;
   int zeroCopyRefused_ = 0;  // as last published
+  double staleRetries_ = 0;
 };
 
 }  // namespace sendgroup
