@@ -32,11 +32,10 @@ export class Group implements Iterable<Member> {
     for (const target of targets) this.#append(parseEndpoint(target, undefined, `targets[${index++}]`));
   }
 
-  /**
-   * Adds a recipient at the end of the send order and returns its id:
-   * add('127.0.0.1', 5004), add('127.0.0.1:5004') or add({ address, port }).
-   */
-  add(target: Target, port?: number): number;
+  /** Adds a recipient ('127.0.0.1:5004', '[::1]:5004' or { address, port }) at the end of the send order; returns its id. */
+  add(target: Target): number;
+  /** Adds a recipient given as an IP literal and a port at the end of the send order; returns its id. */
+  add(address: string, port: number): number;
   add(target: unknown, port?: unknown): number {
     return this.#append(parseEndpoint(target, port)).id;
   }

@@ -7,9 +7,36 @@ import type { NativeZeroCopy } from './native';
 /** What really happened: 'copied' when zero-copy was asked for but the kernel copied (always so on loopback). */
 export type ZeroCopyOutcome = 'off' | 'zero-copied' | 'copied';
 
+/**
+ * The codes sendgroup reports, each with what causes it. Whatever else the
+ * kernel answers reaches you as its Node code too, so any other string is
+ * possible (`string & {}` keeps these names offered by the editor).
+ */
+export type ErrorCode =
+  /** Aborted (`signal`) or closed before it was sent. */
+  | 'ECANCELED'
+  /** The qdisc dropped the datagram (seen through IP_RECVERR). */
+  | 'ENOBUFS'
+  /** A broadcast address without SO_BROADCAST; 'unreachable': ICMPv6 administratively prohibited. */
+  | 'EACCES'
+  /** A firewall (netfilter) rule dropped the datagram. */
+  | 'EPERM'
+  /** Port 0; more GSO segments than the kernel takes in one send. */
+  | 'EINVAL'
+  /** Larger than a datagram may be on the way (65,507 bytes for IPv4). */
+  | 'EMSGSIZE'
+  /** An IPv6 member of a sender bound to an IPv4 address. */
+  | 'EAFNOSUPPORT'
+  /** No route to the member's network or host; 'unreachable': ICMP net or host unreachable. */
+  | 'ENETUNREACH'
+  | 'EHOSTUNREACH'
+  /** Only in 'unreachable' events (ICMP port unreachable), never a member's failure. */
+  | 'ECONNREFUSED'
+  | (string & {});
+
 export interface MemberError {
   /** Node-style code, e.g. 'EACCES', 'EMSGSIZE', 'ECANCELED'. */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** Negated C errno, as Node's system errors have it. */
   readonly errno: number;
   readonly message: string;
@@ -35,15 +62,29 @@ export interface SendReport {
   readonly errors: readonly SendFailure[];
 }
 
-export interface Completion {
+interface CompletionOf {
   readonly id: number;
   readonly address: string;
   readonly port: number;
-  readonly ok: boolean;
-  /** Bytes the kernel accepted for this member; 0 when it failed. */
-  readonly bytes: number;
-  readonly error?: MemberError;
 }
+
+/** A member whose datagram(s) the kernel accepted. */
+export interface SentCompletion extends CompletionOf {
+  readonly ok: true;
+  /** Bytes the kernel accepted for this member. */
+  readonly bytes: number;
+  readonly error?: undefined;
+}
+
+/** A member whose send failed. */
+export interface FailedCompletion extends CompletionOf {
+  readonly ok: false;
+  readonly bytes: 0;
+  readonly error: MemberError;
+}
+
+/** One member's result from streamGroup(): check `ok`, then `error` is there (or not). */
+export type Completion = SentCompletion | FailedCompletion;
 
 const OUTCOMES: readonly ZeroCopyOutcome[] = ['off', 'zero-copied', 'copied'];
 

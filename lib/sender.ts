@@ -9,7 +9,7 @@ import { addon, NativeSender, NativeZeroCopy } from './native';
 import {
   AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, parseSendOptions, parseSenderOptions, toBytes,
 } from './options';
-import { Completion, SendReport, toCompletions, toReport } from './report';
+import { Completion, ErrorCode, SendReport, toCompletions, toReport } from './report';
 import { packBind, socketFd } from './socket';
 import { CallOutcome, SenderCounters, SenderStats, gsoSegments } from './stats';
 import { SendCall, publishFinish, publishStart } from './diagnostics';
@@ -20,8 +20,8 @@ export type Targets = Group | Iterable<Target>;
 
 /** An ICMP "destination unreachable" for a datagram this sender sent: the receiver is gone (port), or the way to it (host, net). */
 export interface UnreachableEvent extends Endpoint {
-  /** 'ECONNREFUSED' (port unreachable), 'EHOSTUNREACH', 'ENETUNREACH', 'EACCES' (administratively prohibited), ... */
-  readonly code: string;
+  /** 'ECONNREFUSED' (port unreachable: nothing listens there any more), 'EHOSTUNREACH', 'ENETUNREACH', ... */
+  readonly code: ErrorCode;
   /** Negated C errno, as Node's system errors have it. */
   readonly errno: number;
 }
@@ -56,7 +56,15 @@ function toSnapshot(targets: unknown): GroupSnapshot {
  * error the kernel reports about a datagram it sent, whichever call sent it.
  * Nothing else is emitted; no listener is needed.
  */
-export class Sender extends EventEmitter {
+/** The events a Sender emits, for typed listeners. */
+export interface SenderEvents {
+  unreachable: [event: UnreachableEvent];
+  /** EventEmitter's own, as for every emitter. */
+  newListener: [eventName: string | symbol, listener: (...args: unknown[]) => void];
+  removeListener: [eventName: string | symbol, listener: (...args: unknown[]) => void];
+}
+
+export class Sender extends EventEmitter<SenderEvents> {
   readonly #native: NativeSender;
   readonly #zeroCopy: ZeroCopyMode;
   readonly #pending = new Map<number, Pending>();

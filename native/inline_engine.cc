@@ -53,17 +53,12 @@ void InlineEngine::OnRingPoll(void* self, int /*status*/, int /*events*/) {  // 
 
 void InlineEngine::OnSocketPoll(void* self, int status, int events) {
   auto* engine = static_cast<InlineEngine*>(self);
-  // POLLERR means the error queue holds entries; the socket is watched for
-  // it all the time, with UV_PRIORITIZED when nothing else is wanted (a UDP
-  // socket never raises POLLPRI). libuv reports POLLERR as a failed poll,
-  // except alongside POLLPRI (sysfs reports that pair): then it arrives as a
-  // UV_PRIORITIZED event.
-  engine->backend_->OnSocketReady(status < 0 || (events & UV_PRIORITIZED));
+  engine->backend_->OnSocketReady(Poller::SocketError(status, events));
   engine->notify_();
 }
 
 void InlineEngine::WatchSocket() {
-  if (socketPoll_) socketPoll_->Want(backend_->WantsWritable() ? UV_WRITABLE : UV_PRIORITIZED);
+  if (socketPoll_) socketPoll_->Want(Poller::SocketInterest(backend_->WantsWritable()));
 }
 
 }  // namespace sendgroup

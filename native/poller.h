@@ -17,6 +17,14 @@ class Poller {
 
   // UV_READABLE, UV_WRITABLE, UV_PRIORITIZED or 0; a no-op when unchanged.
   void Want(int events);
+  // A socket watched for UV_WRITABLE or UV_PRIORITIZED (asked for only so
+  // that POLLERR is seen; a UDP socket never raises POLLPRI) reported
+  // POLLERR: its error queue holds entries. libuv reports POLLERR as a
+  // failed poll, except alongside POLLPRI (sysfs reports that pair): then
+  // it arrives as a UV_PRIORITIZED event.
+  static bool SocketError(int status, int events) { return status < 0 || (events & UV_PRIORITIZED); }
+  // What to watch a socket for: room when sends wait for it, else errors.
+  static int SocketInterest(bool wantsWritable) { return wantsWritable ? UV_WRITABLE : UV_PRIORITIZED; }
   // libuv stopped the handle itself (it does on POLLERR): Want() restarts it.
   void Stopped() { events_ = 0; }
   void KeepLoopAlive(bool alive);

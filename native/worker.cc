@@ -133,13 +133,12 @@ void Worker::OnRingPoll(void* self, int /*status*/, int /*events*/) {
 
 void Worker::OnSocketPoll(void* self, int status, int events) {
   auto* worker = static_cast<Worker*>(self);
-  // See InlineEngine::OnSocketPoll on POLLERR beside UV_PRIORITIZED.
-  worker->backend_->OnSocketReady(status < 0 || (events & UV_PRIORITIZED));
+  worker->backend_->OnSocketReady(Poller::SocketError(status, events));
   worker->Publish();
 }
 
 void Worker::Publish() {
-  if (socketPoll_) socketPoll_->Want(backend_->WantsWritable() ? UV_WRITABLE : UV_PRIORITIZED);
+  if (socketPoll_) socketPoll_->Want(Poller::SocketInterest(backend_->WantsWritable()));
   std::vector<Batch*> progressed = backend_->TakeProgressed();
   std::vector<std::unique_ptr<Batch>> finished = backend_->TakeFinished();
   std::vector<Unreachable> unreachable = backend_->TakeUnreachable();

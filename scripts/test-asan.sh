@@ -66,9 +66,9 @@ ldd "$addon" | grep libasan >/dev/null || fail "$addon does not link libasan: th
 
 # io_uring blocked by seccomp, as npm test's second and fourth passes do.
 launcher=""
-if [[ -f "$work/test/launcher/no-io-uring.c" ]]; then
-  launcher="$work/build/no-io-uring"
-  "$cc" -O2 -Wall -o "$launcher" "$work/test/launcher/no-io-uring.c" || fail "cannot build the seccomp launcher"
+if [[ -f "$work/test/launcher/deny.c" ]]; then
+  launcher="$work/build/deny"
+  "$cc" -O2 -Wall -o "$launcher" "$work/test/launcher/deny.c" || fail "cannot build the seccomp launcher"
 fi
 
 # detect_leaks=0: V8 and Node leave memory behind at exit by design.
@@ -96,7 +96,7 @@ for threads in 0 2; do
   run_pass "io_uring as this kernel allows, threads: $threads (ASan+UBSan)" normal "normal-$threads" env SENDGROUP_THREADS=$threads
   if [[ -n "$launcher" ]]; then
     run_pass "io_uring blocked by seccomp, sendmmsg backend, threads: $threads (ASan+UBSan)" blocked "blocked-$threads" \
-      env SENDGROUP_THREADS=$threads "$launcher"
+      env SENDGROUP_THREADS=$threads "$launcher" io_uring
   fi
 done
 unset LD_PRELOAD

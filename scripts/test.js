@@ -6,7 +6,8 @@
 // Extra arguments narrow the file pattern; SENDGROUP_TEST_PASSES=1,3 runs
 // only those passes.
 'use strict';
-const { spawnSync, execFileSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
+const { launcher } = require('../test/_helpers');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -14,28 +15,18 @@ const root = path.join(__dirname, '..');
 const pattern = process.argv[2] ?? '^\\d\\d\\..*\\.js$';
 const uvu = [path.join(root, 'node_modules', 'uvu', 'bin.js'), 'test', pattern];
 
-function buildLauncher() {
-  const source = path.join(root, 'test', 'launcher', 'no-io-uring.c');
-  // Not in build/: node-gyp rebuild wipes that.
-  const binary = path.join(root, 'test', 'launcher', 'no-io-uring');
-  if (!fs.existsSync(binary) || fs.statSync(binary).mtimeMs < fs.statSync(source).mtimeMs) {
-    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', binary, source], { stdio: 'inherit' });
-  }
-  return binary;
-}
-
 function pass(title, name, command, args, extraEnv) {
   console.log(`\n=== ${title} ===`);
   const env = { ...process.env, SENDGROUP_TEST_PASS: name, ...extraEnv };
   return spawnSync(command, args, { cwd: root, stdio: 'inherit', env }).status;
 }
 
-const launcher = buildLauncher();
+const deny = launcher('deny');
 const PASSES = [
   ['io_uring as this kernel allows', 'normal', process.execPath, uvu, { SENDGROUP_THREADS: '0' }],
-  ['io_uring blocked by seccomp (EPERM), sendmmsg backend', 'blocked', launcher, [process.execPath, ...uvu], { SENDGROUP_THREADS: '0' }],
+  ['io_uring blocked by seccomp (EPERM), sendmmsg backend', 'blocked', deny, ['io_uring', process.execPath, ...uvu], { SENDGROUP_THREADS: '0' }],
   ['io_uring, threads: 2', 'normal', process.execPath, uvu, { SENDGROUP_THREADS: '2' }],
-  ['sendmmsg, threads: 2', 'blocked', launcher, [process.execPath, ...uvu], { SENDGROUP_THREADS: '2' }],
+  ['sendmmsg, threads: 2', 'blocked', deny, ['io_uring', process.execPath, ...uvu], { SENDGROUP_THREADS: '2' }],
 ];
 const chosen = (process.env.SENDGROUP_TEST_PASSES ?? '1,2,3,4').split(',').map(Number);
 let failed = false;

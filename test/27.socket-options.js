@@ -5,10 +5,9 @@
 // broadcast and multicast stay in it.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const { Sender } = require('..');
-const { testUnless } = require('./_helpers');
+const { privateNetwork, testUnless } = require('./_helpers');
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'socket-options.js');
 // lo, and a veth pair whose second end joins no group (multicast leaving
@@ -23,22 +22,13 @@ const SETUP = [
   'export SG_DUMMY_ADDRESS=198.18.5.1 SG_DUMMY_INDEX=$(ip -o link show sgd0 | cut -d: -f1)',
 ].join(' && ');
 
-function missing() {
-  if (process.getuid() !== 0) return 'not root';
-  try {
-    execFileSync('unshare', ['--net', 'sh', '-c', `${SETUP} && python3 -c 1`], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'needs unshare, ip (iproute2), sysctl and python3';
-  }
-}
-
-const netTest = testUnless(test, missing(), '27.socket-options');
+// python3 runs the receivers.
+const network = privateNetwork(`${SETUP} && python3 -c 1`);
+const netTest = testUnless(test, network.missing, '27.socket-options');
 let arrived;
 
 function run() {
-  arrived ??= JSON.parse(execFileSync('unshare', ['--net', 'sh', '-c', `${SETUP} && exec "$@"`, 'sh', process.execPath, FIXTURE],
-    { encoding: 'utf8', timeout: 60000 }).trim().split('\n').pop());
+  arrived ??= network.run(FIXTURE);
   return arrived;
 }
 

@@ -6,9 +6,8 @@
 // private network namespace with a slow loopback.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { execFileSync } = require('node:child_process');
 const path = require('node:path');
-const { testUnless } = require('./_helpers');
+const { privateNetwork, testUnless } = require('./_helpers');
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'reentry.js');
 const SETUP = [
@@ -18,24 +17,10 @@ const SETUP = [
   'tc qdisc add dev lo root tbf rate 50mbit burst 20000 limit 10000000',
 ].join(' && ');
 
-function missing() {
-  if (process.getuid() !== 0) return 'not root';
-  try {
-    execFileSync('unshare', ['--net', 'sh', '-c', SETUP], { stdio: 'ignore' });
-  } catch {
-    return 'unshare, ip, sysctl or tc missing, or no tbf qdisc';
-  }
-  return undefined;
-}
-const skip = missing();
+const network = privateNetwork(SETUP);
+const run = (scenario) => network.run(FIXTURE, [scenario]);
 
-function run(scenario) {
-  const out = execFileSync('unshare', ['--net', 'sh', '-c', `${SETUP} && exec "$@"`, 'sh', process.execPath, FIXTURE, scenario],
-    { encoding: 'utf8', timeout: 60000 });
-  return JSON.parse(out.trim().split('\n').pop());
-}
-
-const reentryTest = testUnless(test, skip, '52.reentry');
+const reentryTest = testUnless(test, network.missing, '52.reentry');
 
 reentryTest('a stream consumer aborts, sends and closes from its loop: every call settles, receivers got what was reported', () => {
   const result = run('stream');

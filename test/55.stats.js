@@ -4,27 +4,18 @@
 // itself with Symbol.asyncDispose (await using).
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { execFileSync } = require('node:child_process');
 const diagnosticsChannel = require('node:diagnostics_channel');
 const path = require('node:path');
 const { Group, Sender, probe } = require('..');
-const { openReceivers, testUnless } = require('./_helpers');
+const { openReceivers, privateNetwork, testUnless } = require('./_helpers');
 
 // ICMP errors come back only as the namespace's rate limits allow: a
 // private one, its limits raised, so the count does not depend on other tests.
 const ICMP_SETUP = 'ip link set lo up && sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=100000 net.ipv4.icmp_msgs_burst=100000';
 const ICMP_FIXTURE = path.join(__dirname, 'fixtures', 'stats-icmp.js');
 
-function namespaceMissing() {
-  if (process.getuid() !== 0) return 'not root';
-  try {
-    execFileSync('unshare', ['--net', 'sh', '-c', ICMP_SETUP], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'needs unshare, ip and sysctl';
-  }
-}
-const netTest = testUnless(test, namespaceMissing(), '55.stats ICMP');
+const network = privateNetwork(ICMP_SETUP);
+const netTest = testUnless(test, network.missing, '55.stats ICMP');
 
 let rx;
 test.before(async () => { rx = await openReceivers(4); });
@@ -54,9 +45,7 @@ test('stats() counts calls, sends, datagrams, bytes, failures by code, zero-copy
 });
 
 netTest('stats() counts \'unreachable\' events and sends retried after another member\'s ICMP error', () => {
-  const out = execFileSync('unshare', ['--net', 'sh', '-c', `${ICMP_SETUP} && exec "$@"`, 'sh', process.execPath, ICMP_FIXTURE],
-    { encoding: 'utf8', timeout: 30000 });
-  const { backend, staleRetries, ...result } = JSON.parse(out.trim().split('\n').pop());
+  const { backend, staleRetries, ...result } = network.run(ICMP_FIXTURE);
   assert.equal(result, { sent: 2, code: 'ECONNREFUSED', unreachable: 1, failures: {}, sends: 2 });
   // io_uring inline issues both sends in one submission, and the loopback
   // answers the first inside it: the second picks up its error. sendmmsg may

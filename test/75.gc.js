@@ -14,28 +14,19 @@ const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const { Group, Sender } = require('..');
-const { openReceivers, testUnless } = require('./_helpers');
+const { openReceivers, privateNetwork, testUnless } = require('./_helpers');
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'gc-pressure.js');
-const SLOW_LOOPBACK = 'ip link set lo up && tc qdisc add dev lo root tbf rate 50mbit burst 70000 limit 10000000 && exec "$@"';
+const slowLoopback = privateNetwork('ip link set lo up && tc qdisc add dev lo root tbf rate 50mbit burst 70000 limit 10000000',
+  { nodeArgs: ['--expose-gc'], timeout: 120000 });
+const missing = slowLoopback.missing;
 
 function runChild(args, { netns = false } = {}) {
-  const node = [process.execPath, '--expose-gc', FIXTURE, ...args];
-  const [command, argv] = netns ? ['unshare', ['--net', 'sh', '-c', SLOW_LOOPBACK, 'sh', ...node]] : [node[0], node.slice(1)];
-  const out = execFileSync(command, argv, { encoding: 'utf8', timeout: 120000 });
+  if (netns) return slowLoopback.run(FIXTURE, args);
+  const out = execFileSync(process.execPath, ['--expose-gc', FIXTURE, ...args], { encoding: 'utf8', timeout: 120000 });
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-function namespaceMissing() {
-  if (process.getuid() !== 0) return 'not root';
-  try {
-    execFileSync('unshare', ['--net', 'sh', '-c', 'ip link set lo up && tc qdisc add dev lo root tbf rate 50mbit burst 70000 limit 10000000'], { stdio: 'ignore' });
-  } catch {
-    return 'unshare, ip or tc (util-linux, iproute2) missing, or no tbf qdisc';
-  }
-  return undefined;
-}
-const missing = namespaceMissing();
 function checkPressure(result) {
   assert.is(result.error, undefined, result.error);
   assert.is(result.reports, result.calls, 'every call settled');

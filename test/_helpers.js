@@ -2,7 +2,10 @@
 // datagram, and a way to wait for an expected count without timing guesses
 // (the deadline only turns a hang into a failure).
 'use strict';
+const { execFileSync } = require('node:child_process');
 const dgram = require('node:dgram');
+const fs = require('node:fs');
+const path = require('node:path');
 
 const DEADLINE_MS = 20000;
 
@@ -90,4 +93,55 @@ function testUnless(test, reason, label) {
   return test.skip;
 }
 
-module.exports = { fill, openReceivers, rejectsWith, targetOf, testUnless };
+/** Calls onLine with each whole line `readable` gives (as UTF-8), in order. */
+function onLines(readable, onLine) {
+  let buffered = '';
+  readable.setEncoding('utf8').on('data', (chunk) => {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      onLine(line);
+    }
+  });
+}
+
+/**
+ * test/launcher/NAME built from NAME.c when missing or older than its source
+ * (not in build/: node-gyp rebuild wipes that); returns its path.
+ */
+function launcher(name) {
+  const source = path.join(__dirname, 'launcher', `${name}.c`);
+  const binary = path.join(__dirname, 'launcher', name);
+  if (!fs.existsSync(binary) || fs.statSync(binary).mtimeMs < fs.statSync(source).mtimeMs) {
+    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', binary, source], { stdio: 'inherit' });
+  }
+  return binary;
+}
+
+/**
+ * A private network namespace (unshare --net) set up by the shell commands
+ * `setup`, fresh for each run: `missing` says why none can be had here, and
+ * run(file, args) runs node [nodeArgs] FILE ARGS in one and returns the
+ * JSON of its last output line.
+ */
+function privateNetwork(setup, { nodeArgs = [], timeout = 60000 } = {}) {
+  let missing;
+  if (process.getuid() !== 0) missing = 'not root';
+  else {
+    try {
+      execFileSync('unshare', ['--net', 'sh', '-c', setup], { stdio: 'ignore' });
+    } catch {
+      missing = `needs unshare and what this runs: ${setup}`;
+    }
+  }
+  const run = (file, args = []) => {
+    const out = execFileSync('unshare', ['--net', 'sh', '-c', `${setup} && exec "$@"`, 'sh', process.execPath, ...nodeArgs, file, ...args],
+      { encoding: 'utf8', timeout });
+    return JSON.parse(out.trim().split('\n').pop());
+  };
+  return { missing, run };
+}
+
+module.exports = { fill, launcher, onLines, openReceivers, privateNetwork, rejectsWith, targetOf, testUnless };

@@ -12,8 +12,10 @@
 // also runs when the test process exits with a link still open.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
 const { available } = require('./_netns');
-const { testUnless } = require('./_helpers');
+const { onLines, testUnless } = require('./_helpers');
+const { icmpCounters } = require('./_proc');
 const path = require('node:path');
 
 const ADDRESSES = Object.freeze({
@@ -65,13 +67,25 @@ function run(file, args) {
 }
 
 const open = new Set();
-process.on('exit', () => { for (const link of open) link.close(); });
-// Interrupted (Ctrl-C, a CI timeout): clean up, then die of the signal as before.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(signal, () => {
-    for (const link of open) link.close();
-    process.kill(process.pid, signal);
-  });
+let watching = false;
+
+function closeAll() {
+  for (const link of open) link.close();
+}
+
+/** Keeps `link` open until it is closed, or until this process exits or is interrupted. */
+function holdOpen(link) {
+  open.add(link);
+  if (watching) return;
+  watching = true;
+  process.on('exit', closeAll);
+  // Interrupted (Ctrl-C, a CI timeout): clean up, then die of the signal as before.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(signal, () => {
+      closeAll();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 /** Wire bytes of `count` datagrams of `size` payload bytes: + UDP 8, IP 20 (IPv6 40), Ethernet 14 (what tbf counts). */
@@ -92,27 +106,33 @@ function rateBits(rate) {
 
 /** Creates the namespaces with the link at `rate`. */
 function createLink({ rate = '1gbit' } = {}) {
+  const link = newLink(rate);
+  holdOpen(link);
+  try {
+    addVeth(link);
+    for (const end of linkEnds(link)) configureEnd(end);
+    setSysctls(link);
+    addRoutes(link);
+    link.setRate(rate);
+  } catch (error) {
+    link.close();
+    throw error;
+  }
+  return link;
+}
+
+/** The link's handle, before anything exists: its names, and what can be done with it. */
+function newLink(rate) {
   const a = `sglink-a-${process.pid}`;
   const b = `sglink-b-${process.pid}`;
   const dev = `sgl${process.pid % 1000000}`;
   const children = new Set();
-  let closed = false;
   const link = {
     a, b, dev, addresses: ADDRESSES, routerIcmpBurst: ROUTER_ICMP_BURST,
     /** What each sysctl of B_SYSCTLS did in namespace B: the value now, or why not. */
     sysctls: {},
     rate,
-    close() {
-      if (closed) return;
-      closed = true;
-      open.delete(link);
-      for (const child of children) {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }
-      for (const ns of [a, b]) {
-        try { run('ip', ['netns', 'del', ns]); } catch { /* never made, or already gone */ }
-      }
-    },
+    close: () => closeLink(link, children),
     /** Replaces A's egress qdisc: tbf at this rate, 128 KiB bucket, 8 MiB queue. */
     setRate(newRate) {
       rateBits(newRate);
@@ -132,64 +152,77 @@ function createLink({ rate = '1gbit' } = {}) {
       return startReceivers(children, ['netns', 'exec', b, process.execPath, RECEIVERS, JSON.stringify({ address4: ADDRESSES.b4, address6: ADDRESSES.b6 })]);
     },
     /** ICMP counters (`Icmp:` and `Icmp6` lines of /proc/net/snmp{,6}) of namespace a or b. */
-    icmp(ns) {
-      const out = run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6']);
-      const lines = out.split('\n');
-      const header = lines.find((line) => line.startsWith('Icmp: I')).split(/\s+/);
-      const values = lines.find((line) => line.startsWith('Icmp: ') && /^Icmp: \d/.test(line)).split(/\s+/);
-      const counters = Object.fromEntries(header.slice(1).map((name, i) => [name, Number(values[i + 1])]));
-      for (const line of lines) {
-        const [name, value] = line.split(/\s+/);
-        if (name?.startsWith('Icmp6')) counters[name] = Number(value);
-      }
-      return counters;
-    },
+    icmp: (ns) => icmpCounters(run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6'])),
   };
-  open.add(link);
-  try {
-    run('ip', ['netns', 'add', a]);
-    run('ip', ['netns', 'add', b]);
-    run('ip', ['link', 'add', dev, 'netns', a, 'address', MAC_A, 'type', 'veth', 'peer', 'name', `${dev}p`, 'netns', b, 'address', MAC_B]);
-    for (const [ns, name, mine, peer, peerMac] of [[a, dev, 'a', 'b', MAC_B], [b, `${dev}p`, 'b', 'a', MAC_A]]) {
-      // No link-local address: nothing but the tests' own traffic on the link.
-      run('ip', ['-n', ns, 'link', 'set', name, 'addrgenmode', 'none']);
-      // Jumbo frames: 8 KB datagrams in one frame, so 1 Gbit/s is the link's
-      // rate and not the CPU's (at 1,200 bytes that is 100,000 datagrams a second).
-      run('ip', ['-n', ns, 'link', 'set', name, 'mtu', String(MTU)]);
-      run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      run('ip', ['-n', ns, 'addr', 'add', `${ADDRESSES[`${mine}4`]}/30`, 'dev', name]);
-      run('ip', ['-n', ns, 'addr', 'add', `${ADDRESSES[`${mine}6`]}/64`, 'dev', name, 'nodad']);
-      run('ip', ['-n', ns, 'link', 'set', name, 'up']);
-      // Static neighbours: no ARP/ND queue to overflow (it would drop silently).
-      run('ip', ['-n', ns, 'neigh', 'replace', ADDRESSES[`${peer}4`], 'lladdr', peerMac, 'dev', name, 'nud', 'permanent']);
-      run('ip', ['-n', ns, '-6', 'neigh', 'replace', ADDRESSES[`${peer}6`], 'lladdr', peerMac, 'dev', name, 'nud', 'permanent']);
-    }
-    for (const [name, value] of B_SYSCTLS) {
-      // sysctl -w exits 0 on some failures: what counts is the value read back.
-      let why = '';
-      try {
-        run('ip', ['netns', 'exec', b, 'sysctl', '-q', '-w', `${name}=${value}`]);
-      } catch (error) {
-        why = String(error.stderr || error.message).trim().split('\n').pop();
-      }
-      let now;
-      try {
-        now = run('ip', ['netns', 'exec', b, 'sysctl', '-n', name]).trim();
-      } catch {
-        now = 'missing in this namespace';
-      }
-      link.sysctls[name] = now === value ? now : `${now} (not set to ${value}${why ? `: ${why}` : ''})`;
-    }
-    // The router: A sends 198.19.0.0/16 and fd00:5347:2::/64 to B.
-    run('ip', ['-n', a, 'route', 'add', '198.19.0.0/16', 'via', ADDRESSES.b4]);
-    run('ip', ['-n', a, '-6', 'route', 'add', 'fd00:5347:2::/64', 'via', ADDRESSES.b6]);
-    run('ip', ['-n', b, 'route', 'add', 'unreachable', '198.19.1.0/24']);
-    link.setRate(rate);
-  } catch (error) {
-    link.close();
-    throw error;
-  }
   return link;
+}
+
+/** Kills the link's processes and deletes its namespaces (once). */
+function closeLink(link, children) {
+  if (!open.delete(link)) return;
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  for (const ns of [link.a, link.b]) {
+    try { run('ip', ['netns', 'del', ns]); } catch { /* never made, or already gone */ }
+  }
+}
+
+/** The namespaces, and the veth pair between them. */
+function addVeth({ a, b, dev }) {
+  run('ip', ['netns', 'add', a]);
+  run('ip', ['netns', 'add', b]);
+  run('ip', ['link', 'add', dev, 'netns', a, 'address', MAC_A, 'type', 'veth', 'peer', 'name', `${dev}p`, 'netns', b, 'address', MAC_B]);
+}
+
+/** Each end of the veth: its namespace, device, own and peer's address keys, the peer's MAC. */
+function linkEnds({ a, b, dev }) {
+  return [
+    { ns: a, name: dev, mine: 'a', peer: 'b', peerMac: MAC_B },
+    { ns: b, name: `${dev}p`, mine: 'b', peer: 'a', peerMac: MAC_A },
+  ];
+}
+
+function configureEnd({ ns, name, mine, peer, peerMac }) {
+  // No link-local address: nothing but the tests' own traffic on the link.
+  run('ip', ['-n', ns, 'link', 'set', name, 'addrgenmode', 'none']);
+  // Jumbo frames: 8 KB datagrams in one frame, so 1 Gbit/s is the link's
+  // rate and not the CPU's (at 1,200 bytes that is 100,000 datagrams a second).
+  run('ip', ['-n', ns, 'link', 'set', name, 'mtu', String(MTU)]);
+  run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  run('ip', ['-n', ns, 'addr', 'add', `${ADDRESSES[`${mine}4`]}/30`, 'dev', name]);
+  run('ip', ['-n', ns, 'addr', 'add', `${ADDRESSES[`${mine}6`]}/64`, 'dev', name, 'nodad']);
+  run('ip', ['-n', ns, 'link', 'set', name, 'up']);
+  // Static neighbours: no ARP/ND queue to overflow (it would drop silently).
+  run('ip', ['-n', ns, 'neigh', 'replace', ADDRESSES[`${peer}4`], 'lladdr', peerMac, 'dev', name, 'nud', 'permanent']);
+  run('ip', ['-n', ns, '-6', 'neigh', 'replace', ADDRESSES[`${peer}6`], 'lladdr', peerMac, 'dev', name, 'nud', 'permanent']);
+}
+
+/** B_SYSCTLS in namespace B; link.sysctls records what each became. */
+function setSysctls(link) {
+  for (const [name, value] of B_SYSCTLS) {
+    // sysctl -w exits 0 on some failures: what counts is the value read back.
+    let why = '';
+    try {
+      run('ip', ['netns', 'exec', link.b, 'sysctl', '-q', '-w', `${name}=${value}`]);
+    } catch (error) {
+      why = String(error.stderr || error.message).trim().split('\n').pop();
+    }
+    let now;
+    try {
+      now = run('ip', ['netns', 'exec', link.b, 'sysctl', '-n', name]).trim();
+    } catch {
+      now = 'missing in this namespace';
+    }
+    link.sysctls[name] = now === value ? now : `${now} (not set to ${value}${why ? `: ${why}` : ''})`;
+  }
+}
+
+/** The router: A sends 198.19.0.0/16 and fd00:5347:2::/64 to B. */
+function addRoutes({ a, b }) {
+  run('ip', ['-n', a, 'route', 'add', '198.19.0.0/16', 'via', ADDRESSES.b4]);
+  run('ip', ['-n', a, '-6', 'route', 'add', 'fd00:5347:2::/64', 'via', ADDRESSES.b6]);
+  run('ip', ['-n', b, 'route', 'add', 'unreachable', '198.19.1.0/24']);
 }
 
 /** Why a link-sender.js run did not end well (stalled, crashed, never exited), or undefined. */
@@ -239,40 +272,51 @@ function runChild(children, args, exitWithinMs) {
   });
 }
 
+/** Starts link-receivers.js (args for `ip`); resolves with its API once it is listening. */
 function startReceivers(children, args) {
   return new Promise((resolve, reject) => {
     const child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(child);
-    const waiting = new Map();
-    let nextId = 1;
-    let buffered = '';
-    let stderr = '';
+    const replies = replyChannel(child);
+    const api = receiversApi(child, replies.request);
     let ready = false;
-    child.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk; });
-    child.stdout.setEncoding('utf8').on('data', (chunk) => {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const message = JSON.parse(buffered.slice(0, newline));
-        buffered = buffered.slice(newline + 1);
-        if (message.ready && !ready) {
-          ready = true;
-          resolve(api);
-        } else if (waiting.has(message.id)) {
-          waiting.get(message.id)(message);
-          waiting.delete(message.id);
-        }
+    onLines(child.stdout, (line) => {
+      const message = JSON.parse(line);
+      if (message.ready && !ready) {
+        ready = true;
+        resolve(api);
+      } else {
+        replies.answer(message);
       }
     });
     child.on('close', (code, signal) => {
       children.delete(child);
-      const error = new Error(`link-receivers exited (${code ?? signal}): ${stderr}`);
+      const error = new Error(`link-receivers exited (${code ?? signal}): ${replies.stderr()}`);
       if (!ready) reject(error);
+      replies.failAll(error);
+    });
+  });
+}
+
+/** Requests to link-receivers.js on its stdin, each settled by the reply line with its id. */
+function replyChannel(child) {
+  const waiting = new Map();
+  let nextId = 1;
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk; });
+  return {
+    stderr: () => stderr,
+    answer(message) {
+      if (!waiting.has(message.id)) return;
+      waiting.get(message.id)(message);
+      waiting.delete(message.id);
+    },
+    failAll(error) {
       for (const settle of waiting.values()) settle({ error: error.message });
       waiting.clear();
-    });
+    },
     // Rejects when the receivers answer with an error (a port in use) or are gone.
-    const request = (command) => new Promise((resolveReply, rejectReply) => {
+    request: (command) => new Promise((resolveReply, rejectReply) => {
       const settle = (reply) => (reply.error ? rejectReply(new Error(`link-receivers ${command.cmd}: ${reply.error}`)) : resolveReply(reply));
       if (child.exitCode !== null || child.signalCode !== null) {
         settle({ error: `already exited: ${stderr}` });
@@ -281,25 +325,28 @@ function startReceivers(children, args) {
       const id = nextId++;
       waiting.set(id, settle);
       child.stdin.write(`${JSON.stringify({ ...command, id })}\n`);
-    });
-    const api = {
-      request,
-      /** Binds receivers on ports (IPv4 on b4, IPv6 on b6). */
-      bind: (family, ports) => request({ cmd: 'bind', family, ports }),
-      /** Closes the receivers on these ports: they become closed ports. */
-      unbind: (family, ports) => request({ cmd: 'unbind', family, ports }),
-      reset: () => request({ cmd: 'reset' }),
-      /** Per-port summaries (see link-receivers.js). */
-      stats: () => request({ cmd: 'stats' }),
-      /** Waits until `total` datagrams have arrived in all, or `timeoutMs` passed; answers with stats either way. */
-      waitFor: (total, timeoutMs = 10000) => request({ cmd: 'wait', total, timeoutMs }),
-      /** Sorted member indices received for call sequence number seq, over all ports. */
-      seen: (seq) => request({ cmd: 'seen', seq }),
-      close() {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      },
-    };
-  });
+    }),
+  };
+}
+
+function receiversApi(child, request) {
+  return {
+    request,
+    /** Binds receivers on ports (IPv4 on b4, IPv6 on b6). */
+    bind: (family, ports) => request({ cmd: 'bind', family, ports }),
+    /** Closes the receivers on these ports: they become closed ports. */
+    unbind: (family, ports) => request({ cmd: 'unbind', family, ports }),
+    reset: () => request({ cmd: 'reset' }),
+    /** Per-port summaries (see link-receivers.js). */
+    stats: () => request({ cmd: 'stats' }),
+    /** Waits until `total` datagrams have arrived in all, or `timeoutMs` passed; answers with stats either way. */
+    waitFor: (total, timeoutMs = 10000) => request({ cmd: 'wait', total, timeoutMs }),
+    /** Sorted member indices received for call sequence number seq, over all ports. */
+    seen: (seq) => request({ cmd: 'seen', seq }),
+    close() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
 }
 
 /**

@@ -1,0 +1,123 @@
+'use strict';
+// What README.md and docs/api.md say that no other suite checks: the
+// kernel's GSO segment limit per send, inline sends yielding to the event
+// loop every 4,096 sends, the Sender's own socket dropping what arrives at
+// its port, the default bind without IPv6, and SENDGROUP_NO_DEFER_TASKRUN.
+const { test } = require('uvu');
+const assert = require('uvu/assert');
+const dgram = require('node:dgram');
+const { execFileSync } = require('node:child_process');
+const { Group, Sender, probe } = require('..');
+const { launcher, openReceivers, testUnless } = require('./_helpers');
+const { udpSockets } = require('./_proc');
+
+const { gso, reasons } = probe();
+const blocked = process.env.SENDGROUP_TEST_PASS === 'blocked';
+
+testUnless(test, !gso && `UDP_SEGMENT refused (${reasons.gso})`, '88.claims GSO')('GSO: 64 segments go out; past the kernel\'s limit (64, or 128 since 2024) the member fails with EINVAL', async () => {
+  const rx = await openReceivers(2);
+  const sender = new Sender();
+  try {
+    const within = await sender.sendGroup(rx.targets, Buffer.alloc(64 * 100, 7), { segmentSize: 100 });
+    assert.equal([within.sent, within.failed, within.bytes], [2, 0, 2 * 6400]);
+    await rx.waitFor(2 * 64);
+    for (const got of rx.messages) assert.ok(got.length === 64 && got.every((d) => d.equals(Buffer.alloc(100, 7))));
+    const beyond = await sender.sendGroup(rx.targets, Buffer.alloc(129 * 100, 8), { segmentSize: 100 });
+    assert.equal([beyond.sent, beyond.failed, beyond.bytes], [0, 2, 0]);
+    assert.equal(beyond.errors.map((e) => [e.code, e.errno]), [['EINVAL', -22], ['EINVAL', -22]]);
+    // Nothing of it arrives: what follows is the next call's datagram.
+    await sender.sendGroup(rx.targets, 'after');
+    await rx.waitFor(2 * 65);
+    for (const got of rx.messages) assert.is(String(got[64]), 'after');
+  } finally {
+    await sender.close();
+    rx.close();
+  }
+});
+
+test('sending inline, a call hands at most 4,096 sends to the kernel per turn of the event loop', async () => {
+  const rx = await openReceivers(1);
+  const sender = new Sender({ threads: 0 });
+  try {
+    // 20,000 members (one receiver, many times over: its drops are its own)
+    // take 5 rounds: the first inside the call, each of the others in a turn
+    // of its own, with a check phase (setImmediate) between turns.
+    const members = new Group(Array(20000).fill(rx.targets[0]));
+    let settled = false;
+    let turns = 0;
+    const spin = () => { if (!settled) { turns++; setImmediate(spin); } };
+    setImmediate(spin);
+    const report = await sender.sendGroup(members, 'x');
+    settled = true;
+    assert.is(report.sent, 20000);
+    assert.ok(turns >= 3, `the loop turned ${turns} times while 20,000 sends went out`);
+  } finally {
+    await sender.close();
+    rx.close();
+  }
+});
+
+/** The UDP sockets on this port (127.0.0.1: no other socket shares it). */
+const socketsOn = (port) => udpSockets().filter((socket) => socket.port === port);
+
+test('a Sender\'s own socket drops the datagrams that arrive at its port', async () => {
+  const sender = new Sender({ bind: { address: '127.0.0.1' } });
+  const client = dgram.createSocket('udp4');
+  try {
+    const { port } = sender.address();
+    const before = socketsOn(port).reduce((sum, s) => sum + s.drops, 0);
+    for (let i = 0; i < 10; i++) await new Promise((resolve, reject) => client.send('hello', port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+    const after = socketsOn(port);
+    assert.ok(after.length >= 1, `no socket on 127.0.0.1:${port}`);
+    assert.is(after.reduce((sum, s) => sum + s.rx, 0), 0, 'nothing queued for reading');
+    assert.is(after.reduce((sum, s) => sum + s.drops, 0) - before, 10, 'every datagram dropped');
+  } finally {
+    client.close();
+    await sender.close();
+  }
+});
+
+/** `script` run by node in a child; its last line of output parsed as JSON. */
+function child(script, env = {}, wrapper = []) {
+  const [command, ...args] = [...wrapper, process.execPath, '-e', `const sendgroup = require(${JSON.stringify(require.resolve('..'))});\n${script}`];
+  const out = execFileSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env } });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+testUnless(test, (blocked || !probe().deferTaskrun) && 'needs io_uring with DEFER_TASKRUN', '88.claims NO_DEFER_TASKRUN')('SENDGROUP_NO_DEFER_TASKRUN=1 sets rings up without DEFER_TASKRUN, and they send', async () => {
+  const rx = await openReceivers(1);
+  try {
+    const script = `const sender = new sendgroup.Sender();
+      sender.sendGroup(${JSON.stringify(rx.targets)}, 'no defer').then(async (report) => {
+        console.log(JSON.stringify({ sent: report.sent, deferTaskrun: sender.features.deferTaskrun, backend: sender.backend }));
+        await sender.close();
+      });`;
+    const run = (env) => child(script, env);
+    assert.equal(run({ SENDGROUP_NO_DEFER_TASKRUN: '1' }), { sent: 1, deferTaskrun: false, backend: 'io_uring' });
+    assert.equal(run({ SENDGROUP_NO_DEFER_TASKRUN: '' }), { sent: 1, deferTaskrun: true, backend: 'io_uring' });
+    await rx.waitFor(2);
+    assert.equal(rx.messages[0].map(String), ['no defer', 'no defer']);
+  } finally {
+    rx.close();
+  }
+});
+
+test('without IPv6 the default bind falls back to 0.0.0.0: IPv4 members are sent, IPv6 members fail with EAFNOSUPPORT', async () => {
+  const rx = await openReceivers(1);
+  try {
+    const result = child(`const sender = new sendgroup.Sender();
+      sender.sendGroup([${JSON.stringify(rx.targets[0])}, '[::1]:9'], 'v4 only').then(async (report) => {
+        console.log(JSON.stringify({ local: sender.address(), sent: report.sent, codes: report.errors.map((e) => e.code) }));
+        await sender.close();
+      });`, {}, [launcher('deny'), 'ipv6']);
+    assert.is(result.local.address, '0.0.0.0');
+    assert.is(result.local.family, 'IPv4');
+    assert.equal([result.sent, result.codes], [1, ['EAFNOSUPPORT']]);
+    await rx.waitFor(1);
+    assert.is(String(rx.messages[0][0]), 'v4 only');
+  } finally {
+    rx.close();
+  }
+});
+
+test.run();
