@@ -23,7 +23,8 @@
         "native/slot_pool.cc",
         "native/inline_engine.cc",
         "native/worker.cc",
-        "native/threaded_engine.cc"
+        "native/threaded_engine.cc",
+        "native/make_engine.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

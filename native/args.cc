@@ -123,9 +123,9 @@ std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family
   tx.segmentSize = args.segmentSize;
   tx.stream = args.stream;
   if (uint64_t(args.count) * kMemberBytes > args.table.ByteLength()) ThrowRangeError(env, "table is too short");
-  if (!ParseDestinations(args.table.Data(), args.count, family, tx.destinations)) {
-    ThrowTypeError(env, "table is malformed");
-  }
+  auto destinations = std::make_shared<std::vector<Destination>>();
+  if (!ParseDestinations(args.table.Data(), args.count, family, *destinations)) ThrowTypeError(env, "table is malformed");
+  tx.destinations = std::move(destinations);
   PlaceExtras(env, args.prefix, args.count, "prefix", tx.prefix, sources.prefix);
   PlaceExtras(env, args.suffix, args.count, "suffix", tx.suffix, sources.suffix);
   CheckAttached(env, args.payload, "payload");

@@ -5,7 +5,7 @@
 namespace sendgroup {
 
 bool Backend::SendDirect(Batch& batch) {
-  if (int err = batch.tx.destinations[0].err) {
+  if (int err = batch.tx.To(0).err) {
     batch.Record(0, -err);
     return true;
   }
@@ -25,6 +25,15 @@ bool Backend::SendDirect(Batch& batch) {
     batch.Record(0, -err);
     return true;
   }
+}
+
+void Backend::Collect(ResultSink& sink) {
+  for (Batch* batch : TakeProgressed()) {
+    batch->hasNewProgress = false;
+    if (!batch->progress.empty()) sink.Progress(*batch);
+  }
+  for (const auto& batch : TakeFinished()) sink.Done(*batch);
+  for (const Unreachable& u : TakeUnreachable()) sink.Unreachable(u);
 }
 
 }  // namespace sendgroup

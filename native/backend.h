@@ -27,6 +27,18 @@ struct BackendInfo {
   int ioUringErrno = 0;      // why io_uring is not the backend, when it is not
 };
 
+// Where an engine hands results: a Sender's outbox (for JavaScript), or a
+// relay that accounts for its datagrams itself.
+class ResultSink {
+ public:
+  virtual ~ResultSink() = default;
+  // A stream batch's new progress (Batch::progress, which the sink takes).
+  virtual void Progress(Batch& batch) = 0;
+  // A finished batch, destroyed when this returns.
+  virtual void Done(Batch& batch) = 0;
+  virtual void Unreachable(const struct Unreachable& u) = 0;
+};
+
 class Backend {
  public:
   // errorRoom: ICMP errors the socket's queue holds (0: none are queued).
@@ -60,6 +72,8 @@ class Backend {
   std::vector<Batch*> TakeProgressed() { return std::move(progressed_); }
   std::vector<std::unique_ptr<Batch>> TakeFinished() { return std::move(finished_); }
   std::vector<Unreachable> TakeUnreachable() { return errors_.TakeUnreachable(); }
+  // Everything above into sink, in that order.
+  void Collect(ResultSink& sink);
   double StaleRetries() const { return errors_.StaleRetries(); }
 
  protected:

@@ -45,8 +45,11 @@ SharedCopy::SharedCopy(SlotPool* p, size_t length) : pool(p) {
   }
 }
 
+SharedCopy::SharedCopy(uint8_t* bytes, int s, std::function<void()> d) : data(bytes), slot(s), done(std::move(d)) {}
+
 SharedCopy::~SharedCopy() {
-  if (slot >= 0) pool->Release(slot);
+  if (done) done();
+  else if (slot >= 0) pool->Release(slot);
 }
 
 void Batch::PlaceShared(std::shared_ptr<SharedCopy> copy) {
@@ -89,8 +92,8 @@ void Batch::FillMessage(uint32_t i, msghdr& m, iovec* iov) {
   if (tx.payloadLength) iov[n++] = part(payload_, tx.payloadLength);
   if (tx.suffix.Length(i)) iov[n++] = part(suffixBytes_ + tx.suffix.starts[i], tx.suffix.Length(i));
   m = {};
-  m.msg_name = const_cast<sockaddr*>(&tx.destinations[i].sa);
-  m.msg_namelen = tx.destinations[i].len;
+  m.msg_name = const_cast<sockaddr*>(&tx.To(i).sa);
+  m.msg_namelen = tx.To(i).len;
   m.msg_iov = iov;
   m.msg_iovlen = n;
   if (tx.segmentSize) {

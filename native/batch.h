@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -37,14 +38,17 @@ struct Transmit {
   bool stream = false;
   bool zeroCopy = false;
   uint16_t segmentSize = 0;  // UDP GSO; 0: one datagram per member
-  std::vector<Destination> destinations;
+  // Shared and never changed once a call has it: a relay's datagrams all
+  // send to the relay's table as it stood when each arrived.
+  std::shared_ptr<const std::vector<Destination>> destinations;
   Extras prefix, suffix;
   size_t payloadLength = 0;
   // A part of a call split across threads: its member i is the call's
   // member memberOf[i]. Empty for a whole call.
   std::vector<uint32_t> memberOf;
 
-  uint32_t Count() const { return uint32_t(destinations.size()); }
+  uint32_t Count() const { return destinations ? uint32_t(destinations->size()) : 0; }
+  const Destination& To(uint32_t i) const { return (*destinations)[i]; }
   uint32_t WholeIndex(uint32_t i) const { return memberOf.empty() ? i : memberOf[i]; }
   bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
   // One buffer per send, no per-member parts and no cmsg.
@@ -56,14 +60,19 @@ struct Transmit {
 // the slot goes back to its pool with the last part (parts come back to the
 // JavaScript thread, the pool's only user, to be merged).
 struct SharedCopy {
+  // A slot of pool (or the heap, where none is free or it is too small).
   SharedCopy(SlotPool* pool, size_t length);
+  // Bytes someone else keeps (a relay's receive buffer, slot of the pool
+  // the rings registered); done runs when the last part is gone.
+  SharedCopy(uint8_t* bytes, int slot, std::function<void()> done);
   ~SharedCopy();
   SharedCopy(const SharedCopy&) = delete;
   SharedCopy& operator=(const SharedCopy&) = delete;
   uint8_t* data = nullptr;
   int slot = -1;  // a registered slot of pool, or -1: heap
-  SlotPool* pool;
+  SlotPool* pool = nullptr;
   std::vector<uint8_t> heap;
+  std::function<void()> done;
 };
 
 // Where the caller's bytes are: valid only while the call that starts the
@@ -95,6 +104,7 @@ class Batch {
   bool Placed() const { return placed_; }
   // The registered slot of a shared copy, or -1.
   int SharedSlot() const { return shared_ ? shared_->slot : -1; }
+  const std::shared_ptr<SharedCopy>& Shared() const { return shared_; }
   // Member i's msghdr: [prefix_i, payload, suffix_i] (iov holds kMaxIov) and,
   // with GSO, the UDP_SEGMENT cmsg.
   static constexpr size_t kMaxIov = 3;

@@ -8,7 +8,6 @@
 #include <memory>
 
 #include "backend.h"
-#include "outbox.h"
 
 namespace sendgroup {
 
@@ -25,8 +24,8 @@ class Engine {
   virtual void Abort(uint32_t token) = 0;
   virtual void AbortAll() = 0;
   virtual bool Idle() const = 0;
-  // Moves every result since the last call into outbox.
-  virtual void Collect(Outbox& outbox) = 0;
+  // Hands every result since the last call to sink.
+  virtual void Collect(ResultSink& sink) = 0;
   // While sends are in flight the engine keeps the JavaScript loop alive.
   virtual void KeepLoopAlive(bool alive) = 0;
   // Teardown, when no JavaScript can run: cancels everything and waits

@@ -28,8 +28,8 @@ void InlineEngine::AbortAll() {
   WatchSocket();
 }
 
-void InlineEngine::Collect(Outbox& outbox) {
-  outbox.Collect(*backend_);
+void InlineEngine::Collect(ResultSink& sink) {
+  backend_->Collect(sink);
   WatchSocket();
 }
 

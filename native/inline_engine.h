@@ -17,7 +17,7 @@ class InlineEngine : public Engine {
   void Abort(uint32_t token) override;
   void AbortAll() override;
   bool Idle() const override { return backend_->Idle(); }
-  void Collect(Outbox& outbox) override;
+  void Collect(ResultSink& sink) override;
   void KeepLoopAlive(bool alive) override;
   void Drain() override;
   BackendInfo Info() const override { return backend_->Info(); }

@@ -86,7 +86,7 @@ bool MmsgBackend::SendChunk(Batch& batch) {
   // A chunk is consecutive members from the first queued one; a member the
   // socket cannot reach at all (Destination::err) ends it and is recorded
   // on its own.
-  const std::vector<Destination>& to = batch.tx.destinations;
+  const std::vector<Destination>& to = *batch.tx.destinations;
   uint32_t first = batch.PeekQueued();
   if (int err = to[first].err) {
     batch.PopQueued();

@@ -6,23 +6,14 @@
 
 namespace sendgroup {
 
-void Outbox::Collect(Backend& backend) {
-  for (Batch* batch : backend.TakeProgressed()) {
-    batch->hasNewProgress = false;
-    if (!batch->progress.empty()) AddProgress(*batch);
-  }
-  for (const auto& batch : backend.TakeFinished()) AddDone(*batch);
-  for (const Unreachable& u : backend.TakeUnreachable()) AddUnreachable(u);
-}
-
-void Outbox::AddProgress(Batch& batch) {
+void Outbox::Progress(Batch& batch) {
   Record r(RecordKind::kProgress, batch.tx.token);
   r.ints = std::move(batch.progress);
   batch.progress.clear();
   records_.push_back(std::move(r));
 }
 
-void Outbox::AddDone(Batch& batch) {
+void Outbox::Done(Batch& batch) {
   Record r(RecordKind::kDone, batch.tx.token);
   r.numbers[0] = batch.sent;
   r.numbers[1] = batch.failed;
@@ -33,7 +24,7 @@ void Outbox::AddDone(Batch& batch) {
   records_.push_back(std::move(r));
 }
 
-void Outbox::AddUnreachable(const Unreachable& u) {
+void Outbox::Unreachable(const struct Unreachable& u) {
   Record r(RecordKind::kUnreachable);
   char text[INET6_ADDRSTRLEN] = "";
   uint16_t portBe;

@@ -36,21 +36,15 @@ struct Record {
   std::string text;
 };
 
-class Outbox {
+class Outbox : public ResultSink {
  public:
-  // Takes every result the backend has, in the order JavaScript must see
-  // them: stream progress, then finished calls, then ICMP errors.
-  void Collect(Backend& backend);
+  void Progress(Batch& batch) override;
+  void Done(Batch& batch) override;
+  void Unreachable(const struct Unreachable& u) override;
   void PushClosed();
   bool Empty() const { return records_.empty(); }
   // Writes up to kMailboxRecords records; returns how many.
   uint32_t Write(Napi::Env env, double* mailbox, Napi::Array attachments);
-
-  // Records of one kind; Collect uses them, and so does an engine that
-  // gathers results itself.
-  void AddProgress(Batch& batch);
-  void AddDone(Batch& batch);
-  void AddUnreachable(const Unreachable& u);
 
  private:
   std::deque<Record> records_;

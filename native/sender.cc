@@ -1,19 +1,14 @@
 #include "sender.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "args.h"
 #include "errors.h"
-#include "inline_engine.h"
-#include "mmsg_backend.h"
+#include "make_engine.h"
 #include "probe.h"
-#include "socket.h"
-#include "threaded_engine.h"
-#include "uring_backend.h"
 
 namespace sendgroup {
 
@@ -80,46 +75,9 @@ void Sender::OnEnvCleanup(void* self) {
 std::unique_ptr<Engine> Sender::MakeEngine(Napi::Env env, const SenderArgs& args) {
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  auto pool = std::make_unique<SlotPool>(args.slots);
-  // 'auto': sendmmsg where io_uring is refused (seccomp EPERM,
-  // io_uring_disabled, ENOMEM); 'io_uring' throws that error instead.
-  int ioUringErrno = args.backend == "sendmmsg" ? 0 : IoUringSetupErrno(args.ring, *pool);
-  if (ioUringErrno && args.backend == "io_uring") ThrowSyscallError(env, "io_uring_setup", ioUringErrno);
-  bool uring = args.backend != "sendmmsg" && !ioUringErrno;
-  Engine::Notify notify = [this] { Notify(); };
-  if (args.threads) {
-    WorkerConfig config{-1, 0, uring ? "io_uring" : "sendmmsg", ioUringErrno, args.ring, nullptr};
-    return MakeThreaded(env, loop, args, config, std::move(pool), std::move(notify));
-  }
-  std::unique_ptr<Backend> backend;
-  if (uring) backend = std::make_unique<UringBackend>(fd_, errorRoom_, args.ring, *pool);
-  else backend = std::make_unique<MmsgBackend>(fd_, errorRoom_, ioUringErrno);
-  return std::make_unique<InlineEngine>(loop, fd_, std::move(pool), std::move(backend), std::move(notify));
-}
-
-// The first worker sends through a duplicate of our socket (ours stays for
-// address()), the others through twins bound to the same address and port.
-std::unique_ptr<Engine> Sender::MakeThreaded(Napi::Env env, uv_loop_t* loop, const SenderArgs& args,
-                                             const WorkerConfig& config, std::unique_ptr<SlotPool> pool,
-                                             Engine::Notify notify) {
-  std::vector<int> fds;
-  std::vector<unsigned> rooms;
-  try {
-    fds.push_back(fcntl(fd_, F_DUPFD_CLOEXEC, 0));
-    if (fds.back() < 0) ThrowSyscallError(env, "fcntl", errno);
-    rooms.push_back(errorRoom_);
-    for (unsigned k = 1; k < args.threads; ++k) {
-      Socket twin = Twin(env, args.socket, {fd_, family_, errorRoom_});
-      fds.push_back(twin.fd);
-      rooms.push_back(twin.errorRoom);
-    }
-  } catch (...) {
-    for (int fd : fds) if (fd >= 0) close(fd);
-    throw;
-  }
-  auto engine = std::make_unique<ThreadedEngine>(loop, fds, rooms, config, std::move(pool), std::move(notify));
-  if (int err = engine->SetupErrno()) ThrowSyscallError(env, "io_uring_setup", err);
-  return engine;
+  EngineSpec spec{args.backend, args.ring, args.threads, args.socket};
+  Socket socket{fd_, family_, errorRoom_};
+  return sendgroup::MakeEngine(env, loop, spec, socket, std::make_unique<SlotPool>(args.slots), [this] { Notify(); });
 }
 
 Napi::Value Sender::Send(const Napi::CallbackInfo& info) {

@@ -33,9 +33,6 @@ class Sender : public Napi::ObjectWrap<Sender> {
   Napi::Value Features(const Napi::CallbackInfo& info);
 
   std::unique_ptr<Engine> MakeEngine(Napi::Env env, const struct SenderArgs& args);
-  std::unique_ptr<Engine> MakeThreaded(Napi::Env env, uv_loop_t* loop, const struct SenderArgs& args,
-                                       const struct WorkerConfig& config, std::unique_ptr<SlotPool> pool,
-                                       Engine::Notify notify);
   // After the engine did work: collect its results, finish a close.
   void Settle();
   Napi::Value Mail(Napi::Env env);

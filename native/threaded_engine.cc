@@ -51,8 +51,12 @@ ThreadedEngine::~ThreadedEngine() {
 }
 
 void ThreadedEngine::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
-  auto copy = std::make_shared<SharedCopy>(pool_.get(), batch->tx.CopyLength());
-  batch->Place(copy->data, sources);
+  // A relay's datagram is placed already, in its receive buffer.
+  std::shared_ptr<SharedCopy> copy = batch->Shared();
+  if (!copy) {
+    copy = std::make_shared<SharedCopy>(pool_.get(), batch->tx.CopyLength());
+    batch->Place(copy->data, sources);
+  }
   std::vector<std::vector<uint32_t>> split = Split(batch->tx);
   Call call;
   for (size_t k = 0; k < split.size(); ++k) {
@@ -73,7 +77,7 @@ void ThreadedEngine::Start(std::unique_ptr<Batch> batch, const Sources& sources)
 
 std::vector<std::vector<uint32_t>> ThreadedEngine::Split(const Transmit& tx) const {
   std::vector<std::vector<uint32_t>> split(workers_.size());
-  for (uint32_t i = 0; i < tx.Count(); ++i) split[HashDestination(tx.destinations[i]) % workers_.size()].push_back(i);
+  for (uint32_t i = 0; i < tx.Count(); ++i) split[HashDestination(tx.To(i)) % workers_.size()].push_back(i);
   return split;
 }
 
@@ -84,8 +88,10 @@ std::unique_ptr<Batch> ThreadedEngine::Part(const Transmit& tx, std::vector<uint
   part.zeroCopy = tx.zeroCopy;
   part.segmentSize = tx.segmentSize;
   part.payloadLength = tx.payloadLength;
-  part.destinations.reserve(members.size());
-  for (uint32_t i : members) part.destinations.push_back(tx.destinations[i]);
+  auto destinations = std::make_shared<std::vector<Destination>>();
+  destinations->reserve(members.size());
+  for (uint32_t i : members) destinations->push_back(tx.To(i));
+  part.destinations = std::move(destinations);
   part.prefix = Pick(tx.prefix, members);
   part.suffix = Pick(tx.suffix, members);
   part.memberOf = std::move(members);
@@ -101,33 +107,33 @@ void ThreadedEngine::AbortAll() {
   for (auto& worker : workers_) worker->Post(WorkerCommand(WorkerCommand::Kind::kAbortAll));
 }
 
-void ThreadedEngine::Collect(Outbox& outbox) {
-  for (auto& batch : settled_) outbox.AddDone(*batch);
+void ThreadedEngine::Collect(ResultSink& sink) {
+  for (auto& batch : settled_) sink.Done(*batch);
   settled_.clear();
   staleRetries_.resize(workers_.size());
   for (size_t k = 0; k < workers_.size(); ++k) {
     WorkerResults results = workers_[k]->Take();
     staleRetries_[k] = results.staleRetries;
-    Merge(results, outbox);
+    Merge(results, sink);
   }
 }
 
-void ThreadedEngine::Merge(WorkerResults& results, Outbox& outbox) {
+void ThreadedEngine::Merge(WorkerResults& results, ResultSink& sink) {
   for (auto& [token, triples] : results.progress) {
     auto it = calls_.find(token);
     if (it == calls_.end()) continue;
     Batch& whole = *it->second.whole;
     whole.progress.insert(whole.progress.end(), triples.begin(), triples.end());
-    outbox.AddProgress(whole);
+    sink.Progress(whole);
   }
   for (auto& part : results.finished) {
     auto it = calls_.find(part->tx.token);
     it->second.whole->MergePart(*part);
     if (--it->second.partsLeft) continue;
-    outbox.AddDone(*it->second.whole);
+    sink.Done(*it->second.whole);
     calls_.erase(it);
   }
-  for (const Unreachable& u : results.unreachable) outbox.AddUnreachable(u);
+  for (const Unreachable& u : results.unreachable) sink.Unreachable(u);
   if (results.zeroCopyRefused) zeroCopyRefused_ = results.zeroCopyRefused;
 }
 

@@ -29,7 +29,7 @@ class ThreadedEngine : public Engine {
   void Abort(uint32_t token) override;
   void AbortAll() override;
   bool Idle() const override { return calls_.empty() && settled_.empty(); }
-  void Collect(Outbox& outbox) override;
+  void Collect(ResultSink& sink) override;
   void KeepLoopAlive(bool alive) override;
   void Drain() override;
   BackendInfo Info() const override;
@@ -42,7 +42,7 @@ class ThreadedEngine : public Engine {
   // The members of batch each worker sends, by destination.
   std::vector<std::vector<uint32_t>> Split(const Transmit& tx) const;
   std::unique_ptr<Batch> Part(const Transmit& tx, std::vector<uint32_t> members) const;
-  void Merge(WorkerResults& results, Outbox& outbox);
+  void Merge(WorkerResults& results, ResultSink& sink);
   void StopWorkers();
   static void OnResults(uv_async_t* handle);
 

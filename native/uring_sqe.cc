@@ -13,7 +13,7 @@ void PrepMemberSend(io_uring_sqe* sqe, Batch& batch, uint32_t i, const SqeChoice
   const Transmit& tx = batch.tx;
   bool fixed = c.slot >= 0 && f.fixedBuffers;
   unsigned zcFlags = f.reportUsage ? IORING_SEND_ZC_REPORT_USAGE : 0;
-  const Destination& d = tx.destinations[i];
+  const Destination& d = tx.To(i);
   void* payload = const_cast<uint8_t*>(batch.Payload());
   if (tx.Plain() && !c.zeroCopy && f.sendWithAddr) {
     // sendto(): no msghdr to build, copy in and import per member.

@@ -83,7 +83,7 @@ unsigned UringBackend::FillSq() {
   unsigned limit = window_ ? std::min(window_, roundLimit_) : roundLimit_;
   while (batch.HasQueued() && prepared < limit) {
     uint32_t i = batch.PeekQueued();
-    if (int err = batch.tx.destinations[i].err) {
+    if (int err = batch.tx.To(i).err) {
       batch.PopQueued();
       batch.Record(i, -err);
       NoteProgress(&batch);

@@ -1,0 +1,30 @@
+// The engine a Sender or a Relay sends through, made from its options: the
+// backend ('auto' falls back to sendmmsg where io_uring is refused) and
+// inline or on threads.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <string>
+
+#include "engine.h"
+#include "socket.h"
+#include "uring_backend.h"
+
+namespace sendgroup {
+
+struct EngineSpec {
+  std::string backend;  // 'auto', 'io_uring' or 'sendmmsg'
+  RingOptions ring;
+  unsigned threads = 0;
+  SocketSpec socket;    // how twins of the socket are made, for threads
+};
+
+// Throws io_uring_setup's error for backend 'io_uring' where it is refused.
+std::unique_ptr<Engine> MakeEngine(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
+                                   std::unique_ptr<SlotPool> pool, Engine::Notify notify);
+// Whether MakeEngine gives io_uring for spec: 0, or why not.
+int EngineIoUringErrno(const EngineSpec& spec, const SlotPool& pool);
+
+}  // namespace sendgroup
