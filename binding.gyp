@@ -24,7 +24,11 @@
         "native/inline_engine.cc",
         "native/worker.cc",
         "native/threaded_engine.cc",
-        "native/make_engine.cc"
+        "native/make_engine.cc",
+        "native/receiver.cc",
+        "native/uring_receiver.cc",
+        "native/mmsg_receiver.cc",
+        "native/relay.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

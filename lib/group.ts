@@ -15,8 +15,15 @@ export interface GroupSnapshot {
   readonly count: number;
 }
 
+/** @internal A change, as a relay that keeps its own copy of the table applies it. */
+export type GroupChange = { kind: 'add'; packed: Uint8Array } | { kind: 'remove'; index: number } | { kind: 'clear' };
+
+/** @internal The key of Group's observe(fn) (which returns the unsubscribe function): not part of the API. */
+export const observeChanges = Symbol('sendgroup.observeChanges');
+
 export class Group implements Iterable<Member> {
   #members: Member[] = [];
+  readonly #observers = new Set<(change: GroupChange) => void>();
   #table = new Uint8Array(MEMBER_BYTES * 16);
   #nextId = 1;
   // Set while a send may still read #members: the next removal copies first
@@ -47,6 +54,7 @@ export class Group implements Iterable<Member> {
     this.#unshare();
     this.#members.splice(index, 1);
     this.#table.copyWithin(index * MEMBER_BYTES, (index + 1) * MEMBER_BYTES, (this.#members.length + 1) * MEMBER_BYTES);
+    this.#notify({ kind: 'remove', index });
     return true;
   }
 
@@ -57,6 +65,7 @@ export class Group implements Iterable<Member> {
   clear(): void {
     this.#members = [];
     this.#shared = false;
+    this.#notify({ kind: 'clear' });
   }
 
   get size(): number {
@@ -65,6 +74,16 @@ export class Group implements Iterable<Member> {
 
   [Symbol.iterator](): Iterator<Member> {
     return this.#members.slice()[Symbol.iterator]();
+  }
+
+  /** @internal Calls fn with each change from now on; returns what stops it. */
+  [observeChanges](fn: (change: GroupChange) => void): () => void {
+    this.#observers.add(fn);
+    return () => this.#observers.delete(fn);
+  }
+
+  #notify(change: GroupChange): void {
+    for (const fn of this.#observers) fn(change);
   }
 
   /** @internal The current members for one send; later changes do not touch it. */
@@ -83,6 +102,7 @@ export class Group implements Iterable<Member> {
     }
     packEndpoint(member, this.#table, at);
     this.#members.push(member);
+    if (this.#observers.size) this.#notify({ kind: 'add', packed: this.#table.subarray(at, at + MEMBER_BYTES) });
     return member;
   }
 

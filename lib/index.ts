@@ -2,6 +2,8 @@ export { Group } from './group';
 export type { Member, GroupSnapshot } from './group';
 export type { Endpoint, Family, Target } from './address';
 export { Sender, sendGroup } from './sender';
+export { Relay, RELAY_DEFAULTS } from './relay';
+export type { RelayOptions, RelayStats } from './relay';
 export type { Targets, UnreachableEvent, SenderEvents } from './sender';
 export type { SenderStats } from './stats';
 export type { SendCall } from './diagnostics';

@@ -111,14 +111,59 @@ export interface NativeLimits {
   maxQueueDepth: number;
   maxSlots: number;
   maxThreads: number;
+  maxRelayBuffers: number;
+  maxRelayBufferSize: number;
   maxSendBytes: number;
   mailboxRecords: number;
   recordDoubles: number;
 }
 
+export interface NativeRelayOptions extends NativeSenderOptions {
+  /** Packed members (address.ts); port 0: any port. */
+  allow: Uint8Array;
+  allowCount: number;
+  allowAny: boolean;
+  /** The group's packed table and member count when the relay starts. */
+  table: Uint8Array;
+  count: number;
+  /** 0 never, 1 always, 2 from zeroCopyMinBytes up. */
+  zeroCopy: number;
+  zeroCopyMinBytes: number;
+  buffers: number;
+  /** Bytes per receive buffer: the longest datagram and room for its header. */
+  bufferSize: number;
+}
+
+export interface NativeRelayStats {
+  backend: 'io_uring' | 'sendmmsg';
+  received: number;
+  forwarded: number;
+  sends: number;
+  bytes: number;
+  notAllowed: number;
+  noBuffer: number;
+  truncated: number;
+  members: number;
+  staleRetries: number;
+  /** Failed member sends by errno (positive). */
+  failures: Record<string, number>;
+}
+
+export interface NativeRelay {
+  add(packed: Uint8Array): void;
+  remove(index: number): void;
+  clear(): void;
+  /** Each returns how many records it left in the mailbox (only 'unreachable' and closed). */
+  take(): number;
+  close(): number;
+  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  stats(): NativeRelayStats;
+}
+
 export interface Addon {
   /** notify is called from the event loop, never inside a call into the addon, when records wait. */
   NativeSender: new (options: NativeSenderOptions, notify: () => void, mailbox: Float64Array, attachments: unknown[]) => NativeSender;
+  NativeRelay: new (options: NativeRelayOptions, notify: () => void, mailbox: Float64Array, attachments: unknown[]) => NativeRelay;
   probe(): NativeProbe;
   limits: NativeLimits;
 }

@@ -110,7 +110,7 @@ export const MAX_SEND_BYTES = addon.limits.maxSendBytes;
 const BACKENDS: readonly string[] = ['auto', 'io_uring', 'sendmmsg'];
 const SEND_KEYS = ['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal'] as const;
 export const SOCKET_OPTION_KEYS = ['ttl', 'tos', 'broadcast', 'multicastTtl', 'multicastInterface', 'multicastLoopback'] as const;
-const SENDER_KEYS = ['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize', 'threads',
+export const SENDER_KEYS = ['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize', 'threads',
   ...SOCKET_OPTION_KEYS] as const;
 const BIND_KEYS = ['address', 'port'] as const;
 
@@ -140,7 +140,7 @@ export interface SenderConfig {
 }
 
 /** A plain copy of an options object: each known key read once, unknown own keys refused. */
-function readObject(value: unknown, name: string, keys: readonly string[]): Record<string, unknown> {
+export function readObject(value: unknown, name: string, keys: readonly string[]): Record<string, unknown> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an object, received ${value === null ? 'null' : typeof value}`);
@@ -280,7 +280,11 @@ function parseBind(value: unknown): SenderConfig['bind'] {
 }
 
 export function parseSenderOptions(options: unknown): SenderConfig {
-  const o = readObject(options, 'options', SENDER_KEYS);
+  return senderConfig(readObject(options, 'options', SENDER_KEYS));
+}
+
+/** The Sender options of an options object read once (a Relay's include them). */
+export function senderConfig(o: Record<string, unknown>): SenderConfig {
   const d = SENDER_DEFAULTS;
   const { maxQueueDepth, maxSlots, maxThreads } = addon.limits;
   if (o.registerBuffers !== undefined && typeof o.registerBuffers !== 'boolean') {

@@ -12,12 +12,16 @@ import { checkInteger, type SenderConfig } from './options';
  * (socket._handle is the same object, but reading it prints DEP0112).
  */
 export function socketFd(socket: Socket): number {
-  const state = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'state symbol');
-  const handle = state ? (socket as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[state]?.handle
-    : (socket as unknown as { _handle?: { fd?: unknown } })._handle;
-  const fd = handle?.fd;
+  const fd = socketHandle(socket)?.fd;
   if (typeof fd !== 'number' || fd < 0) throw argError('ERR_INVALID_ARG_VALUE', 'options.socket must be bound (call bind() and wait for \'listening\')');
   return fd;
+}
+
+/** A dgram socket's libuv handle (its descriptor; recvStop()). */
+export function socketHandle(socket: Socket): { fd?: unknown; recvStop?: () => number } | undefined {
+  const state = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'state symbol');
+  type Handle = { fd?: unknown; recvStop?: () => number };
+  return state ? (socket as unknown as Record<symbol, { handle?: Handle }>)[state]?.handle : (socket as unknown as { _handle?: Handle })._handle;
 }
 
 /** The local address as one packed member (native/member_table.h). */

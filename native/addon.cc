@@ -3,6 +3,7 @@
 
 #include "limits.h"
 #include "probe.h"
+#include "relay.h"
 #include "sender.h"
 
 namespace {
@@ -12,6 +13,8 @@ Napi::Object Limits(Napi::Env env) {
   limits.Set("maxQueueDepth", sendgroup::kMaxQueueDepth);
   limits.Set("maxSlots", sendgroup::kMaxSlots);
   limits.Set("maxThreads", sendgroup::kMaxThreads);
+  limits.Set("maxRelayBuffers", sendgroup::kMaxRelayBuffers);
+  limits.Set("maxRelayBufferSize", sendgroup::kMaxRelayBufferSize);
   limits.Set("maxSendBytes", double(sendgroup::kMaxSendBytes));
   limits.Set("mailboxRecords", sendgroup::kMailboxRecords);
   limits.Set("recordDoubles", sendgroup::kRecordDoubles);
@@ -20,6 +23,7 @@ Napi::Object Limits(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSender", sendgroup::Sender::Define(env));
+  exports.Set("NativeRelay", sendgroup::Relay::Define(env));
   exports.Set("probe", Napi::Function::New(env, sendgroup::Probe, "probe"));
   exports.Set("limits", Limits(env));
   return exports;

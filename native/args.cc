@@ -165,4 +165,29 @@ SenderArgs ReadSenderArgs(Napi::Object options) {
   return args;
 }
 
+RelayArgs ReadRelayArgs(Napi::Object options) {
+  Napi::Env env = options.Env();
+  RelayArgs args;
+  args.sender = ReadSenderArgs(options);
+  args.sender.socket.receives = true;
+  args.sender.socket.shared = false;  // one socket for every thread (make_engine.cc)
+  args.allow = Bytes(options.Get("allow"), "allow");
+  args.allowCount = Uint(options.Get("allowCount"), "allowCount");
+  args.allowAny = options.Get("allowAny").ToBoolean();
+  args.table = Bytes(options.Get("table"), "table");
+  args.count = Uint(options.Get("count"), "count");
+  args.zeroCopy = int(Uint(options.Get("zeroCopy"), "zeroCopy"));
+  args.zeroCopyMinBytes = Uint(options.Get("zeroCopyMinBytes"), "zeroCopyMinBytes");
+  args.buffers = Uint(options.Get("buffers"), "buffers");
+  args.bufferSize = Uint(options.Get("bufferSize"), "bufferSize");
+  if (uint64_t(args.allowCount) * kMemberBytes > args.allow.ByteLength() ||
+      uint64_t(args.count) * kMemberBytes > args.table.ByteLength()) {
+    ThrowRangeError(env, "allow or table is too short");
+  }
+  if (args.buffers < 1 || args.buffers > kMaxRelayBuffers || args.bufferSize < 1 || args.bufferSize > kMaxRelayBufferSize) {
+    ThrowRangeError(env, "buffers or bufferSize out of range");
+  }
+  return args;
+}
+
 }  // namespace sendgroup

@@ -54,4 +54,21 @@ struct SenderArgs {
 //                    sendBufferSize, deferTaskrun }, ...)
 SenderArgs ReadSenderArgs(Napi::Object options);
 
+struct RelayArgs {
+  SenderArgs sender;  // bind: where to listen; slots unused
+  Napi::Uint8Array allow;  // packed members, port 0: any port
+  uint32_t allowCount = 0;
+  bool allowAny = false;
+  Napi::Uint8Array table;  // the group's members
+  uint32_t count = 0;
+  int zeroCopy = 0;  // 0 never, 1 always, 2 from zeroCopyMinBytes up
+  uint32_t zeroCopyMinBytes = 0;
+  uint32_t buffers = 0;
+  uint32_t bufferSize = 0;
+};
+
+// new NativeRelay({ ...the Sender's, allow, allowCount, allowAny, table,
+//                   count, zeroCopy, zeroCopyMinBytes, buffers, bufferSize }, ...)
+RelayArgs ReadRelayArgs(Napi::Object options);
+
 }  // namespace sendgroup

@@ -2,7 +2,7 @@
 
 namespace sendgroup {
 
-InlineEngine::InlineEngine(uv_loop_t* loop, int fd, std::unique_ptr<SlotPool> pool, std::unique_ptr<Backend> backend,
+InlineEngine::InlineEngine(uv_loop_t* loop, int fd, std::shared_ptr<SlotPool> pool, std::unique_ptr<Backend> backend,
                            Notify notify)
     : pool_(std::move(pool)), backend_(std::move(backend)), notify_(std::move(notify)) {
   if (backend_->RingFd() >= 0) {

@@ -11,7 +11,7 @@ namespace sendgroup {
 
 class InlineEngine : public Engine {
  public:
-  InlineEngine(uv_loop_t* loop, int fd, std::unique_ptr<SlotPool> pool, std::unique_ptr<Backend> backend, Notify notify);
+  InlineEngine(uv_loop_t* loop, int fd, std::shared_ptr<SlotPool> pool, std::unique_ptr<Backend> backend, Notify notify);
 
   void Start(std::unique_ptr<Batch> batch, const Sources& sources) override;
   void Abort(uint32_t token) override;
@@ -28,7 +28,7 @@ class InlineEngine : public Engine {
   // The socket is always watched for errors, and for room while sends wait.
   void WatchSocket();
 
-  std::unique_ptr<SlotPool> pool_;  // before the backend: its ring registers it
+  std::shared_ptr<SlotPool> pool_;  // before the backend: its ring registers it
   std::unique_ptr<Backend> backend_;
   Notify notify_;
   std::unique_ptr<Poller> ringPoll_, socketPoll_;

@@ -16,9 +16,11 @@ namespace {
 
 // The first worker sends through a duplicate of the socket (the caller's
 // stays for address()), the others through twins bound to the same address
-// and port.
+// and port. A socket that receives (a relay's) is duplicated for every
+// worker instead: twins in its reuseport group would take a share of the
+// datagrams arriving for it.
 std::unique_ptr<Engine> MakeThreaded(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
-                                     const WorkerConfig& config, std::unique_ptr<SlotPool> pool, Engine::Notify notify) {
+                                     const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Engine::Notify notify) {
   std::vector<int> fds;
   std::vector<unsigned> rooms;
   try {
@@ -26,7 +28,9 @@ std::unique_ptr<Engine> MakeThreaded(Napi::Env env, uv_loop_t* loop, const Engin
     if (fds.back() < 0) ThrowSyscallError(env, "fcntl", errno);
     rooms.push_back(socket.errorRoom);
     for (unsigned k = 1; k < spec.threads; ++k) {
-      Socket twin = Twin(env, spec.socket, socket);
+      Socket twin = spec.socket.receives ? Socket{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom}
+                                         : Twin(env, spec.socket, socket);
+      if (twin.fd < 0) ThrowSyscallError(env, "fcntl", errno);
       fds.push_back(twin.fd);
       rooms.push_back(twin.errorRoom);
     }
@@ -48,7 +52,7 @@ int EngineIoUringErrno(const EngineSpec& spec, const SlotPool& pool) {
 }
 
 std::unique_ptr<Engine> MakeEngine(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
-                                   std::unique_ptr<SlotPool> pool, Engine::Notify notify) {
+                                   std::shared_ptr<SlotPool> pool, Engine::Notify notify) {
   // 'auto': sendmmsg where io_uring is refused (seccomp EPERM,
   // io_uring_disabled, ENOMEM); 'io_uring' throws that error instead.
   int ioUringErrno = spec.backend == "sendmmsg" ? 0 : IoUringSetupErrno(spec.ring, *pool);

@@ -23,7 +23,7 @@ struct EngineSpec {
 
 // Throws io_uring_setup's error for backend 'io_uring' where it is refused.
 std::unique_ptr<Engine> MakeEngine(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
-                                   std::unique_ptr<SlotPool> pool, Engine::Notify notify);
+                                   std::shared_ptr<SlotPool> pool, Engine::Notify notify);
 // Whether MakeEngine gives io_uring for spec: 0, or why not.
 int EngineIoUringErrno(const EngineSpec& spec, const SlotPool& pool);
 

@@ -67,6 +67,8 @@ class Ring {
   bool CqReady() { return io_uring_cq_ready(&ring_) > 0; }
   // Waits up to timeoutMs for at least one completion; used only at teardown.
   void WaitCqe(unsigned timeoutMs);
+  // A provided-buffer ring (multishot receives pick their buffers there).
+  int RegisterBufRing(io_uring_buf_reg* reg) { return io_uring_register_buf_ring(&ring_, reg, 0); }
 
   template <typename Fn>
   unsigned Reap(Fn&& onCqe) {

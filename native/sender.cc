@@ -77,7 +77,7 @@ std::unique_ptr<Engine> Sender::MakeEngine(Napi::Env env, const SenderArgs& args
   napi_get_uv_event_loop(env, &loop);
   EngineSpec spec{args.backend, args.ring, args.threads, args.socket};
   Socket socket{fd_, family_, errorRoom_};
-  return sendgroup::MakeEngine(env, loop, spec, socket, std::make_unique<SlotPool>(args.slots), [this] { Notify(); });
+  return sendgroup::MakeEngine(env, loop, spec, socket, std::make_shared<SlotPool>(args.slots), [this] { Notify(); });
 }
 
 Napi::Value Sender::Send(const Napi::CallbackInfo& info) {

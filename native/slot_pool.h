@@ -25,6 +25,7 @@ class SlotPool {
   // -1 when all are taken (the caller then uses heap memory).
   int Acquire();
   void Release(int slot) { free_.push_back(slot); }
+  bool Free() const { return !free_.empty(); }
   uint8_t* Data(int slot) const { return base_ + size_t(slot) * slotSize_; }
   size_t SlotSize() const { return slotSize_; }
   // What a ring registers; empty when the mapping was refused.

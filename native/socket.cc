@@ -122,7 +122,8 @@ Socket Open(Napi::Env env, Destination local, const SocketSpec& spec) {
   // and ICMP errors queue up naming the destination (errqueue.h).
   SetIntOption(s.fd, IPPROTO_IP, IP_RECVERR, 1);
   if (s.family == AF_INET6) SetIntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
-  DropIncoming(s.fd);
+  if (spec.receives) SetIntOption(s.fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
+  else DropIncoming(s.fd);
   s.errorRoom = GrowErrorQueue(s.fd);
   if (::bind(s.fd, &local.sa, local.len) < 0) {
     int err = errno;
@@ -137,6 +138,13 @@ Socket Open(Napi::Env env, Destination local, const SocketSpec& spec) {
 
 Socket OpenSocket(Napi::Env env, const SocketSpec& spec) {
   Socket s = spec.adopt >= 0 ? Adopt(env, spec.adopt) : Open(env, spec.bind, spec);
+  // A relay reads its adopted socket itself (dgram no longer does): errors
+  // reach it, not dgram's 'error' event.
+  if (spec.adopt >= 0 && spec.receives) {
+    SetIntOption(s.fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
+    SetIntOption(s.fd, IPPROTO_IP, IP_RECVERR, 1);
+    if (s.family == AF_INET6) SetIntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+  }
   try {
     if (spec.sendBufferSize && SetIntOption(s.fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize) < 0) {
       ThrowSyscallError(env, "setsockopt", errno);

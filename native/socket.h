@@ -32,6 +32,9 @@ struct SocketSpec {
   // same user already there).
   bool shared = false;
   bool twin = false;  // joins the group: SO_REUSEPORT before bind
+  // A relay's: it receives (no filter against incoming datagrams), and
+  // reports how many the socket dropped (SO_RXQ_OVFL).
+  bool receives = false;
   SocketOptions options;
 };
 

@@ -28,7 +28,7 @@ Extras Pick(const Extras& whole, const std::vector<uint32_t>& members) {
 }  // namespace
 
 ThreadedEngine::ThreadedEngine(uv_loop_t* loop, const std::vector<int>& fds, const std::vector<unsigned>& errorRooms,
-                               const WorkerConfig& config, std::unique_ptr<SlotPool> pool, Notify notify)
+                               const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Notify notify)
     : pool_(std::move(pool)), resultsReady_(new uv_async_t), notify_(std::move(notify)) {
   uv_async_init(loop, resultsReady_, OnResults);
   resultsReady_->data = this;

@@ -21,7 +21,7 @@ class ThreadedEngine : public Engine {
   // One worker per socket in fds (each the worker's own from then on).
   // Check SetupErrno(): io_uring refused on the first worker.
   ThreadedEngine(uv_loop_t* loop, const std::vector<int>& fds, const std::vector<unsigned>& errorRooms,
-                 const WorkerConfig& config, std::unique_ptr<SlotPool> pool, Notify notify);
+                 const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Notify notify);
   ~ThreadedEngine() override;
 
   int SetupErrno() const { return setupErrno_; }
@@ -46,7 +46,7 @@ class ThreadedEngine : public Engine {
   void StopWorkers();
   static void OnResults(uv_async_t* handle);
 
-  std::unique_ptr<SlotPool> pool_;
+  std::shared_ptr<SlotPool> pool_;
   uv_async_t* resultsReady_;
   std::vector<std::unique_ptr<Worker>> workers_;
   int setupErrno_ = 0;

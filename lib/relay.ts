@@ -1,0 +1,181 @@
+// Relay: receive once, fan out natively. Every datagram from an allowed
+// source goes, byte for byte, from the buffer it landed in, to every member
+// of a Group.
+import type { Socket } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
+import { Endpoint, Family, MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
+import { argError, closedError, describeErrno, systemError } from './errors';
+import { Group, GroupChange, observeChanges } from './group';
+import { Mailbox } from './mailbox';
+import { addon, NativeRelay } from './native';
+import {
+  AUTO_ZERO_COPY_MIN_BYTES, BackendName, SENDER_KEYS, SenderOptions, ZeroCopyMode, checkInteger, readObject, senderConfig,
+} from './options';
+import { packBind, socketFd, socketHandle } from './socket';
+import type { UnreachableEvent } from './sender';
+
+export interface RelayOptions extends Omit<SenderOptions, 'bind' | 'socket'> {
+  /** Where to receive: 'host:port' ('0.0.0.0:5000', '[::]:5000'). Not with `socket`. */
+  listen?: string;
+  /** Receive on this bound dgram socket instead: the relay reads it from now on (it emits no more 'message'), and sends from it. Not with `listen`. */
+  socket?: Socket;
+  /**
+   * Required: the sources whose datagrams are forwarded, as 'address' or
+   * 'address:port' ('[v6]:port'); everything else is dropped and counted.
+   * 'any' forwards whatever arrives: anyone who can reach the port can then
+   * make the relay send to every member (an amplifier). Say it only on a
+   * port nobody else can reach.
+   */
+  allow: readonly string[] | 'any';
+  /** The members; adding and removing takes effect for the next datagram. */
+  group: Group;
+  /** Receive buffers (each a registered slot the datagram goes out from), 1 to 32768. Default: 256. */
+  buffers?: number;
+  /** Longest datagram forwarded, 1 to 65507; longer ones are dropped and counted (truncated). Default: 9000. */
+  maxDatagram?: number;
+}
+
+export interface RelayStats {
+  backend: BackendName;
+  /** Datagrams that arrived. */
+  received: number;
+  /** Datagrams sent on to the members. */
+  forwarded: number;
+  /** Member sends the kernel accepted, and their bytes. */
+  sends: number;
+  bytes: number;
+  /** Member sends that failed, by code. */
+  failures: Record<string, number>;
+  dropped: { notAllowed: number; noBuffer: number; truncated: number };
+  members: number;
+  unreachable: number;
+  staleRetries: number;
+}
+
+export const RELAY_DEFAULTS = Object.freeze({ buffers: 256, maxDatagram: 9000 });
+// Room a receive buffer keeps in front of the datagram for io_uring's
+// header, the source address and control messages.
+const HEADER_ROOM = 256;
+const RELAY_KEYS = [...SENDER_KEYS.filter((key) => key !== 'bind'), 'listen', 'allow', 'group', 'buffers', 'maxDatagram'];
+const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
+const ZERO_COPY: Record<string, number> = { false: 0, true: 1, auto: 2 };
+
+/** 'address', 'address:port' or '[v6]:port' as a packed member; port 0: any. */
+function packSource(text: unknown, at: number, out: Uint8Array): void {
+  const name = `options.allow[${at / MEMBER_BYTES}]`;
+  if (typeof text !== 'string') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, received ${typeof text}`);
+  const endpoint = isIP(text) ? parseEndpoint({ address: text, port: 0 }, undefined, name) : parseEndpoint(text, undefined, name);
+  packEndpoint(endpoint, out, at);
+}
+
+function packAllow(allow: unknown): { allow: Uint8Array; allowCount: number; allowAny: boolean } {
+  if (allow === 'any') return { allow: new Uint8Array(0), allowCount: 0, allowAny: true };
+  if (!Array.isArray(allow)) {
+    throw argError('ERR_INVALID_ARG_TYPE', "options.allow is required: the source addresses to forward from, or 'any' (see the docs: a relay open to anyone is an amplifier)");
+  }
+  const sources = [...allow];
+  const packed = new Uint8Array(sources.length * MEMBER_BYTES);
+  sources.forEach((text, i) => packSource(text, i * MEMBER_BYTES, packed));
+  return { allow: packed, allowCount: sources.length, allowAny: false };
+}
+
+function listenBind(listen: unknown): { address: string; port: number } {
+  if (typeof listen !== 'string') throw argError('ERR_INVALID_ARG_TYPE', "options.listen must be a 'host:port' string");
+  const { address, port } = parseEndpoint(listen, undefined, 'options.listen');
+  return { address, port };
+}
+
+export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent] }> {
+  readonly #native: NativeRelay;
+  readonly #mailbox = new Mailbox({
+    done: () => {},
+    progress: () => {},
+    unreachable: (address, family, port, errno) => this.#unreachable(address, family, port, errno),
+    closed: () => this.#onClosed(),
+  });
+  readonly #unobserve: () => void;
+  #unreachableCount = 0;
+  #closing = false;
+  readonly #closed: Promise<void>;
+  #onClosed!: () => void;
+
+  constructor(options: RelayOptions) {
+    super();
+    const o = readObject(options, 'options', RELAY_KEYS);
+    if (!(o.group instanceof Group)) throw argError('ERR_INVALID_ARG_TYPE', 'options.group must be a Group');
+    if ((o.listen === undefined) === (o.socket === undefined)) {
+      throw argError('ERR_INVALID_ARG_VALUE', 'options.listen or options.socket (one of them) says where the relay receives');
+    }
+    const config = senderConfig({ ...o, bind: o.listen === undefined ? undefined : listenBind(o.listen) });
+    const buffers = o.buffers === undefined ? RELAY_DEFAULTS.buffers : checkInteger(o.buffers, 'options.buffers', 1, addon.limits.maxRelayBuffers);
+    const maxDatagram = o.maxDatagram === undefined ? RELAY_DEFAULTS.maxDatagram : checkInteger(o.maxDatagram, 'options.maxDatagram', 1, 65507);
+    const { table, count } = o.group.snapshot();
+    this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
+    try {
+      this.#native = new addon.NativeRelay({
+        ...(config.socket ? { fd: socketFd(config.socket) } : { bind: packBind(config.bind) }),
+        backend: config.backend, queueDepth: config.queueDepth, slots: 1, registerBuffers: config.registerBuffers,
+        sendBufferSize: config.sendBufferSize, threads: config.threads, socketOptions: config.socketOptions,
+        deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',
+        ...packAllow(o.allow), table, count,
+        zeroCopy: ZERO_COPY[String(config.zeroCopy as ZeroCopyMode)]!, zeroCopyMinBytes: AUTO_ZERO_COPY_MIN_BYTES,
+        buffers, bufferSize: maxDatagram + HEADER_ROOM,
+      }, () => this.#deliver(this.#native.take()), this.#mailbox.numbers, this.#mailbox.attachments);
+    } catch (error) {
+      throw systemError(error);
+    }
+    // The relay reads the adopted socket from now on.
+    if (config.socket) socketHandle(config.socket)?.recvStop?.();
+    this.#unobserve = o.group[observeChanges]((change) => this.#apply(change));
+  }
+
+  /** Where the relay receives (and sends from). */
+  address(): Endpoint {
+    if (this.#closing) throw closedError();
+    return this.#native.address();
+  }
+
+  /** Figures to export; after close(), as they ended. */
+  stats(): RelayStats {
+    const n = this.#native.stats();
+    const failures: Record<string, number> = {};
+    for (const [errno, count] of Object.entries(n.failures)) failures[describeErrno(Number(errno)).code] = count;
+    return {
+      backend: n.backend, received: n.received, forwarded: n.forwarded, sends: n.sends, bytes: n.bytes, failures,
+      dropped: { notAllowed: n.notAllowed, noBuffer: n.noBuffer, truncated: n.truncated },
+      members: n.members, unreachable: this.#unreachableCount, staleRetries: n.staleRetries,
+    };
+  }
+
+  /** Stops receiving at once, lets what is in flight finish, then releases everything. */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#unobserve();
+      this.#closing = true;
+      this.#deliver(this.#native.close());
+    }
+    return this.#closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #apply(change: GroupChange): void {
+    if (change.kind === 'add') this.#native.add(change.packed);
+    else if (change.kind === 'remove') this.#native.remove(change.index);
+    else this.#native.clear();
+  }
+
+  #deliver(count: number): void {
+    if (count) this.#mailbox.read(count, () => this.#native.take());
+  }
+
+  #unreachable(address: string, family: number, port: number, errno: number): void {
+    this.#unreachableCount++;
+    const { code, errno: nodeErrno } = describeErrno(errno);
+    const event = Object.freeze({ address, port, family: FAMILIES[family]!, code, errno: nodeErrno }) as UnreachableEvent;
+    process.nextTick(() => this.emit('unreachable', event));
+  }
+}

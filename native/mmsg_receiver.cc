@@ -1,0 +1,84 @@
+#include "mmsg_receiver.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace sendgroup {
+
+namespace {
+
+constexpr unsigned kBatch = 64;
+// recvmmsg calls per turn of the loop: a flood must not hold the thread.
+constexpr unsigned kCallsPerTurn = 16;
+
+struct Room {
+  sockaddr_storage from;
+  alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(uint32_t))];  // SO_RXQ_OVFL
+  iovec iov;
+};
+
+}  // namespace
+
+MmsgReceiver::MmsgReceiver(uv_loop_t* loop, int fd, SlotPool& pool, OnDatagram onDatagram, OnBurst onBurst)
+    : fd_(fd), pool_(pool), onDatagram_(std::move(onDatagram)), onBurst_(std::move(onBurst)) {
+  poll_ = std::make_unique<Poller>(loop, fd_, this, OnPoll);
+  Watch();
+}
+
+MmsgReceiver::~MmsgReceiver() {
+  poll_.reset();
+  close(fd_);
+}
+
+void MmsgReceiver::Return(int slot) {
+  pool_.Release(slot);
+  Watch();
+}
+
+void MmsgReceiver::Stop() {
+  stopped_ = true;
+  Watch();
+}
+
+// Readable while a slot is free to receive into; else the socket holds the
+// datagrams (or drops them, counted) until one comes back.
+void MmsgReceiver::Watch() {
+  if (poll_) poll_->Want(stopped_ || !pool_.Free() ? 0 : UV_READABLE);
+}
+
+void MmsgReceiver::OnPoll(void* self, int /*status*/, int /*events*/) {
+  auto* receiver = static_cast<MmsgReceiver*>(self);
+  for (unsigned calls = 0; calls < kCallsPerTurn && !receiver->stopped_ && receiver->ReceiveSome(); ++calls) {
+  }
+  receiver->Watch();
+  receiver->onBurst_();
+}
+
+bool MmsgReceiver::ReceiveSome() {
+  int slots[kBatch];
+  Room rooms[kBatch];
+  mmsghdr msgs[kBatch] = {};
+  unsigned n = 0;
+  for (; n < kBatch && (slots[n] = pool_.Acquire()) >= 0; ++n) {
+    rooms[n].iov = {pool_.Data(slots[n]), pool_.SlotSize()};
+    msghdr& m = msgs[n].msg_hdr;
+    m.msg_name = &rooms[n].from;
+    m.msg_namelen = sizeof(rooms[n].from);
+    m.msg_iov = &rooms[n].iov;
+    m.msg_iovlen = 1;
+    m.msg_control = rooms[n].control;
+    m.msg_controllen = sizeof(rooms[n].control);
+  }
+  int got = n ? recvmmsg(fd_, msgs, n, MSG_DONTWAIT, nullptr) : -1;
+  for (int i = got < 0 ? 0 : got; i < int(n); ++i) pool_.Release(slots[i]);
+  for (int i = 0; i < got; ++i) {
+    const msghdr& m = msgs[i].msg_hdr;
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(const_cast<msghdr*>(&m), cm)) NoteDrops(cm);
+    onDatagram_({pool_.Data(slots[i]), msgs[i].msg_len, slots[i], reinterpret_cast<const sockaddr*>(&rooms[i].from),
+                 m.msg_namelen, bool(m.msg_flags & MSG_TRUNC)});
+  }
+  return got > 0;
+}
+
+}  // namespace sendgroup

@@ -1,0 +1,43 @@
+// Datagrams arriving on a relay's socket, each landing in a slot of the
+// relay's pool (the memory its sending rings registered), handed on with
+// where they came from. The slot is the datagram's until Return().
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+namespace sendgroup {
+
+struct Datagram {
+  const uint8_t* data;
+  size_t length;
+  int slot;
+  const sockaddr* from;
+  socklen_t fromLength;
+  bool truncated;  // longer than a slot: the rest was dropped
+};
+
+class Receiver {
+ public:
+  using OnDatagram = std::function<void(const Datagram&)>;
+  // After a burst of datagrams, when the loop would go back to waiting.
+  using OnBurst = std::function<void()>;
+
+  virtual ~Receiver() = default;
+  // The slot may take the next datagram (its sends are done).
+  virtual void Return(int slot) = 0;
+  // No more datagrams from now on.
+  virtual void Stop() = 0;
+  // Datagrams the socket dropped for want of room, so far (SO_RXQ_OVFL).
+  double Drops() const { return drops_; }
+
+ protected:
+  // A control message the socket added (SO_RXQ_OVFL: its drop count).
+  void NoteDrops(const cmsghdr* cm);
+  double drops_ = 0;
+};
+
+}  // namespace sendgroup

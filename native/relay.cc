@@ -1,0 +1,297 @@
+#include "relay.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "args.h"
+#include "errors.h"
+#include "make_engine.h"
+#include "mmsg_receiver.h"
+#include "socket.h"
+#include "uring_receiver.h"
+
+namespace sendgroup {
+
+namespace {
+
+std::vector<AllowedSource> ReadAllowed(const uint8_t* packed, uint32_t count) {
+  std::vector<AllowedSource> out(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* entry = packed + size_t(i) * kMemberBytes;
+    out[i].family = entry[0];
+    std::memcpy(&out[i].portBe, entry + 2, 2);
+    std::memcpy(out[i].address, entry + 8, 16);
+  }
+  return out;
+}
+
+}  // namespace
+
+Napi::Function Relay::Define(Napi::Env env) {
+  return DefineClass(env, "NativeRelay",
+                     {
+                         InstanceMethod<&Relay::Add>("add"),
+                         InstanceMethod<&Relay::Remove>("remove"),
+                         InstanceMethod<&Relay::Clear>("clear"),
+                         InstanceMethod<&Relay::Take>("take"),
+                         InstanceMethod<&Relay::Close>("close"),
+                         InstanceMethod<&Relay::Address>("address"),
+                         InstanceMethod<&Relay::Stats>("stats"),
+                     });
+}
+
+Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsTypedArray() || !info[3].IsArray()) {
+    ThrowTypeError(env, "NativeRelay(options, notify, mailbox, attachments)");
+  }
+  RelayArgs args = ReadRelayArgs(info[0].As<Napi::Object>());
+  Socket socket = OpenSocket(env, args.sender.socket);
+  fd_ = socket.fd;
+  family_ = socket.family;
+  allowed_ = ReadAllowed(args.allow.Data(), args.allowCount);
+  allowAny_ = args.allowAny;
+  zeroCopy_ = args.zeroCopy;
+  zeroCopyMinBytes_ = args.zeroCopyMinBytes;
+  table_ = std::make_shared<std::vector<Destination>>();
+  ParseDestinations(args.table.Data(), args.count, family_, *table_);
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  try {
+    pool_ = std::make_shared<SlotPool>(args.buffers, args.bufferSize);
+    const SenderArgs& s = args.sender;
+    EngineSpec spec{s.backend, s.ring, s.threads, s.socket};
+    engine_ = MakeEngine(env, loop, spec, socket, pool_, [this] { Notify(); });
+    backend_ = engine_->Info().name;
+    auto onDatagram = [this](const Datagram& d) { OnDatagram(d); };
+    auto onBurst = [this] { Notify(); };
+    std::unique_ptr<UringReceiver> uring;
+    if (spec.backend != "sendmmsg") {
+      uring = std::make_unique<UringReceiver>(loop, fd_, *pool_, s.ring.deferTaskrun, onDatagram, onBurst);
+    }
+    if (uring && !uring->SetupErrno()) {
+      receiver_ = std::move(uring);
+    } else {
+      int dup = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+      if (dup < 0) ThrowSyscallError(env, "fcntl", errno);
+      receiver_ = std::make_unique<MmsgReceiver>(loop, dup, *pool_, onDatagram, onBurst);
+    }
+  } catch (...) {
+    receiver_.reset();
+    engine_.reset();
+    close(fd_);
+    throw;
+  }
+  // notify closes over the JavaScript Relay, which holds this object: it
+  // lives as a property of this object, and we hold it weakly.
+  Napi::Object self = info.This().As<Napi::Object>();
+  self.Set("notify", info[1]);
+  notify_ = Napi::Weak(info[1].As<Napi::Function>());
+  mailbox_ = Napi::Persistent(info[2].As<Napi::Float64Array>());
+  mailboxData_ = info[2].As<Napi::Float64Array>().Data();
+  attachments_ = Napi::Persistent(info[3].As<Napi::Array>());
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "sendgroup:relay");
+  // A relay serves until closed, as a bound dgram socket does: it keeps the
+  // loop alive (its receiver's poll) and itself from being collected.
+  Ref();
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
+  hookAdded_ = true;
+}
+
+Relay::~Relay() {
+  if (hookAdded_) napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
+  Release();
+}
+
+void Relay::OnEnvCleanup(void* self) {
+  auto* relay = static_cast<Relay*>(self);
+  relay->hookAdded_ = false;
+  relay->Release();
+}
+
+bool Relay::Allowed(const sockaddr* from) const {
+  if (allowAny_) return true;
+  const uint8_t* address;
+  int family;
+  uint16_t portBe;
+  if (from->sa_family == AF_INET) {
+    auto* v4 = reinterpret_cast<const sockaddr_in*>(from);
+    address = reinterpret_cast<const uint8_t*>(&v4->sin_addr);
+    family = 4;
+    portBe = v4->sin_port;
+  } else {
+    auto* v6 = reinterpret_cast<const sockaddr_in6*>(from);
+    // A dual-stack socket sees IPv4 sources v4-mapped; the list has them as IPv4.
+    bool mapped = IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
+    address = v6->sin6_addr.s6_addr + (mapped ? 12 : 0);
+    family = mapped ? 4 : 6;
+    portBe = v6->sin6_port;
+  }
+  for (const AllowedSource& a : allowed_) {
+    if (a.family == family && (a.portBe == 0 || a.portBe == portBe) &&
+        std::memcmp(a.address, address, family == 4 ? 4 : 16) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Relay::OnDatagram(const Datagram& d) {
+  ++received_;
+  bool allowed = !d.truncated && Allowed(d.from);
+  if (d.truncated) ++truncated_;
+  else if (!allowed) ++notAllowed_;
+  if (!allowed || closing_ || table_->empty()) {
+    receiver_->Return(d.slot);
+    return;
+  }
+  Transmit tx;
+  tx.token = nextToken_;
+  nextToken_ = nextToken_ == UINT32_MAX ? 1 : nextToken_ + 1;
+  tx.zeroCopy = zeroCopy_ == 1 || (zeroCopy_ == 2 && d.length >= zeroCopyMinBytes_);
+  tx.destinations = table_;
+  tx.payloadLength = d.length;
+  auto batch = std::make_unique<Batch>(std::move(tx));
+  // Sent from the buffer it landed in; the buffer takes the next datagram
+  // once every send and zero-copy notification of this one is done.
+  int slot = d.slot;
+  batch->PlaceShared(std::make_shared<SharedCopy>(const_cast<uint8_t*>(d.data), slot, [this, slot] {
+    if (receiver_) receiver_->Return(slot);
+  }));
+  ++forwarded_;
+  engine_->Start(std::move(batch), Sources{});
+}
+
+void Relay::Done(Batch& batch) {
+  sends_ += batch.sent;
+  bytes_ += batch.bytes;
+  for (size_t i = 1; i < batch.errors.size(); i += 2) ++failures_[batch.errors[i]];
+}
+
+std::vector<Destination>& Relay::EditTable() {
+  if (table_.use_count() > 1) table_ = std::make_shared<std::vector<Destination>>(*table_);
+  return *table_;
+}
+
+Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
+  Napi::Uint8Array packed = info[0].As<Napi::Uint8Array>();
+  std::vector<Destination> parsed;
+  if (packed.ByteLength() < kMemberBytes || !ParseDestinations(packed.Data(), 1, family_, parsed)) {
+    ThrowTypeError(info.Env(), "add() takes one packed member");
+  }
+  EditTable().push_back(parsed[0]);
+  return info.Env().Undefined();
+}
+
+Napi::Value Relay::Remove(const Napi::CallbackInfo& info) {
+  uint32_t index = info[0].As<Napi::Number>().Uint32Value();
+  if (index >= table_->size()) ThrowRangeError(info.Env(), "remove() index out of range");
+  std::vector<Destination>& table = EditTable();
+  table.erase(table.begin() + index);
+  return info.Env().Undefined();
+}
+
+Napi::Value Relay::Clear(const Napi::CallbackInfo& info) {
+  table_ = std::make_shared<std::vector<Destination>>();
+  return info.Env().Undefined();
+}
+
+Napi::Value Relay::Take(const Napi::CallbackInfo& info) { return Mail(info.Env()); }
+
+// Stops receiving at once; what is in flight finishes, then the relay
+// releases everything and says so (the Closed record).
+Napi::Value Relay::Close(const Napi::CallbackInfo& info) {
+  if (!closing_) {
+    closing_ = true;
+    if (receiver_) receiver_->Stop();
+  }
+  return Mail(info.Env());
+}
+
+Napi::Value Relay::Mail(Napi::Env env) {
+  Settle();
+  return Napi::Number::New(env, outbox_.Write(env, mailboxData_, attachments_.Value()));
+}
+
+void Relay::Settle() {
+  if (engine_) engine_->Collect(*this);
+  if (closing_ && !released_ && (!engine_ || engine_->Idle())) {
+    Release();
+    Unref();  // the reference the constructor took
+    outbox_.PushClosed();
+  }
+}
+
+void Relay::Notify() {
+  Settle();
+  if (outbox_.Empty()) return;
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  if (Value().IsEmpty()) return;
+  Ref();
+  try {
+    notify_.MakeCallback(Value(), {}, *asyncContext_);
+  } catch (const Napi::Error& error) {
+    napi_fatal_exception(env, error.Value());
+  }
+  Unref();
+}
+
+Napi::Value Relay::Address(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (fd_ < 0) ThrowTypeError(env, "relay is closed");
+  sockaddr_in6 addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) < 0) ThrowSyscallError(env, "getsockname", errno);
+  char text[INET6_ADDRSTRLEN] = "";
+  bool v6 = addr.sin6_family == AF_INET6;
+  inet_ntop(addr.sin6_family, v6 ? static_cast<void*>(&addr.sin6_addr) : &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr,
+            text, sizeof(text));
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("address", text);
+  result.Set("port", ntohs(addr.sin6_port));
+  result.Set("family", v6 ? "IPv6" : "IPv4");
+  return result;
+}
+
+Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("received", received_);
+  stats.Set("forwarded", forwarded_);
+  stats.Set("sends", sends_);
+  stats.Set("bytes", bytes_);
+  stats.Set("notAllowed", notAllowed_);
+  stats.Set("noBuffer", receiver_ ? receiver_->Drops() : drops_);
+  stats.Set("truncated", truncated_);
+  stats.Set("members", double(table_->size()));
+  stats.Set("staleRetries", engine_ ? engine_->Info().staleRetries : staleRetries_);
+  stats.Set("backend", backend_);
+  Napi::Object failures = Napi::Object::New(env);
+  for (const auto& [err, count] : failures_) failures.Set(uint32_t(err), count);
+  stats.Set("failures", failures);
+  return stats;
+}
+
+// Teardown: the engine finishes (bounded) what it holds, which gives the
+// receiver its buffers back; then receiving ends and the socket closes.
+void Relay::Release() {
+  if (released_) return;
+  released_ = true;
+  if (receiver_) receiver_->Stop();
+  if (engine_) {
+    engine_->Drain();
+    staleRetries_ = engine_->Info().staleRetries;
+  }
+  engine_.reset();
+  if (receiver_) drops_ = receiver_->Drops();
+  receiver_.reset();
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace sendgroup

@@ -1,0 +1,88 @@
+// The JavaScript-facing Relay: receives datagrams on its socket and sends
+// each, from the buffer it landed in, to every member of its table, through
+// an engine (engine.h) as a Sender would. Closed by default: only datagrams
+// from allowed sources are forwarded. Results stay here as counters; only
+// 'unreachable' events and the close reach JavaScript (the mailbox).
+#pragma once
+
+#include <napi.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "engine.h"
+#include "outbox.h"
+#include "receiver.h"
+
+namespace sendgroup {
+
+// A source datagrams may come from: an address, with a port or any (0).
+struct AllowedSource {
+  int family;  // 4 or 6
+  uint16_t portBe;
+  uint8_t address[16];
+};
+
+class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // new NativeRelay(options, notify, mailbox, attachments)
+  explicit Relay(const Napi::CallbackInfo& info);
+  ~Relay() override;
+
+ private:
+  // The table: add(packed member), remove(index), clear(); each takes
+  // effect for the next datagram.
+  Napi::Value Add(const Napi::CallbackInfo& info);
+  Napi::Value Remove(const Napi::CallbackInfo& info);
+  Napi::Value Clear(const Napi::CallbackInfo& info);
+  Napi::Value Take(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Address(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+
+  void OnDatagram(const Datagram& datagram);
+  bool Allowed(const sockaddr* from) const;
+  // The table to edit: copied first only while datagrams in flight use it.
+  std::vector<Destination>& EditTable();
+  // From the loop: collect the engine's results, finish a close, and tell
+  // JavaScript when records wait.
+  void Notify();
+  void Settle();
+  Napi::Value Mail(Napi::Env env);
+  void Release();
+  static void OnEnvCleanup(void* self);
+
+  void Progress(Batch& /*batch*/) override {}
+  void Done(Batch& batch) override;
+  void Unreachable(const struct Unreachable& u) override { outbox_.Unreachable(u); }
+
+  int fd_ = -1;
+  int family_ = 0;
+  std::shared_ptr<SlotPool> pool_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Receiver> receiver_;
+  std::shared_ptr<std::vector<Destination>> table_;
+  std::vector<AllowedSource> allowed_;
+  bool allowAny_ = false;
+  int zeroCopy_ = 0;  // 0 never, 1 always, 2 from zeroCopyMinBytes_ up
+  size_t zeroCopyMinBytes_ = 0;
+  uint32_t nextToken_ = 1;
+  Outbox outbox_;
+  bool closing_ = false;
+  bool released_ = false;
+  bool hookAdded_ = false;
+  // Counters, for stats().
+  double received_ = 0, forwarded_ = 0, sends_ = 0, bytes_ = 0, notAllowed_ = 0, truncated_ = 0, drops_ = 0;
+  double staleRetries_ = 0;      // kept when the engine goes
+  const char* backend_ = "";
+  std::map<int, double> failures_;  // by errno
+  Napi::FunctionReference notify_;
+  Napi::Reference<Napi::Float64Array> mailbox_;
+  double* mailboxData_ = nullptr;
+  Napi::Reference<Napi::Array> attachments_;
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+};
+
+}  // namespace sendgroup

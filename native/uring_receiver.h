@@ -1,0 +1,58 @@
+// Receiving with io_uring: one multishot recvmsg that picks its buffers from
+// a provided-buffer ring over the relay's slots, so each datagram lands in
+// memory the sending rings registered and goes out from there.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+
+#include "poller.h"
+#include "receiver.h"
+#include "ring.h"
+
+namespace sendgroup {
+
+class UringReceiver : public Receiver {
+ public:
+  // Check SetupErrno() (a kernel without multishot receives or provided
+  // buffer rings refuses, and the relay receives with recvmmsg instead).
+  UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool deferTaskrun, OnDatagram onDatagram, OnBurst onBurst);
+  ~UringReceiver() override;
+
+  int SetupErrno() const { return setupErrno_; }
+  void Return(int slot) override;
+  void Stop() override;
+
+ private:
+  bool SetUpBuffers();
+  void Arm();
+  static void OnPoll(void* self, int status, int events);
+  void OnCqe(const io_uring_cqe& cqe);
+  void Deliver(int slot, int length);
+
+  // The provided-buffer ring's memory: declared before the ring, so the
+  // ring (whose exit cancels a receive that could still write there) goes
+  // first.
+  struct Mapping {
+    ~Mapping();
+    void* addr = nullptr;
+    size_t bytes = 0;
+  };
+
+  int fd_;
+  SlotPool& pool_;
+  Mapping mapping_;
+  Ring ring_;
+  int setupErrno_ = 0;
+  io_uring_buf_ring* buffers_ = nullptr;
+  unsigned entries_ = 0;
+  msghdr template_{};  // how much name and control room each buffer keeps
+  bool armed_ = false;
+  bool stopped_ = false;
+  OnDatagram onDatagram_;
+  OnBurst onBurst_;
+  std::unique_ptr<Poller> poll_;
+};
+
+}  // namespace sendgroup
