@@ -1,4 +1,5 @@
 // probe(): what this kernel and process allow, asked once per process.
+import { availableParallelism } from 'os';
 import { describeErrno } from './errors';
 import { addon, RingCapabilities } from './native';
 
@@ -9,6 +10,8 @@ export interface ProbeResult extends RingCapabilities {
   gso: boolean;
   /** The sendmmsg backend works (it is what 'auto' uses where io_uring is refused). */
   sendmmsg: boolean;
+  /** CPUs this process may run on (os.availableParallelism()): more threads than this only compete. */
+  cpus: number;
   /** For each thing missing, why: the code of the refusal, e.g. { ioUring: 'EPERM' }. */
   reasons: Partial<Record<'ioUring' | 'fixedBuffers' | 'gso' | 'sendmmsg', string>>;
 }
@@ -23,6 +26,6 @@ export function probe(): ProbeResult {
   if (!found.fixedBuffers) reasons.fixedBuffers = describeErrno(fixedBuffersErrno || ioUringErrno).code;
   if (gsoErrno) reasons.gso = describeErrno(gsoErrno).code;
   if (sendmmsgErrno) reasons.sendmmsg = describeErrno(sendmmsgErrno).code;
-  cached = { ...found, reasons };
+  cached = { ...found, cpus: availableParallelism(), reasons };
   return probe();
 }

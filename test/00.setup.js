@@ -24,6 +24,7 @@ test('probe() reports what this kernel allows, with a reason for each refusal', 
   const missing = Object.entries(result).filter(([, value]) => value === false).map(([key]) => key);
   if (missing.length) console.warn(`\n  sendgroup probe: lacking ${missing.join(', ')} (${JSON.stringify(result.reasons)}); tests needing them skip`);
   assert.ok(result.ioUring || result.sendmmsg, 'no backend can send here');
+  assert.is(result.cpus, require('os').availableParallelism());
 });
 
 test('probe() returns a fresh copy each time', () => {
