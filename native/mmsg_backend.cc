@@ -69,14 +69,14 @@ void MmsgBackend::Pump() {
     }
     if (batch->HasQueued()) break;  // wait for writability
     queue_.pop_front();
-    finished_.emplace_back(batch);
+    Retire(batch);
   }
   // Batches canceled behind a blocked one settle now, not when it unblocks.
   for (auto it = queue_.begin(); it != queue_.end();) {
     if ((*it)->HasQueued()) {
       ++it;
     } else {
-      finished_.emplace_back(*it);
+      Retire(*it);
       it = queue_.erase(it);
     }
   }
@@ -94,14 +94,10 @@ bool MmsgBackend::SendChunk(Batch& batch) {
     NoteProgress(&batch);
     return true;
   }
-  unsigned n = 0;
-  unsigned limit = std::min(kChunk, roundLimit_);
-  while (n < limit && first + n < batch.tx.Count() && !to[first + n].err) {
-    batch.FillMessage(first + n, msgs_[n].msg_hdr, &iovs_[size_t(n) * Batch::kMaxIov]);
-    ++n;
-  }
+  mmsghdr* msgs;
+  unsigned n = Messages(batch, first, &msgs);
   errors_.StartRound();
-  int sent = sendmmsg(fd_, msgs_.data(), n, MSG_DONTWAIT);
+  int sent = sendmmsg(fd_, msgs, n, MSG_DONTWAIT);
   if (sent < 0) {
     int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) {
@@ -114,19 +110,43 @@ bool MmsgBackend::SendChunk(Batch& batch) {
   }
   for (int j = 0; j < sent; ++j) {
     batch.PopQueued();
-    batch.Record(first + uint32_t(j), int(msgs_[j].msg_len));
+    batch.Record(first + uint32_t(j), int(msgs[j].msg_len));
   }
   NoteProgress(&batch);
-  // Fewer than n sent: sendmmsg kept the failed message's error (unless it
-  // was EAGAIN) as the socket error, to fail the next send with it. Take it
-  // now, for the member it belongs to.
+  // Fewer than n sent: sendmmsg kept the failed message's error as the
+  // socket error, to fail the next send with it; take it now, for the member
+  // it belongs to. None kept: the failure was EAGAIN, the buffer is full.
   if (unsigned(sent) < n) {
     int err = 0;
     socklen_t length = sizeof(err);
     getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
     if (err) Failed(batch, first + uint32_t(sent), err);
+    else blocked_ = true;
   }
   return true;
+}
+
+unsigned MmsgBackend::Messages(Batch& batch, uint32_t first, mmsghdr** from) {
+  if (filledBatch_ != &batch || first < filledFirst_ || first >= filledFirst_ + filledCount_) {
+    const std::vector<Destination>& to = *batch.tx.destinations;
+    unsigned limit = std::min(kChunk, roundLimit_), n = 0;
+    while (n < limit && first + n < batch.tx.Count() && !to[first + n].err) {
+      batch.FillMessage(first + n, msgs_[n].msg_hdr, &iovs_[size_t(n) * Batch::kMaxIov]);
+      ++n;
+    }
+    filledBatch_ = &batch;
+    filledFirst_ = first;
+    filledCount_ = n;
+  }
+  unsigned skip = first - filledFirst_;
+  *from = &msgs_[skip];
+  return filledCount_ - skip;
+}
+
+void MmsgBackend::Retire(Batch* batch) {
+  // A later batch may be allocated where this one was.
+  if (filledBatch_ == batch) filledBatch_ = nullptr;
+  finished_.emplace_back(batch);
 }
 
 void MmsgBackend::Failed(Batch& batch, uint32_t i, int err) {

@@ -33,6 +33,10 @@ class MmsgBackend : public Backend {
   void Pump();
   // Sends the batch's next chunk; false when the socket buffer is full.
   bool SendChunk(Batch& batch);
+  // msgs_ from the batch's member `first` on, filled if they are not yet;
+  // how many there are.
+  unsigned Messages(Batch& batch, uint32_t first, mmsghdr** from);
+  void Retire(Batch* batch);
   // Member i's send failed with err: it goes again if the error was
   // another datagram's (ErrorQueue), else it is recorded.
   void Failed(Batch& batch, uint32_t i, int err);
@@ -42,6 +46,13 @@ class MmsgBackend : public Backend {
   bool blocked_ = false;  // waiting for writability: socket full, or yielding
   std::deque<Batch*> queue_;  // owned until moved to finished_
   std::vector<mmsghdr> msgs_;
+  // What msgs_ holds: members [filledFirst_, filledFirst_ + filledCount_)
+  // of filledBatch_. A send that stops at a failure goes on from the
+  // messages already filled: refilling the rest of a chunk after each
+  // failure made a drop storm (every send fails) quadratic in the group.
+  const Batch* filledBatch_ = nullptr;
+  uint32_t filledFirst_ = 0;
+  unsigned filledCount_ = 0;
   std::vector<iovec> iovs_;
 };
 

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { available, createNetwork } = require('./_netns');
-const { openReceivers, testUnless } = require('./_helpers');
+const { openReceivers, privateNetwork, testUnless } = require('./_helpers');
 
 const missing = available();
 const netTest = testUnless(test, missing && `needs network namespaces (${missing})`, '60.faults');
@@ -24,6 +24,38 @@ const SLOW = ['tbf', 'rate', '8kbit', 'burst', '1600', 'limit', '10000000'];
 netTest('datagrams the qdisc drops are reported per member as ENOBUFS, never as sent', () => {
   const result = net.run('drops', ['pfifo', 'limit', '0']);
   assert.equal(result, { recipients: 50, sent: 0, failed: 50, bytes: 0, codes: { ENOBUFS: 50 } });
+});
+
+// Loopback whose qdisc drops every datagram to an odd port (ENOBUFS) and
+// passes the rest: sends that fail and sends that go, interleaved.
+const ODD_PORTS_DROP = ['ip link set lo up',
+  'tc qdisc add dev lo root handle 1: htb default 20 r2q 100000',
+  'tc class add dev lo parent 1: classid 1:10 htb rate 10gbit',
+  'tc class add dev lo parent 1: classid 1:20 htb rate 10gbit burst 16mb cburst 16mb',
+  'tc qdisc add dev lo parent 1:10 pfifo limit 0',
+  'tc qdisc add dev lo parent 1:20 pfifo limit 100000',
+  'tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip protocol 17 0xff match ip dport 1 0x0001 flowid 1:10'].join(' && ');
+const oddDrop = privateNetwork(ODD_PORTS_DROP);
+const oddDropTest = testUnless(test, oddDrop.missing, '60.faults drop storm');
+
+oddDropTest('a drop storm among sends: each dropped member is ENOBUFS, each other gets every call, in order, also across an abort and a close', () => {
+  const { odd, received, outcomes } = oddDrop.run(path.join(__dirname, 'fixtures', 'drop-storm.js'));
+  const even = received.map((_, id) => id).filter((id) => !odd.includes(id));
+  assert.ok(odd.length > 0 && even.length > 0, 'ports of both kinds');
+  const [call0, call1, call2, aborted, closing] = outcomes;
+  for (const calls of [call0, call1, call2]) assert.equal(calls, { sent: even, ENOBUFS: odd });
+  for (const call of [aborted, closing]) {
+    assert.ok((call.ENOBUFS ?? []).every((id) => odd.includes(id)), 'only odd ports dropped');
+    assert.ok(call.sent.every((id) => !odd.includes(id)), 'no odd port sent');
+    assert.equal(Object.keys(call).filter((code) => !['sent', 'ENOBUFS', 'ECANCELED'].includes(code)), []);
+  }
+  for (const id of odd) assert.equal(received[id], []);
+  for (const id of even) {
+    const expected = ['call-0', 'call-1', 'call-2'];
+    if (aborted.sent.includes(id)) expected.push('aborted');
+    if (closing.sent.includes(id)) expected.push('closing');
+    assert.equal(received[id], expected, `member ${id}`);
+  }
 });
 
 netTest('a send buffer far smaller than 10,000 members: every member is sent, the loop keeps turning', () => {
