@@ -2,7 +2,7 @@
 // to JavaScript, after every call into the addon and every notification.
 import { addon, NativeZeroCopy, RecordKind } from './native';
 
-const { mailboxRecords: RECORDS, recordDoubles: DOUBLES } = addon.limits;
+const { mailboxRecords: RECORDS, recordDoubles: DOUBLES, callAt: CALL_AT, callFields: CALL_FIELDS } = addon.limits;
 
 /** What the Sender does with each record. Nothing here may run user code synchronously. */
 export interface MailboxHandler {
@@ -13,12 +13,22 @@ export interface MailboxHandler {
 }
 
 export class Mailbox {
-  /** Written by the addon: RECORDS records of DOUBLES numbers. */
-  readonly numbers = new Float64Array(RECORDS * DOUBLES);
+  /** Written by the addon: RECORDS records of DOUBLES numbers; then a call's numbers, written by writeCall(). */
+  readonly numbers = new Float64Array(CALL_AT + CALL_FIELDS);
   /** Record i's attachment, where its kind has one. */
   readonly attachments: unknown[] = [];
 
   constructor(private readonly handler: MailboxHandler) {}
+
+  /** The numbers of the send() about to be made, in native/outbox.h's CallField order (read before any record is written). */
+  writeCall(token: number, count: number, zeroCopy: boolean, segmentSize: number, stream: boolean): void {
+    const box = this.numbers;
+    box[CALL_AT] = token;
+    box[CALL_AT + 1] = count;
+    box[CALL_AT + 2] = zeroCopy ? 1 : 0;
+    box[CALL_AT + 3] = segmentSize;
+    box[CALL_AT + 4] = stream ? 1 : 0;
+  }
 
   /**
    * Handles `count` records, then asks take() for more while the last read

@@ -94,8 +94,8 @@ export const enum RecordKind {
 
 export interface NativeSender {
   /** Each of these returns how many records it left in the mailbox. */
-  send(token: number, table: Uint8Array, count: number, payload: Uint8Array, prefix: NativeExtras, suffix: NativeExtras,
-    zeroCopy: boolean, segmentSize: number, stream: boolean): number;
+  /** The call's token, member count, zeroCopy, segmentSize and stream are in the mailbox (Mailbox.writeCall). */
+  send(table: Uint8Array, payload: Uint8Array, prefix: NativeExtras, suffix: NativeExtras): number;
   abort(token: number): number;
   /** Cancels what is not sent; a Closed record follows once the kernel is done with it all. */
   close(): number;
@@ -116,6 +116,9 @@ export interface NativeLimits {
   maxSendBytes: number;
   mailboxRecords: number;
   recordDoubles: number;
+  /** Where a call's numbers start in the mailbox, and how many there are (Mailbox.writeCall). */
+  callAt: number;
+  callFields: number;
 }
 
 export interface NativeRelayOptions extends NativeSenderOptions {

@@ -123,6 +123,8 @@ export interface SendPlan {
   autoZeroCopy: boolean;
   segmentSize: number;
   signal: AbortSignal | undefined;
+  /** Bytes of payload, prefix and suffix as checked (see checkViewsIntact). */
+  viewBytes: number;
 }
 
 /** A Sender's options, checked and read once, every default filled in. */
@@ -192,13 +194,38 @@ function viewOf(source: ArrayBufferView | ArrayBufferLike, name: string): Uint8A
   const isDataView = source instanceof DataView;
   const isView = isDataView || ArrayBuffer.isView(source);
   const buffer = isDataView ? dataViewBuffer.call(source) : isView ? viewBuffer.call(source as ArrayBufferView) : source as ArrayBufferLike;
-  // Before offset and length: a DataView's getters throw once detached.
-  if (isDetached(buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name} is backed by a detached ArrayBuffer`);
-  if (!isView) return new Uint8Array(buffer);
-  const view = source as ArrayBufferView;
-  return isDataView
-    ? new Uint8Array(buffer, dataViewOffset.call(view as DataView), dataViewLength.call(view as DataView))
-    : new Uint8Array(buffer, viewOffset.call(view), viewLength.call(view));
+  try {
+    if (!isView) return new Uint8Array(buffer);
+    const view = source as ArrayBufferView;
+    return isDataView
+      ? new Uint8Array(buffer, dataViewOffset.call(view as DataView), dataViewLength.call(view as DataView))
+      : new Uint8Array(buffer, viewOffset.call(view), viewLength.call(view));
+  } catch (error) {
+    // A detached buffer refuses new views, and a DataView's getters throw.
+    if (isDetached(buffer)) throw argError('ERR_INVALID_ARG_VALUE', `${name} is backed by a detached ArrayBuffer`);
+    throw error;
+  }
+}
+
+/** Bytes a call's extras hold now. */
+function extrasBytes(extras: NativeExtras): number {
+  if (extras === undefined) return 0;
+  if (!Array.isArray(extras)) return viewLength.call(extras.data);
+  let total = 0;
+  for (const part of extras) total += viewLength.call(part);
+  return total;
+}
+
+/**
+ * Checks, just before the addon reads them, that the views of a call still
+ * hold what they held when checked: user code run since (an iterator, a
+ * getter) may have transferred a buffer away (its views then read as empty)
+ * or shrunk a resizable one.
+ */
+export function checkViewsIntact(payload: Uint8Array, plan: SendPlan): void {
+  if (viewLength.call(payload) + extrasBytes(plan.prefix) + extrasBytes(plan.suffix) !== plan.viewBytes) {
+    throw argError('ERR_INVALID_ARG_VALUE', 'a buffer of this call was detached or resized while its arguments were read');
+  }
 }
 
 /** A Uint8Array view of bytes, refused when its buffer was transferred away. */
@@ -221,21 +248,24 @@ export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
   return bytes;
 }
 
-/** A fresh array or { data, stride } of checked values, and the longest entry. */
-function parseExtras(value: unknown, name: string, count: number): { extras: NativeExtras; longest: number } {
-  if (value === undefined) return { extras: undefined, longest: 0 };
+/** A fresh array or { data, stride } of checked values, the longest entry, and their bytes when checked. */
+function parseExtras(value: unknown, name: string, count: number): { extras: NativeExtras; longest: number; bytes: number } {
+  if (value === undefined) return { extras: undefined, longest: 0, bytes: 0 };
   if (Array.isArray(value)) {
     const length = value.length;
     if (length !== count) throw argError('ERR_OUT_OF_RANGE', `${name} has ${length} entries for ${count} members`);
     const parts: Uint8Array[] = new Array(length);
     let longest = 0;
+    let bytes = 0;
     for (let i = 0; i < length; i++) {
       const part = checkBytes(value[i], `${name}[${i}]`);
-      if (part.byteLength > MAX_SEND_BYTES) throw argError('ERR_OUT_OF_RANGE', `${name}[${i}] is longer than ${MAX_SEND_BYTES} bytes`);
-      if (part.byteLength > longest) longest = part.byteLength;
+      const partBytes = part.byteLength;
+      if (partBytes > MAX_SEND_BYTES) throw argError('ERR_OUT_OF_RANGE', `${name}[${i}] is longer than ${MAX_SEND_BYTES} bytes`);
+      if (partBytes > longest) longest = partBytes;
+      bytes += partBytes;
       parts[i] = part;
     }
-    return { extras: parts, longest };
+    return { extras: parts, longest, bytes };
   }
   if (typeof value === 'object' && value !== null) {
     const { data: rawData, stride: rawStride } = value as { data?: unknown; stride?: unknown };
@@ -244,12 +274,13 @@ function parseExtras(value: unknown, name: string, count: number): { extras: Nat
     if (data.byteLength !== stride * count) {
       throw argError('ERR_OUT_OF_RANGE', `${name}.data is ${data.byteLength} bytes; ${count} members of stride ${stride} need ${stride * count}`);
     }
-    return { extras: { data, stride }, longest: stride };
+    return { extras: { data, stride }, longest: stride, bytes: data.byteLength };
   }
   throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an array of Uint8Array or { data, stride }`);
 }
 
-export function parseSendOptions(options: unknown, count: number, payload: Uint8Array, senderZeroCopy: ZeroCopyMode): SendPlan {
+/** A call's options read once; payloadBytes: the payload's length when it was checked. */
+export function parseSendOptions(options: unknown, count: number, payloadBytes: number, senderZeroCopy: ZeroCopyMode): SendPlan {
   const o = readObject(options, 'options', SEND_KEYS);
   const prefix = parseExtras(o.prefix, 'options.prefix', count);
   const suffix = parseExtras(o.suffix, 'options.suffix', count);
@@ -259,7 +290,7 @@ export function parseSendOptions(options: unknown, count: number, payload: Uint8
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw argError('ERR_INVALID_ARG_TYPE', 'options.signal must be an AbortSignal');
   }
-  const opBytes = prefix.longest + payload.byteLength + suffix.longest;
+  const opBytes = prefix.longest + payloadBytes + suffix.longest;
   const autoZeroCopy = mode === 'auto' && opBytes >= AUTO_ZERO_COPY_MIN_BYTES;
   return {
     prefix: prefix.extras,
@@ -268,6 +299,7 @@ export function parseSendOptions(options: unknown, count: number, payload: Uint8
     autoZeroCopy,
     segmentSize,
     signal,
+    viewBytes: payloadBytes + prefix.bytes + suffix.bytes,
   };
 }
 

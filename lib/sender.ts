@@ -7,7 +7,7 @@ import { Group, GroupSnapshot } from './group';
 import { Mailbox, MailboxHandler } from './mailbox';
 import { addon, NativeSender, NativeZeroCopy } from './native';
 import {
-  AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, parseSendOptions, parseSenderOptions, toBytes,
+  AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, checkViewsIntact, parseSendOptions, parseSenderOptions, toBytes,
 } from './options';
 import { Completion, ErrorCode, SendReport, toCompletions, toReport } from './report';
 import { packBind, socketFd } from './socket';
@@ -187,20 +187,22 @@ export class Sender extends EventEmitter<SenderEvents> {
       throw argError('ERR_INVALID_ARG_TYPE', 'group must be a Group or an iterable of targets');
     }
     const bytes = toBytes(payload);
+    const payloadBytes = bytes.byteLength;
     const snapshot = toSnapshot(group);
-    const plan = parseSendOptions(options, snapshot.count, bytes, this.#zeroCopy);
-    pending.call = publishStart(this, { recipients: snapshot.count, payloadBytes: bytes.byteLength, zeroCopy: plan.zeroCopy,
+    const plan = parseSendOptions(options, snapshot.count, payloadBytes, this.#zeroCopy);
+    pending.call = publishStart(this, { recipients: snapshot.count, payloadBytes, zeroCopy: plan.zeroCopy,
       segmentSize: plan.segmentSize, stream: pending.stream !== undefined });
     // Iterators, getters and subscribers above are user code: they may have closed us.
     if (this.#closing) throw closedError();
     if (plan.signal?.aborted) throw abortError(plan.signal.reason);
+    checkViewsIntact(bytes, plan);
     if (plan.autoZeroCopy && this.#autoPause > 0) {
       this.#autoPause--;
       plan.zeroCopy = false;
     }
     pending.autoZeroCopy = plan.zeroCopy && plan.autoZeroCopy;
     pending.snapshot = snapshot;
-    if (plan.segmentSize) pending.segments = gsoSegments(plan, bytes.byteLength);
+    if (plan.segmentSize) pending.segments = gsoSegments(plan, payloadBytes);
     this.#counters.started(snapshot.count);
     const token = this.#nextToken;
     this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
@@ -208,8 +210,8 @@ export class Sender extends EventEmitter<SenderEvents> {
     try {
       // Results this call already has (most calls finish inside send()) are
       // matched through #starting, before the call is registered at all.
-      this.#deliver(this.#native.send(token, snapshot.table, snapshot.count, bytes, plan.prefix, plan.suffix,
-        plan.zeroCopy, plan.segmentSize, pending.stream !== undefined));
+      this.#mailbox.writeCall(token, snapshot.count, plan.zeroCopy, plan.segmentSize, pending.stream !== undefined);
+      this.#deliver(this.#native.send(snapshot.table, bytes, plan.prefix, plan.suffix));
     } finally {
       this.#starting = undefined;
     }

@@ -18,6 +18,8 @@ Napi::Object Limits(Napi::Env env) {
   limits.Set("maxSendBytes", double(sendgroup::kMaxSendBytes));
   limits.Set("mailboxRecords", sendgroup::kMailboxRecords);
   limits.Set("recordDoubles", sendgroup::kRecordDoubles);
+  limits.Set("callAt", sendgroup::kCallAt);
+  limits.Set("callFields", uint32_t(sendgroup::kCallFields));
   return limits;
 }
 

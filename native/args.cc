@@ -2,22 +2,22 @@
 
 #include "errors.h"
 #include "limits.h"
+#include "outbox.h"
 
 namespace sendgroup {
 
+ByteView ReadBytes(Napi::Value value, const char* what) {
+  napi_typedarray_type type;
+  ByteView view;
+  void* data = nullptr;
+  // One call checks it is a typed array and reads it (invalid_arg if not).
+  napi_status status = napi_get_typedarray_info(value.Env(), value, &type, &view.length, &data, nullptr, nullptr);
+  if (status != napi_ok || type != napi_uint8_array) ThrowTypeError(value.Env(), std::string(what) + " must be a Uint8Array");
+  view.data = static_cast<const uint8_t*>(data);
+  return view;
+}
+
 namespace {
-
-Napi::Uint8Array Bytes(Napi::Value value, const char* what) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    ThrowTypeError(value.Env(), std::string(what) + " must be a Uint8Array");
-  }
-  return value.As<Napi::Uint8Array>();
-}
-
-// A buffer transferred away after lib/ checked it has no memory to copy from.
-void CheckAttached(Napi::Env env, const Napi::Uint8Array& bytes, const char* what) {
-  if (bytes.ArrayBuffer().IsDetached()) ThrowValueError(env, std::string(what) + " is backed by a detached ArrayBuffer");
-}
 
 uint32_t Uint(Napi::Value value, const char* what) {
   if (!value.IsNumber()) ThrowTypeError(value.Env(), std::string(what) + " must be a number");
@@ -32,13 +32,13 @@ ExtrasArg ReadExtras(Napi::Value value, const char* what) {
     Napi::Array parts = value.As<Napi::Array>();
     uint32_t length = parts.Length();
     out.parts.reserve(length);
-    for (uint32_t i = 0; i < length; ++i) out.parts.push_back(Bytes(parts.Get(i), what));
+    for (uint32_t i = 0; i < length; ++i) out.parts.push_back(ReadBytes(parts.Get(i), what));
     return out;
   }
   if (!value.IsObject()) ThrowTypeError(value.Env(), std::string(what) + " must be an array or { data, stride }");
   Napi::Object spec = value.As<Napi::Object>();
   out.strided = true;
-  out.data = Bytes(spec.Get("data"), what);
+  out.data = ReadBytes(spec.Get("data"), what);
   out.stride = Uint(spec.Get("stride"), what);
   return out;
 }
@@ -54,20 +54,18 @@ void PlaceExtras(Napi::Env env, const ExtrasArg& arg, uint32_t count, const char
   sources.resize(count);
   uint64_t total = 0;
   if (arg.strided) {
-    if (arg.stride > kMaxSendBytes || uint64_t(arg.stride) * count != arg.data.ByteLength()) {
+    if (arg.stride > kMaxSendBytes || uint64_t(arg.stride) * count != arg.data.length) {
       ThrowRangeError(env, std::string(what) + ".data must hold stride bytes per member");
     }
   } else if (arg.parts.size() != count) {
     ThrowRangeError(env, std::string(what) + " must have one entry per member");
   }
-  if (arg.strided) CheckAttached(env, arg.data, what);
   for (uint32_t i = 0; i < count; ++i) {
-    if (!arg.strided) CheckAttached(env, arg.parts[i], what);
-    size_t length = arg.strided ? arg.stride : arg.parts[i].ByteLength();
+    size_t length = arg.strided ? arg.stride : arg.parts[i].length;
     if (length > kMaxSendBytes) ThrowRangeError(env, std::string(what) + " entry is too long");
     out.starts[i] = uint32_t(total);
     out.lengths[i] = uint32_t(length);
-    sources[i] = arg.strided ? arg.data.Data() + size_t(i) * arg.stride : arg.parts[i].Data();
+    sources[i] = arg.strided ? arg.data.data + size_t(i) * arg.stride : arg.parts[i].data;
     total += length;
     if (total > UINT32_MAX) ThrowRangeError(env, std::string(what) + " is too large");
   }
@@ -89,10 +87,9 @@ SocketOptions ReadSocketOptions(Napi::Object o) {
   out.multicastLoopback = OptionalInt(o, "multicastLoopback");
   Napi::Value interface = o.Get("multicastInterface");
   if (interface.IsTypedArray()) {
-    Napi::Uint8Array packed = Bytes(interface, "multicastInterface");
+    ByteView packed = ReadBytes(interface, "multicastInterface");
     std::vector<Destination> parsed;
-    if (packed.ByteLength() < kMemberBytes ||
-        !ParseDestinations(packed.Data(), 1, packed.Data()[0] == 4 ? AF_INET : AF_INET6, parsed)) {
+    if (packed.length < kMemberBytes || !ParseDestinations(packed.data, 1, packed.data[0] == 4 ? AF_INET : AF_INET6, parsed)) {
       ThrowTypeError(o.Env(), "multicastInterface must be one packed member");
     }
     out.multicastInterface = parsed[0];
@@ -102,17 +99,20 @@ SocketOptions ReadSocketOptions(Napi::Object o) {
 
 }  // namespace
 
-SendArgs ReadSendArgs(const Napi::CallbackInfo& info) {
+SendArgs ReadSendArgs(const Napi::CallbackInfo& info, const double* call) {
   SendArgs args;
-  args.token = Uint(info[0], "token");
-  args.table = Bytes(info[1], "table");
-  args.count = Uint(info[2], "count");
-  args.payload = Bytes(info[3], "payload");
-  args.prefix = ReadExtras(info[4], "prefix");
-  args.suffix = ReadExtras(info[5], "suffix");
-  args.zeroCopy = info[6].ToBoolean();
-  args.segmentSize = uint16_t(Uint(info[7], "segmentSize"));
-  args.stream = info[8].ToBoolean();
+  args.table = ReadBytes(info[0], "table");
+  args.payload = ReadBytes(info[1], "payload");
+  args.prefix = ReadExtras(info[2], "prefix");
+  args.suffix = ReadExtras(info[3], "suffix");
+  // Numbers lib/ wrote; a double out of range converts to anything, never
+  // to undefined behaviour (the checks below bound what they index).
+  auto number = [call](uint32_t field) { double v = call[field]; return v >= 0 && v <= UINT32_MAX ? uint32_t(v) : 0u; };
+  args.token = number(kCallToken);
+  args.count = number(kCallCount);
+  args.zeroCopy = number(kCallZeroCopy) != 0;
+  args.segmentSize = uint16_t(number(kCallSegmentSize));
+  args.stream = number(kCallStream) != 0;
   return args;
 }
 
@@ -122,15 +122,14 @@ std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family
   tx.zeroCopy = args.zeroCopy;
   tx.segmentSize = args.segmentSize;
   tx.stream = args.stream;
-  if (uint64_t(args.count) * kMemberBytes > args.table.ByteLength()) ThrowRangeError(env, "table is too short");
+  if (uint64_t(args.count) * kMemberBytes > args.table.length) ThrowRangeError(env, "table is too short");
   auto destinations = std::make_shared<std::vector<Destination>>();
-  if (!ParseDestinations(args.table.Data(), args.count, family, *destinations)) ThrowTypeError(env, "table is malformed");
+  if (!ParseDestinations(args.table.data, args.count, family, *destinations)) ThrowTypeError(env, "table is malformed");
   tx.destinations = std::move(destinations);
   PlaceExtras(env, args.prefix, args.count, "prefix", tx.prefix, sources.prefix);
   PlaceExtras(env, args.suffix, args.count, "suffix", tx.suffix, sources.suffix);
-  CheckAttached(env, args.payload, "payload");
-  tx.payloadLength = args.payload.ByteLength();
-  sources.payload = args.payload.Data();
+  tx.payloadLength = args.payload.length;
+  sources.payload = args.payload.data;
   return std::make_unique<Batch>(std::move(tx));
 }
 
@@ -141,10 +140,9 @@ SenderArgs ReadSenderArgs(Napi::Object options) {
   if (fd.IsNumber()) {
     args.socket.adopt = fd.As<Napi::Number>().Int32Value();
   } else {
-    Napi::Uint8Array packed = Bytes(options.Get("bind"), "bind");
+    ByteView packed = ReadBytes(options.Get("bind"), "bind");
     std::vector<Destination> local;
-    if (packed.ByteLength() < kMemberBytes ||
-        !ParseDestinations(packed.Data(), 1, packed.Data()[0] == 4 ? AF_INET : AF_INET6, local)) {
+    if (packed.length < kMemberBytes || !ParseDestinations(packed.data, 1, packed.data[0] == 4 ? AF_INET : AF_INET6, local)) {
       ThrowTypeError(env, "bind must be one packed member");
     }
     args.socket.bind = local[0];
@@ -171,17 +169,16 @@ RelayArgs ReadRelayArgs(Napi::Object options) {
   args.sender = ReadSenderArgs(options);
   args.sender.socket.receives = true;
   args.sender.socket.shared = false;  // one socket for every thread (make_engine.cc)
-  args.allow = Bytes(options.Get("allow"), "allow");
+  args.allow = ReadBytes(options.Get("allow"), "allow");
   args.allowCount = Uint(options.Get("allowCount"), "allowCount");
   args.allowAny = options.Get("allowAny").ToBoolean();
-  args.table = Bytes(options.Get("table"), "table");
+  args.table = ReadBytes(options.Get("table"), "table");
   args.count = Uint(options.Get("count"), "count");
   args.zeroCopy = int(Uint(options.Get("zeroCopy"), "zeroCopy"));
   args.zeroCopyMinBytes = Uint(options.Get("zeroCopyMinBytes"), "zeroCopyMinBytes");
   args.buffers = Uint(options.Get("buffers"), "buffers");
   args.bufferSize = Uint(options.Get("bufferSize"), "bufferSize");
-  if (uint64_t(args.allowCount) * kMemberBytes > args.allow.ByteLength() ||
-      uint64_t(args.count) * kMemberBytes > args.table.ByteLength()) {
+  if (uint64_t(args.allowCount) * kMemberBytes > args.allow.length || uint64_t(args.count) * kMemberBytes > args.table.length) {
     ThrowRangeError(env, "allow or table is too short");
   }
   if (args.buffers < 1 || args.buffers > kMaxRelayBuffers || args.bufferSize < 1 || args.bufferSize > kMaxRelayBufferSize) {

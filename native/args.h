@@ -16,10 +16,21 @@
 
 namespace sendgroup {
 
+// A Uint8Array's bytes, read once. A buffer detached since lib/ looked has
+// length 0 (V8's rule), so nothing is read from it; lib/ makes that an error
+// before it calls.
+struct ByteView {
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+};
+
+// A Uint8Array argument (TypeError naming `what` for anything else).
+ByteView ReadBytes(Napi::Value value, const char* what);
+
 // Per-recipient bytes: absent, one Uint8Array per member, or { data, stride }.
 struct ExtrasArg {
-  std::vector<Napi::Uint8Array> parts;
-  Napi::Uint8Array data;
+  std::vector<ByteView> parts;
+  ByteView data;
   uint32_t stride = 0;
   bool present = false;
   bool strided = false;
@@ -27,17 +38,18 @@ struct ExtrasArg {
 
 struct SendArgs {
   uint32_t token = 0;
-  Napi::Uint8Array table;
+  ByteView table;
   uint32_t count = 0;
-  Napi::Uint8Array payload;
+  ByteView payload;
   ExtrasArg prefix, suffix;
   bool zeroCopy = false;
   uint16_t segmentSize = 0;
   bool stream = false;
 };
 
-// send(token, table, count, payload, prefix, suffix, zeroCopy, segmentSize, stream)
-SendArgs ReadSendArgs(const Napi::CallbackInfo& info);
+// send(table, payload, prefix, suffix), the numbers in the mailbox's call
+// fields (outbox.h): a call crosses with as few N-API reads as it can.
+SendArgs ReadSendArgs(const Napi::CallbackInfo& info, const double* call);
 // The batch for these arguments on a socket of this family, and where the
 // caller's bytes are (valid until the caller returns to JavaScript).
 std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family, Sources& sources);
@@ -56,10 +68,10 @@ SenderArgs ReadSenderArgs(Napi::Object options);
 
 struct RelayArgs {
   SenderArgs sender;  // bind: where to listen; slots unused
-  Napi::Uint8Array allow;  // packed members, port 0: any port
+  ByteView allow;  // packed members, port 0: any port
   uint32_t allowCount = 0;
   bool allowAny = false;
-  Napi::Uint8Array table;  // the group's members
+  ByteView table;  // the group's members
   uint32_t count = 0;
   int zeroCopy = 0;  // 0 never, 1 always, 2 from zeroCopyMinBytes up
   uint32_t zeroCopyMinBytes = 0;

@@ -1,5 +1,7 @@
 #include "outbox.h"
 
+#include "errors.h"
+
 #include <arpa/inet.h>
 
 #include <cstring>
@@ -49,6 +51,14 @@ void Outbox::Unreachable(const struct Unreachable& u) {
 }
 
 void Outbox::PushClosed() { records_.emplace_back(RecordKind::kClosed); }
+
+void CheckConstructorArgs(const Napi::CallbackInfo& info, const char* signature) {
+  if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsTypedArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[2].As<Napi::Float64Array>().ElementLength() < kMailboxDoubles || !info[3].IsArray()) {
+    ThrowTypeError(info.Env(), signature);
+  }
+}
 
 uint32_t Outbox::Write(Napi::Env env, double* mailbox, Napi::Array attachments) {
   uint32_t n = 0;

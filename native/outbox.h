@@ -26,6 +26,11 @@ enum class RecordKind : uint8_t {
 };
 constexpr uint32_t kRecordDoubles = 6;
 constexpr uint32_t kMailboxRecords = 64;
+// After the records, a call's numbers going the other way: lib/ writes them
+// just before send() (typed-array reads cost far less than N-API ones).
+enum CallField : uint32_t { kCallToken, kCallCount, kCallZeroCopy, kCallSegmentSize, kCallStream, kCallFields };
+constexpr uint32_t kCallAt = kMailboxRecords * kRecordDoubles;
+constexpr uint32_t kMailboxDoubles = kCallAt + kCallFields;
 
 struct Record {
   explicit Record(RecordKind k, uint32_t t = 0) : kind(k), token(t) {}
@@ -35,6 +40,10 @@ struct Record {
   std::vector<int32_t> ints;
   std::string text;
 };
+
+// A constructor's (options, notify, mailbox, attachments), checked as memory
+// safety needs; throws TypeError naming the signature.
+void CheckConstructorArgs(const Napi::CallbackInfo& info, const char* signature);
 
 class Outbox : public ResultSink {
  public:

@@ -46,19 +46,17 @@ Napi::Function Relay::Define(Napi::Env env) {
 
 Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsTypedArray() || !info[3].IsArray()) {
-    ThrowTypeError(env, "NativeRelay(options, notify, mailbox, attachments)");
-  }
+  CheckConstructorArgs(info, "NativeRelay(options, notify, mailbox, attachments)");
   RelayArgs args = ReadRelayArgs(info[0].As<Napi::Object>());
   Socket socket = OpenSocket(env, args.sender.socket);
   fd_ = socket.fd;
   family_ = socket.family;
-  allowed_ = ReadAllowed(args.allow.Data(), args.allowCount);
+  allowed_ = ReadAllowed(args.allow.data, args.allowCount);
   allowAny_ = args.allowAny;
   zeroCopy_ = args.zeroCopy;
   zeroCopyMinBytes_ = args.zeroCopyMinBytes;
   table_ = std::make_shared<std::vector<Destination>>();
-  ParseDestinations(args.table.Data(), args.count, family_, *table_);
+  ParseDestinations(args.table.data, args.count, family_, *table_);
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   try {
@@ -178,9 +176,9 @@ std::vector<Destination>& Relay::EditTable() {
 }
 
 Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
-  Napi::Uint8Array packed = info[0].As<Napi::Uint8Array>();
+  ByteView packed = ReadBytes(info[0], "member");
   std::vector<Destination> parsed;
-  if (packed.ByteLength() < kMemberBytes || !ParseDestinations(packed.Data(), 1, family_, parsed)) {
+  if (packed.length < kMemberBytes || !ParseDestinations(packed.data, 1, family_, parsed)) {
     ThrowTypeError(info.Env(), "add() takes one packed member");
   }
   EditTable().push_back(parsed[0]);

@@ -27,11 +27,7 @@ Napi::Function Sender::Define(Napi::Env env) {
 
 Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsTypedArray() ||
-      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      info[2].As<Napi::Float64Array>().ElementLength() < kMailboxRecords * kRecordDoubles || !info[3].IsArray()) {
-    ThrowTypeError(env, "NativeSender(options, notify, mailbox, attachments)");
-  }
+  CheckConstructorArgs(info, "NativeSender(options, notify, mailbox, attachments)");
   SenderArgs args = ReadSenderArgs(info[0].As<Napi::Object>());
   Socket socket = OpenSocket(env, args.socket);
   fd_ = socket.fd;
@@ -82,7 +78,7 @@ std::unique_ptr<Engine> Sender::MakeEngine(Napi::Env env, const SenderArgs& args
 
 Napi::Value Sender::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  SendArgs args = ReadSendArgs(info);
+  SendArgs args = ReadSendArgs(info, mailboxData_ + kCallAt);
   if (closing_ || !engine_) ThrowTypeError(env, "sender is closed");
   Sources sources;
   auto batch = MakeBatch(env, args, family_, sources);

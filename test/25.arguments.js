@@ -82,6 +82,22 @@ test('a getter that transfers the payload\'s buffer away: the call fails as an a
   assert.is(rx.total, 0);
 });
 
+test('user code run after the payload was checked (an iterator, an array element getter) transfers it away: an argument error, nothing sent', async () => {
+  const transfer = (view) => structuredClone(view.buffer, { transfer: [view.buffer] });
+  const payload = new Uint8Array(100).fill(1);
+  const members = { *[Symbol.iterator]() { transfer(payload); yield* rx.targets; } };
+  await rejectsWith(() => sender.sendGroup(members, payload), TypeError, 'ERR_INVALID_ARG_VALUE', assert);
+  const second = new Uint8Array(100).fill(2);
+  const prefix = [Buffer.from('a')];
+  Object.defineProperty(prefix, 1, { get() { transfer(second); return Buffer.from('b'); }, enumerable: true });
+  await rejectsWith(() => sender.sendGroup(group(), second, { prefix }), TypeError, 'ERR_INVALID_ARG_VALUE', assert);
+  const parts = [new Uint8Array(4), Buffer.from('b')];
+  const later = [parts[0]];
+  Object.defineProperty(later, 1, { get() { transfer(parts[0]); return parts[1]; }, enumerable: true });
+  await rejectsWith(() => sender.sendGroup(group(), 'x', { suffix: later }), TypeError, 'ERR_INVALID_ARG_VALUE', assert);
+  assert.is(rx.total, 0);
+});
+
 test('a getter that shrinks { data, stride } data after it was checked: a RangeError, nothing sent', async () => {
   const buffer = new ArrayBuffer(8, { maxByteLength: 8 });
   const data = new Uint8Array(buffer);
