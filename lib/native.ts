@@ -135,6 +135,8 @@ export interface NativeRelayOptions extends NativeSenderOptions {
   buffers: number;
   /** Bytes per receive buffer: the longest datagram and room for its header. */
   bufferSize: number;
+  /** Longer datagrams are dropped and counted as truncated. */
+  maxDatagram: number;
 }
 
 export interface NativeRelayStats {

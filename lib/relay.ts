@@ -120,7 +120,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
         deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',
         ...packAllow(o.allow), table, count,
         zeroCopy: ZERO_COPY[String(config.zeroCopy as ZeroCopyMode)]!, zeroCopyMinBytes: AUTO_ZERO_COPY_MIN_BYTES,
-        buffers, bufferSize: maxDatagram + HEADER_ROOM,
+        buffers, bufferSize: maxDatagram + HEADER_ROOM, maxDatagram,
       }, () => this.#deliver(this.#native.take()), this.#mailbox.numbers, this.#mailbox.attachments);
     } catch (error) {
       throw systemError(error);

@@ -178,6 +178,7 @@ RelayArgs ReadRelayArgs(Napi::Object options) {
   args.zeroCopyMinBytes = Uint(options.Get("zeroCopyMinBytes"), "zeroCopyMinBytes");
   args.buffers = Uint(options.Get("buffers"), "buffers");
   args.bufferSize = Uint(options.Get("bufferSize"), "bufferSize");
+  args.maxDatagram = Uint(options.Get("maxDatagram"), "maxDatagram");
   if (uint64_t(args.allowCount) * kMemberBytes > args.allow.length || uint64_t(args.count) * kMemberBytes > args.table.length) {
     ThrowRangeError(env, "allow or table is too short");
   }

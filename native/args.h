@@ -77,10 +77,12 @@ struct RelayArgs {
   uint32_t zeroCopyMinBytes = 0;
   uint32_t buffers = 0;
   uint32_t bufferSize = 0;
+  uint32_t maxDatagram = 0;  // longer ones are dropped (a buffer holds more)
 };
 
 // new NativeRelay({ ...the Sender's, allow, allowCount, allowAny, table,
-//                   count, zeroCopy, zeroCopyMinBytes, buffers, bufferSize }, ...)
+//                   count, zeroCopy, zeroCopyMinBytes, buffers, bufferSize,
+//                   maxDatagram }, ...)
 RelayArgs ReadRelayArgs(Napi::Object options);
 
 }  // namespace sendgroup

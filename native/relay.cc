@@ -25,6 +25,12 @@ std::vector<AllowedSource> ReadAllowed(const uint8_t* packed, uint32_t count) {
     out[i].family = entry[0];
     std::memcpy(&out[i].portBe, entry + 2, 2);
     std::memcpy(out[i].address, entry + 8, 16);
+    // Sources are matched as IPv4 when the socket sees them v4-mapped
+    // (Allowed), so an entry written v4-mapped ('::ffff:10.0.0.1') is one too.
+    if (out[i].family == 6 && IN6_IS_ADDR_V4MAPPED(reinterpret_cast<const in6_addr*>(out[i].address))) {
+      out[i].family = 4;
+      std::memmove(out[i].address, out[i].address + 12, 4);
+    }
   }
   return out;
 }
@@ -53,6 +59,7 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   family_ = socket.family;
   allowed_ = ReadAllowed(args.allow.data, args.allowCount);
   allowAny_ = args.allowAny;
+  maxDatagram_ = args.maxDatagram;
   zeroCopy_ = args.zeroCopy;
   zeroCopyMinBytes_ = args.zeroCopyMinBytes;
   table_ = std::make_shared<std::vector<Destination>>();
@@ -93,8 +100,10 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   mailboxData_ = info[2].As<Napi::Float64Array>().Data();
   attachments_ = Napi::Persistent(info[3].As<Napi::Array>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "sendgroup:relay");
-  // A relay serves until closed, as a bound dgram socket does: it keeps the
-  // loop alive (its receiver's poll) and itself from being collected.
+  // A relay serves until closed, as a bound dgram socket does, and after
+  // close() until what is in flight is sent: it keeps the loop alive (its
+  // engine's handles, until Release) and itself from being collected.
+  engine_->KeepLoopAlive(true);
   Ref();
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
   hookAdded_ = true;
@@ -140,8 +149,9 @@ bool Relay::Allowed(const sockaddr* from) const {
 
 void Relay::OnDatagram(const Datagram& d) {
   ++received_;
-  bool allowed = !d.truncated && Allowed(d.from);
-  if (d.truncated) ++truncated_;
+  bool truncated = d.truncated || d.length > maxDatagram_;
+  bool allowed = !truncated && Allowed(d.from);
+  if (truncated) ++truncated_;
   else if (!allowed) ++notAllowed_;
   if (!allowed || closing_ || table_->empty()) {
     receiver_->Return(d.slot);

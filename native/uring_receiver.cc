@@ -70,6 +70,7 @@ bool UringReceiver::SetUpBuffers() {
                           io_uring_buf_ring_mask(entries_), int(i));
   }
   io_uring_buf_ring_advance(buffers_, int(slots.size()));
+  inRing_ = unsigned(slots.size());
   return true;
 }
 
@@ -87,6 +88,7 @@ void UringReceiver::Return(int slot) {
   io_uring_buf_ring_add(buffers_, pool_.Data(slot), unsigned(pool_.SlotSize()), uint16_t(slot),
                         io_uring_buf_ring_mask(entries_), 0);
   io_uring_buf_ring_advance(buffers_, 1);
+  ++inRing_;
   // The receive ended when the ring ran dry (ENOBUFS): datagrams wait in
   // the socket meanwhile, or the kernel drops them (counted, SO_RXQ_OVFL).
   if (!armed_ && !stopped_) {
@@ -116,10 +118,16 @@ void UringReceiver::OnPoll(void* self, int /*status*/, int /*events*/) {
 void UringReceiver::OnCqe(const io_uring_cqe& cqe) {
   if (cqe.user_data != kReceive) return;
   if (!(cqe.flags & IORING_CQE_F_MORE)) armed_ = false;
-  if (cqe.res >= 0 && (cqe.flags & IORING_CQE_F_BUFFER)) Deliver(int(cqe.flags >> IORING_CQE_BUFFER_SHIFT), cqe.res);
-  // Ended for another reason than a dry buffer ring (which Return mends):
-  // receive again.
-  if (!armed_ && !stopped_ && cqe.res != -ENOBUFS) {
+  if (cqe.flags & IORING_CQE_F_BUFFER) {
+    --inRing_;
+    int slot = int(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    if (cqe.res >= 0) Deliver(slot, cqe.res);
+    else Return(slot);
+  }
+  // Ended: receive again, unless the buffer ring ran dry and is still dry
+  // (Return re-arms then). Buffers given back between the kernel's ENOBUFS
+  // and our reading it found the receive still armed: re-arm for them here.
+  if (!armed_ && !stopped_ && (cqe.res != -ENOBUFS || inRing_ > 0)) {
     Arm();
     ring_.Submit();
   }

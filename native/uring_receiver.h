@@ -48,6 +48,7 @@ class UringReceiver : public Receiver {
   io_uring_buf_ring* buffers_ = nullptr;
   unsigned entries_ = 0;
   msghdr template_{};  // how much name and control room each buffer keeps
+  unsigned inRing_ = 0;  // buffers the kernel may pick
   bool armed_ = false;
   bool stopped_ = false;
   OnDatagram onDatagram_;
