@@ -16,8 +16,8 @@ export function argError(code: ArgErrorCode, message: string): TypeError | Range
 }
 
 /** Thrown or rejected when a Sender is used after close(). */
-export function closedError(): Error {
-  return Object.assign(new Error('Sender is closed'), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
+export function closedError(what = 'Sender'): Error {
+  return Object.assign(new Error(`${what} is closed`), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });
 }
 
 /** The error an aborted call rejects with, shaped like Node's own AbortError. */

@@ -57,7 +57,8 @@ export const RELAY_DEFAULTS = Object.freeze({ buffers: 256, maxDatagram: 9000 })
 // Room a receive buffer keeps in front of the datagram for io_uring's
 // header, the source address and control messages.
 const HEADER_ROOM = 256;
-const RELAY_KEYS = [...SENDER_KEYS.filter((key) => key !== 'bind'), 'listen', 'allow', 'group', 'buffers', 'maxDatagram'];
+// A relay sends from its receive buffers: no payload slots (`slots`), no bind.
+const RELAY_KEYS = [...SENDER_KEYS.filter((key) => key !== 'bind' && key !== 'slots'), 'listen', 'allow', 'group', 'buffers', 'maxDatagram'];
 const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
 const ZERO_COPY: Record<string, number> = { false: 0, true: 1, auto: 2 };
 
@@ -92,8 +93,9 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     done: () => {},
     progress: () => {},
     unreachable: (address, family, port, errno) => this.#unreachable(address, family, port, errno),
-    closed: () => this.#onClosed(),
+    closed: () => this.#finishClose(),
   });
+  #adopted: Socket | undefined;
   readonly #unobserve: () => void;
   #unreachableCount = 0;
   #closing = false;
@@ -125,14 +127,15 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     } catch (error) {
       throw systemError(error);
     }
-    // The relay reads the adopted socket from now on.
+    // The relay reads the adopted socket from now on (dgram again after close()).
+    this.#adopted = config.socket;
     if (config.socket) socketHandle(config.socket)?.recvStop?.();
     this.#unobserve = o.group[observeChanges]((change) => this.#apply(change));
   }
 
   /** Where the relay receives (and sends from). */
   address(): Endpoint {
-    if (this.#closing) throw closedError();
+    if (this.#closing) throw closedError('Relay');
     return this.#native.address();
   }
 
@@ -160,6 +163,12 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  #finishClose(): void {
+    // The user's socket, if still open, is theirs to read again.
+    if (this.#adopted) socketHandle(this.#adopted)?.recvStart?.();
+    this.#onClosed();
   }
 
   #apply(change: GroupChange): void {

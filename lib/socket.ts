@@ -17,11 +17,15 @@ export function socketFd(socket: Socket): number {
   return fd;
 }
 
-/** A dgram socket's libuv handle (its descriptor; recvStop()). */
-export function socketHandle(socket: Socket): { fd?: unknown; recvStop?: () => number } | undefined {
+/** What we use of dgram's internal UDP handle (null once the socket is closed). */
+type SocketHandle = { fd?: unknown; recvStop?: () => number; recvStart?: () => number };
+
+/** A dgram socket's libuv handle (its descriptor; recvStop(), recvStart()). */
+export function socketHandle(socket: Socket): SocketHandle | undefined {
   const state = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'state symbol');
-  type Handle = { fd?: unknown; recvStop?: () => number };
-  return state ? (socket as unknown as Record<symbol, { handle?: Handle }>)[state]?.handle : (socket as unknown as { _handle?: Handle })._handle;
+  return state
+    ? (socket as unknown as Record<symbol, { handle?: SocketHandle }>)[state]?.handle
+    : (socket as unknown as { _handle?: SocketHandle })._handle;
 }
 
 /** The local address as one packed member (native/member_table.h). */

@@ -14,14 +14,13 @@ constexpr unsigned kCallsPerTurn = 16;
 
 struct Room {
   sockaddr_storage from;
-  alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(uint32_t))];  // SO_RXQ_OVFL
   iovec iov;
 };
 
 }  // namespace
 
 MmsgReceiver::MmsgReceiver(uv_loop_t* loop, int fd, SlotPool& pool, OnDatagram onDatagram, OnBurst onBurst)
-    : fd_(fd), pool_(pool), onDatagram_(std::move(onDatagram)), onBurst_(std::move(onBurst)) {
+    : Receiver(fd), fd_(fd), pool_(pool), onDatagram_(std::move(onDatagram)), onBurst_(std::move(onBurst)) {
   poll_ = std::make_unique<Poller>(loop, fd_, this, OnPoll);
   Watch();
 }
@@ -67,14 +66,11 @@ bool MmsgReceiver::ReceiveSome() {
     m.msg_namelen = sizeof(rooms[n].from);
     m.msg_iov = &rooms[n].iov;
     m.msg_iovlen = 1;
-    m.msg_control = rooms[n].control;
-    m.msg_controllen = sizeof(rooms[n].control);
   }
   int got = n ? recvmmsg(fd_, msgs, n, MSG_DONTWAIT, nullptr) : -1;
   for (int i = got < 0 ? 0 : got; i < int(n); ++i) pool_.Release(slots[i]);
   for (int i = 0; i < got; ++i) {
     const msghdr& m = msgs[i].msg_hdr;
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(const_cast<msghdr*>(&m), cm)) NoteDrops(cm);
     onDatagram_({pool_.Data(slots[i]), msgs[i].msg_len, slots[i], reinterpret_cast<const sockaddr*>(&rooms[i].from),
                  m.msg_namelen, bool(m.msg_flags & MSG_TRUNC)});
   }

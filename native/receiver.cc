@@ -1,15 +1,20 @@
 #include "receiver.h"
 
-#include <cstring>
+#include <linux/sock_diag.h>
+#include <sys/socket.h>
 
 namespace sendgroup {
 
-void Receiver::NoteDrops(const cmsghdr* cm) {
-  if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SO_RXQ_OVFL) return;
-  uint32_t count;
-  std::memcpy(&count, CMSG_DATA(cm), sizeof(count));
-  // The socket's count since it was made: the latest is the total.
-  drops_ = count;
+Receiver::Receiver(int fd) : socketFd_(fd), dropsBefore_(SocketDrops()) {}
+
+uint32_t Receiver::SocketDrops() const {
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t length = sizeof(meminfo);
+  if (getsockopt(socketFd_, SOL_SOCKET, SO_MEMINFO, meminfo, &length) < 0) return 0;
+  return meminfo[SK_MEMINFO_DROPS];
 }
+
+// The kernel's count wraps at 2^32; so does the difference.
+double Receiver::Drops() const { return double(uint32_t(SocketDrops() - dropsBefore_)); }
 
 }  // namespace sendgroup

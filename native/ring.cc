@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace sendgroup {
@@ -47,7 +48,8 @@ void PrepSendmsgZcFixedProbe(io_uring_sqe* sqe) {
 
 }  // namespace
 
-Ring::Ring(unsigned entries, const SlotPool& pool, bool registerBuffers, bool deferTaskrun) {
+Ring::Ring(unsigned entries, const SlotPool& pool, bool registerBuffers, bool deferTaskrun, unsigned cqEntries)
+    : cqAtLeast_(cqEntries) {
   if (!Setup(entries, deferTaskrun)) return;
   ProbeOps();
   if (features_.setupErrno) return;
@@ -86,7 +88,7 @@ int Ring::TrySetup(unsigned entries, bool deferTaskrun) {
     // Zero-copy sends post two CQEs each; a CQ four times the SQ keeps a full
     // submission queue from overflowing it.
     params.flags = flags | IORING_SETUP_CQSIZE;
-    params.cq_entries = entries * 4;
+    params.cq_entries = std::max(entries * 4, cqAtLeast_);
     int ret = io_uring_queue_init_params(entries, &ring_, &params);
     if (ret == 0) {
       ringUp_ = true;

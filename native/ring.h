@@ -36,8 +36,10 @@ class Ring {
  public:
   // Registers pool's slots as fixed buffers when registerBuffers (the pool
   // outlives the ring). deferTaskrun false sets the ring up as a kernel
-  // without DEFER_TASKRUN would (tests of the 6.0 path). Check SetupErrno().
-  Ring(unsigned entries, const SlotPool& pool, bool registerBuffers, bool deferTaskrun);
+  // without DEFER_TASKRUN would (tests of the 6.0 path). cqEntries: at
+  // least this many CQ entries (a multishot receive posts one per datagram
+  // without any SQE; default four per SQ entry). Check SetupErrno().
+  Ring(unsigned entries, const SlotPool& pool, bool registerBuffers, bool deferTaskrun, unsigned cqEntries = 0);
   ~Ring();
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
@@ -85,6 +87,7 @@ class Ring {
  private:
   bool Setup(unsigned entries, bool deferTaskrun);
   int TrySetup(unsigned entries, bool deferTaskrun);
+  unsigned cqAtLeast_ = 0;
   void ProbeOps();
   void RegisterSlots(const SlotPool& pool, bool registerBuffers);
   int ProbeSqeErrno(void (*prep)(io_uring_sqe*));

@@ -28,6 +28,7 @@ class SlotPool {
   bool Free() const { return !free_.empty(); }
   uint8_t* Data(int slot) const { return base_ + size_t(slot) * slotSize_; }
   size_t SlotSize() const { return slotSize_; }
+  unsigned Count() const { return count_; }
   // What a ring registers; empty when the mapping was refused.
   std::vector<iovec> Iovecs() const;
   int MapErrno() const { return mapErrno_; }

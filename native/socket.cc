@@ -122,8 +122,7 @@ Socket Open(Napi::Env env, Destination local, const SocketSpec& spec) {
   // and ICMP errors queue up naming the destination (errqueue.h).
   SetIntOption(s.fd, IPPROTO_IP, IP_RECVERR, 1);
   if (s.family == AF_INET6) SetIntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
-  if (spec.receives) SetIntOption(s.fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
-  else DropIncoming(s.fd);
+  if (!spec.receives) DropIncoming(s.fd);
   s.errorRoom = GrowErrorQueue(s.fd);
   if (::bind(s.fd, &local.sa, local.len) < 0) {
     int err = errno;
@@ -141,7 +140,6 @@ Socket OpenSocket(Napi::Env env, const SocketSpec& spec) {
   // A relay reads its adopted socket itself (dgram no longer does): errors
   // reach it, not dgram's 'error' event.
   if (spec.adopt >= 0 && spec.receives) {
-    SetIntOption(s.fd, SOL_SOCKET, SO_RXQ_OVFL, 1);
     SetIntOption(s.fd, IPPROTO_IP, IP_RECVERR, 1);
     if (s.family == AF_INET6) SetIntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
   }

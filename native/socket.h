@@ -33,7 +33,7 @@ struct SocketSpec {
   bool shared = false;
   bool twin = false;  // joins the group: SO_REUSEPORT before bind
   // A relay's: it receives (no filter against incoming datagrams), and
-  // reports how many the socket dropped (SO_RXQ_OVFL).
+  // reports how many the socket dropped (SO_MEMINFO, receiver.h).
   bool receives = false;
   SocketOptions options;
 };

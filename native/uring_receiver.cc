@@ -23,12 +23,11 @@ unsigned PowerOfTwoAtLeast(unsigned n) {
 
 UringReceiver::UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool deferTaskrun, OnDatagram onDatagram,
                              OnBurst onBurst)
-    : fd_(fd), pool_(pool), ring_(kRingEntries, pool, false, deferTaskrun), onDatagram_(std::move(onDatagram)),
+    : Receiver(fd), fd_(fd), pool_(pool), ring_(kRingEntries, pool, false, deferTaskrun, PowerOfTwoAtLeast(unsigned(pool.Count())) * 2), onDatagram_(std::move(onDatagram)),
       onBurst_(std::move(onBurst)) {
   setupErrno_ = ring_.SetupErrno();
   if (setupErrno_ || !SetUpBuffers()) return;
   template_.msg_namelen = sizeof(sockaddr_storage);
-  template_.msg_controllen = CMSG_SPACE(sizeof(uint32_t));  // SO_RXQ_OVFL
   Arm();
   if (ring_.Submit() < 0) {
     setupErrno_ = EINVAL;
@@ -90,7 +89,7 @@ void UringReceiver::Return(int slot) {
   io_uring_buf_ring_advance(buffers_, 1);
   ++inRing_;
   // The receive ended when the ring ran dry (ENOBUFS): datagrams wait in
-  // the socket meanwhile, or the kernel drops them (counted, SO_RXQ_OVFL).
+  // the socket meanwhile, or the kernel drops them (counted, Drops()).
   if (!armed_ && !stopped_) {
     Arm();
     ring_.Submit();
@@ -138,10 +137,6 @@ void UringReceiver::Deliver(int slot, int length) {
   if (!out) {
     Return(slot);
     return;
-  }
-  for (cmsghdr* cm = io_uring_recvmsg_cmsg_firsthdr(out, &template_); cm;
-       cm = io_uring_recvmsg_cmsg_nexthdr(out, &template_, cm)) {
-    NoteDrops(cm);
   }
   auto* payload = static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &template_));
   size_t bytes = io_uring_recvmsg_payload_length(out, length, &template_);
