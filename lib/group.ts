@@ -29,6 +29,8 @@ export class Group implements Iterable<Member> {
   // Set while a send may still read #members: the next removal copies first
   // (appending is safe, a snapshot only reads its first `count` entries).
   #shared = false;
+  // The last snapshot, handed out again until the group changes.
+  #snapshot: GroupSnapshot | undefined;
 
   constructor(targets?: Iterable<Target>) {
     if (targets === undefined) return;
@@ -52,6 +54,7 @@ export class Group implements Iterable<Member> {
     const index = this.#members.findIndex((member) => member.id === id);
     if (index < 0) return false;
     this.#unshare();
+    this.#snapshot = undefined;
     this.#members.splice(index, 1);
     this.#table.copyWithin(index * MEMBER_BYTES, (index + 1) * MEMBER_BYTES, (this.#members.length + 1) * MEMBER_BYTES);
     this.#notify({ kind: 'remove', index });
@@ -65,6 +68,7 @@ export class Group implements Iterable<Member> {
   clear(): void {
     this.#members = [];
     this.#shared = false;
+    this.#snapshot = undefined;
     this.#notify({ kind: 'clear' });
   }
 
@@ -89,7 +93,7 @@ export class Group implements Iterable<Member> {
   /** @internal The current members for one send; later changes do not touch it. */
   snapshot(): GroupSnapshot {
     this.#shared = true;
-    return { members: this.#members, table: this.#table, count: this.#members.length };
+    return this.#snapshot ??= Object.freeze({ members: this.#members, table: this.#table, count: this.#members.length });
   }
 
   #append(endpoint: Endpoint): Member {
@@ -102,6 +106,7 @@ export class Group implements Iterable<Member> {
     }
     packEndpoint(member, this.#table, at);
     this.#members.push(member);
+    this.#snapshot = undefined;
     if (this.#observers.size) this.#notify({ kind: 'add', packed: this.#table.subarray(at, at + MEMBER_BYTES) });
     return member;
   }

@@ -51,11 +51,6 @@ function toSnapshot(targets: unknown): GroupSnapshot {
   return new Group(targets as Iterable<Target>).snapshot();
 }
 
-/**
- * Emits 'unreachable' (UnreachableEvent) for each ICMP destination-unreachable
- * error the kernel reports about a datagram it sent, whichever call sent it.
- * Nothing else is emitted; no listener is needed.
- */
 /** The events a Sender emits, for typed listeners. */
 export interface SenderEvents {
   unreachable: [event: UnreachableEvent];
@@ -64,12 +59,20 @@ export interface SenderEvents {
   removeListener: [eventName: string | symbol, listener: (...args: unknown[]) => void];
 }
 
+/**
+ * Sends one payload to many UDP recipients. Emits 'unreachable'
+ * (UnreachableEvent) for each ICMP destination-unreachable error the kernel
+ * reports about a datagram it sent, whichever call sent it; nothing else is
+ * emitted, and no listener is needed.
+ */
 export class Sender extends EventEmitter<SenderEvents> {
   readonly #native: NativeSender;
   readonly #zeroCopy: ZeroCopyMode;
   readonly #pending = new Map<number, Pending>();
   // The call being started: its result may come back before #pending has it.
-  #starting: { token: number; pending: Pending } | undefined;
+  // The call inside send(): its results may come before it is registered.
+  #startingToken = 0;
+  #startingPending: Pending | undefined;
   #nextToken = 1;
   readonly #mailbox: Mailbox;
   // 'auto' calls left that copy because the kernel copied an 'auto' zero-copy send.
@@ -206,14 +209,16 @@ export class Sender extends EventEmitter<SenderEvents> {
     this.#counters.started(snapshot.count);
     const token = this.#nextToken;
     this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
-    this.#starting = { token, pending };
+    this.#startingToken = token;
+    this.#startingPending = pending;
     try {
       // Results this call already has (most calls finish inside send()) are
-      // matched through #starting, before the call is registered at all.
+      // matched through #startingToken, before the call is registered at all.
       this.#mailbox.writeCall(token, snapshot.count, plan.zeroCopy, plan.segmentSize, pending.stream !== undefined);
       this.#deliver(this.#native.send(snapshot.table, bytes, plan.prefix, plan.suffix));
     } finally {
-      this.#starting = undefined;
+      this.#startingToken = 0;
+      this.#startingPending = undefined;
     }
     if (pending.settled) return pending.report !== undefined;
     this.#pending.set(token, pending);
@@ -243,7 +248,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   }
 
   #take(token: number): Pending {
-    if (this.#starting?.token === token) return this.#starting.pending;
+    if (this.#startingToken === token) return this.#startingPending!;
     const pending = this.#pending.get(token)!;
     this.#pending.delete(token);
     pending.detach?.();
@@ -274,7 +279,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   }
 
   #progress(token: number, triples: Int32Array): void {
-    const pending = this.#starting?.token === token ? this.#starting.pending : this.#pending.get(token)!;
+    const pending = this.#startingToken === token ? this.#startingPending! : this.#pending.get(token)!;
     pending.stream!.push(toCompletions(pending.snapshot!.members, triples));
   }
 
