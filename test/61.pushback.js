@@ -83,17 +83,18 @@ for (const blast of BLASTS) {
 }
 
 // Aborting a send that waits for buffer room on a slow link (2,000 x 1,200 B
-// at 20 Mbit/s: a second of link time) settles at once: the members not yet
+// at 20 Mbit/s: a second of link time), by hand or by AbortSignal.timeout(50),
+// settles at once: the members not yet
 // handed to the kernel are ECANCELED, and exactly those sent arrive. The
 // bound allows for the link time of everything reported sent, which the
 // kernel may still hold.
-for (const api of ['stream', 'send']) {
+for (const api of ['stream', 'send', 'timeout']) {
   netTest(`abort (${api}Group) over a slow link: settles promptly, the rest ECANCELED, exactly the sent members received`, async () => {
     const rate = '20mbit';
     const count = 2000;
     const size = 1200;
     await prepare(rate);
-    const { result } = await run('abort', { members: spread(count), size, api, abortAfter: 100 });
+    const { result } = await run('abort', { members: spread(count), size, api, abortAfter: 100, timeoutMs: 50 });
     assert.is(result.sent + result.failed, count);
     assert.ok(result.sent >= (api === 'stream' ? 100 : 1), `only ${result.sent} sent before the abort`);
     assert.ok(result.failed >= count / 2, `only ${result.failed} of ${count} canceled: the abort came too late to test anything`);
