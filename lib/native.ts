@@ -146,6 +146,7 @@ export interface NativeRelayStats {
   sends: number;
   bytes: number;
   notAllowed: number;
+  noMembers: number;
   noBuffer: number;
   truncated: number;
   members: number;

@@ -84,8 +84,10 @@ export const SENDER_DEFAULTS = Object.freeze({
 function defaultThreads(): number {
   const text = process.env.SENDGROUP_THREADS;
   if (text === undefined || text === '') return SENDER_DEFAULTS.threads;
-  const threads = Number(text);
-  return checkInteger(/^\d+$/.test(text) ? threads : NaN, 'SENDGROUP_THREADS', 0, addon.limits.maxThreads);
+  if (!/^\d+$/.test(text)) {
+    throw argError('ERR_INVALID_ARG_VALUE', `SENDGROUP_THREADS must be an integer from 0 to ${addon.limits.maxThreads}, received '${text}'`);
+  }
+  return checkInteger(Number(text), 'SENDGROUP_THREADS', 0, addon.limits.maxThreads);
 }
 
 /**

@@ -153,7 +153,9 @@ void Relay::OnDatagram(const Datagram& d) {
   bool allowed = !truncated && Allowed(d.from);
   if (truncated) ++truncated_;
   else if (!allowed) ++notAllowed_;
-  if (!allowed || closing_ || table_->empty()) {
+  else if (table_->empty()) ++noMembers_;
+  // Received before close() stopped the receive: forwarded like the rest.
+  if (!allowed || table_->empty()) {
     receiver_->Return(d.slot);
     return;
   }
@@ -274,6 +276,7 @@ Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
   stats.Set("sends", sends_);
   stats.Set("bytes", bytes_);
   stats.Set("notAllowed", notAllowed_);
+  stats.Set("noMembers", noMembers_);
   stats.Set("noBuffer", receiver_ ? receiver_->Drops() : drops_);
   stats.Set("truncated", truncated_);
   stats.Set("members", double(table_->size()));

@@ -75,7 +75,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   bool hookAdded_ = false;
   // Counters, for stats().
   size_t maxDatagram_ = 0;
-  double received_ = 0, forwarded_ = 0, sends_ = 0, bytes_ = 0, notAllowed_ = 0, truncated_ = 0, drops_ = 0;
+  double received_ = 0, forwarded_ = 0, sends_ = 0, bytes_ = 0, notAllowed_ = 0, noMembers_ = 0, truncated_ = 0, drops_ = 0;
   double staleRetries_ = 0;      // kept when the engine goes
   const char* backend_ = "";
   std::map<int, double> failures_;  // by errno

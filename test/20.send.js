@@ -1,6 +1,8 @@
 'use strict';
 const { test } = require('uvu');
 const assert = require('uvu/assert');
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
 const { Group, Sender, sendGroup } = require('..');
 const { openReceivers, rejectsWith } = require('./_helpers');
 
@@ -194,10 +196,25 @@ test('bad Sender options throw', () => {
     [{ bind: { host: '::' } }, 'ERR_INVALID_ARG_VALUE'],
     [{ sendBufferSize: -1 }, 'ERR_OUT_OF_RANGE'],
     [{ queueDepth: 8, speed: 'max' }, 'ERR_INVALID_ARG_VALUE'],
+    [{ threads: 65 }, 'ERR_OUT_OF_RANGE'],
+    [{ threads: -1 }, 'ERR_OUT_OF_RANGE'],
+    [{ threads: '2' }, 'ERR_INVALID_ARG_TYPE'],
     ['fast', 'ERR_INVALID_ARG_TYPE'],
   ];
   for (const [options, code] of cases) {
     assert.throws(() => new Sender(options), (error) => error.code === code, JSON.stringify(options));
+  }
+});
+
+test('SENDGROUP_THREADS that is not an integer from 0 to 64 is an error naming it and what it got', () => {
+  for (const [value, code] of [['x', 'ERR_INVALID_ARG_VALUE'], ['1.5', 'ERR_INVALID_ARG_VALUE'], ['65', 'ERR_OUT_OF_RANGE']]) {
+    const child = spawnSync(process.execPath, ['-e', `
+      try { new (require('.').Sender)(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`],
+    { cwd: path.join(__dirname, '..'), env: { ...process.env, SENDGROUP_THREADS: value }, encoding: 'utf8' });
+    const { code: got, message } = JSON.parse(child.stdout);
+    assert.is(got, code, value);
+    assert.match(message, 'SENDGROUP_THREADS');
+    assert.match(message, value);
   }
 });
 
