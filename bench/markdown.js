@@ -29,7 +29,7 @@ for (const s of r.scenarios) {
     + '| × dgram | × C (ref) | notes |');
   out.push('| --- | --- | ---: | ---: | --- | --- | --- |');
   for (const row of s.methods) {
-    const notes = rowNotes(row, { errors: (x) => `${x.firstError} ×${x.errors}`, zeroCopy: 'zero-copy: ' });
+    const notes = rowNotes(row, { errors: (x) => `${x.firstError} ×${x.errors}`, zeroCopy: 'zero-copy: ', perCall: s.perCall });
     out.push(`| ${row.name} | ${si(row.dpcs.median)} (${si(row.dpcs.min)}-${si(row.dpcs.max)}) | ${fmt(row.usPerDatagram)} `
       + `| ${link ? range(row.goodput) : si(row.wall.median)} `
       + `| ${row.name === 'dgram' ? '1' : range(row.vsDgram)} | ${row.vsC ? `${range(row.vsC)} ${row.vsC.ref}` : ''} | ${notes.join('; ')} |`);

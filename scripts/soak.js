@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // npm run soak [-- --calls N] [-- --seconds S] [--members M] [--window W] [--every S]
-// (npm run bench:soak runs the same)
 //
 // Soak test of the library itself, in two phases.
 //

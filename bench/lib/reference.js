@@ -5,7 +5,6 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const ROOT = path.join(__dirname, '..', '..');
 const SOURCE = path.join(__dirname, '..', 'reference', 'sgref.c');
 const BUILD_DIR = path.join(__dirname, '..', 'reference', 'build');
 const BINARY = path.join(BUILD_DIR, 'sgref');
@@ -28,7 +27,7 @@ function buildReference({ quiet = false } = {}) {
   const fresh = fs.existsSync(BINARY) && fs.statSync(BINARY).mtimeMs >= fs.statSync(SOURCE).mtimeMs;
   if (fresh) return BINARY;
   fs.mkdirSync(BUILD_DIR, { recursive: true });
-  const args = ['-O2', '-Wall', '-Wextra', '-I', path.join(ROOT, 'vendor', 'liburing'), '-o', BINARY, SOURCE, liburingArchive()];
+  const args = ['-O2', '-pthread', '-Wall', '-Wextra', '-o', BINARY, SOURCE, liburingArchive()];
   if (!quiet) process.stderr.write(`building C reference: gcc ${args.join(' ')}\n`);
   execFileSync('gcc', args, { stdio: ['ignore', 'inherit', 'inherit'] });
   return BINARY;

@@ -9,6 +9,9 @@ const C_ZC = ['c-uring-zc'];
 const C_SPLIT = ['c-sendmmsg'];
 const C_GSO = ['c-sendmmsg-gso', 'c-uring-gso'];
 const C_GSO_ZC = ['c-uring-zc-gso'];
+// threads: the C program with the same design (two threads, two rings, a
+// socket each), and each C candidate compared with itself.
+const C_THREADS = ['c-uring-threads'];
 
 // ref: the C candidates; refZc: used instead when the run zero-copied
 // (sg-auto decides per payload size, so its reference follows its choice).
@@ -32,6 +35,35 @@ const LINK_SECONDS = 1.5; // measured per run: at 100 Mbit/s a 1,000-member call
 const linkScenario = (name, rate, members, payload, methods, about) => ({
   name, members, payload, methods, sinks: ['link'], linkRate: rate, duration: LINK_SECONDS, about,
 });
+
+// threads: K, on the NIC-like sink (veth-silent: every packet freed, like a
+// NIC that took it). 'threads' (10,000 members) holds the goals and the C
+// candidates for sending from several cores; 'threads-n*' sweep N for the
+// crossover. Rows with loopDelay also measure the event loop's delay (a
+// 1-ms timer, which itself costs the threaded rows CPU: so those rows are
+// apart from the ones the wall rate and CPU goals read).
+// c-uring-sqpoll: the other hop, a kernel thread polling the ring (no wake-up while it polls).
+const threadsSweepMethods = [m('sg-copy', C_COPY), m('sg-threads', C_THREADS), m('c-uring-send', C_COPY), m('c-uring-threads', C_THREADS),
+  m('c-uring-sqpoll', ['c-uring-sqpoll'])];
+// Variants under their own names: sgref with more arguments; the worker
+// with more Sender options (sender), calls in flight (window), or the
+// event loop's delay (loopDelay; for C rows: --tick-ms 1).
+const cVariant = (name, method, args, more) => ({ ...m(name, [name]), sgref: { method, args }, ...more });
+const sgVariant = (name, worker, ref, more) => ({ ...m(name, ref), worker, ...more });
+const threadsFull = [
+  m('dgram', C_COPY), m('sg-copy', C_COPY), m('sg-threads', C_THREADS), m('sg-threads1', ['c-uring-threads1']),
+  m('sg-mmsg-threads', ['c-sendmmsg-threads']), sgVariant('sg-threads-w2', 'sg-threads', C_THREADS, { window: 2 }),
+  sgVariant('sg-copy-loop', 'sg-copy', C_COPY, { loopDelay: true }),
+  sgVariant('sg-threads-loop', 'sg-threads', C_THREADS, { loopDelay: true }),
+  m('c-uring-send', C_COPY), m('c-sendmmsg', C_COPY),
+  ...['c-uring-threads', 'c-uring-threads1', 'c-uring-threads-shared', 'c-sendmmsg-threads', 'c-uring-sqpoll', 'c-uring-sqpoll2',
+    'c-uring-async'].map((name) => m(name, [name])),
+  cVariant('c-uring-threads-d256', 'uring-threads', ['--depth', '256']),
+  cVariant('c-uring-threads-loop', 'uring-threads', [], { loopDelay: true }),
+  cVariant('c-uring-threads-idle', 'uring-threads', ['--depth', '256', '--worker-sched', 'idle'], { loopDelay: true }),
+];
+const threadsSweep = (n) => ({ name: `threads-n${n}`, members: n, payload: 1200, methods: threadsSweepMethods, sinks: ['veth-silent'],
+  perCall: true, targets: 'one-port', about: `threads: 2 against inline at N=${n}: where the thread hop starts to pay` });
 
 /** Every scenario, in run order. members x payload bytes; segment cuts the payload (burst). */
 const SCENARIOS = [
@@ -58,6 +90,9 @@ const SCENARIOS = [
       m('dgram', C_SPLIT), m('sg-copy', C_SPLIT), m('sg-gso', C_GSO), m('sg-gso-zc', C_GSO_ZC),
       m('c-sendmmsg', C_SPLIT), m('c-sendmmsg-gso', C_GSO), m('c-uring-gso', C_GSO), m('c-uring-zc-gso', C_GSO_ZC),
     ] },
+  { name: 'threads', members: 10000, payload: 1200, methods: threadsFull, sinks: ['veth-silent'], perCall: true, targets: 'one-port',
+    about: 'threads: 2 against inline and the C candidates for sending from several cores, 10,000 members' },
+  ...[10, 100, 1000, 3000].map(threadsSweep),
   linkScenario('stream-1g', '1gbit', 1000, 1200, linkStream,
     'steady stream over a 1 Gbit/s link: successive calls, each 1,200 B to 1,000 members'),
   linkScenario('live-1g', '1gbit', 100, 1316, linkLive,
@@ -86,6 +121,22 @@ const DESCRIPTIONS = {
   'c-sendmmsg-gso': 'C: sendmmsg(2) with UDP_SEGMENT=1200',
   'c-uring-gso': 'C: io_uring SENDMSG with UDP_SEGMENT=1200',
   'c-uring-zc-gso': 'C: io_uring SENDMSG_ZC (registered buffer) with UDP_SEGMENT=1200',
+  'sg-threads': 'sendgroup, threads: 2 (two native threads, each its own ring and socket), zeroCopy: false',
+  'sg-threads1': 'sendgroup, threads: 1 (the hop to a native thread, no parallelism), zeroCopy: false',
+  'sg-mmsg-threads': "sendgroup, threads: 2, backend: 'sendmmsg', zeroCopy: false",
+  'c-uring-threads': 'C: 2 threads, each its own ring (IORING_OP_SEND) and socket (SO_REUSEPORT), members split by destination',
+  'c-uring-threads1': 'C: the same with 1 thread (the hop alone)',
+  'c-uring-threads-shared': 'C: 2 threads, each its own ring, one shared socket',
+  'c-sendmmsg-threads': 'C: 2 threads, sendmmsg(2) each on its own socket (SO_REUSEPORT)',
+  'c-uring-sqpoll': 'C: 1 SQPOLL ring (a kernel thread polls the SQ and sends), filled by the main thread',
+  'c-uring-sqpoll2': 'C: 2 SQPOLL rings, each its own socket, filled by the main thread',
+  'c-uring-async': 'C: 1 ring, every SQE IOSQE_ASYNC: at most 2 io-wq workers send',
+  'sg-threads-w2': 'sg-threads with 2 calls in flight (the next call is copied and split while the last one is sent)',
+  'sg-copy-loop': 'sg-copy, measuring the event loop delay (monitorEventLoopDelay, 1-ms resolution)',
+  'sg-threads-loop': 'sg-threads, measuring the event loop delay (monitorEventLoopDelay, 1-ms resolution)',
+  'c-uring-threads-loop': 'c-uring-threads whose main thread also wakes every 1 ms and logs how late (the scheduler\'s share of the loop delay)',
+  'c-uring-threads-d256': 'c-uring-threads with rings of 256 entries (submissions of at most 256 sends)',
+  'c-uring-threads-idle': 'c-uring-threads-loop with rings of 256 entries and the sending threads in SCHED_IDLE (the main thread preempts them at once)',
 };
 
 function datagramsPerCall(scenario) {

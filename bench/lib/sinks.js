@@ -204,12 +204,18 @@ class VethSink {
     this.mtu = mtu;
   }
 
-  /** n members spread over 198.19.0.0/16 (250 hosts per /24), port 5004 + i % 1000. */
-  async targets(n) {
-    const file = path.join(this.dir, `veth-${n}.txt`);
+  /**
+   * n members spread over 198.19.0.0/16 (250 hosts per /24), port 5004 + i % 1000;
+   * layout 'one-port': all on port 5004 (the threads scenarios: with the
+   * address and port both going up by one, the library's destination hash
+   * puts the first few hundred members on one thread, see docs/benchmarks.md).
+   */
+  async targets(n, layout) {
+    const onePort = layout === 'one-port';
+    const file = path.join(this.dir, `veth-${n}${onePort ? '-one-port' : ''}.txt`);
     if (!fs.existsSync(file)) {
       const lines = [];
-      for (let i = 0; i < n; i++) lines.push(`198.19.${Math.floor(i / 250)}.${(i % 250) + 1} ${5004 + (i % 1000)}`);
+      for (let i = 0; i < n; i++) lines.push(`198.19.${Math.floor(i / 250)}.${(i % 250) + 1} ${onePort ? 5004 : 5004 + (i % 1000)}`);
       checkTargets(lines, VETH_NET, this.name);
       fs.writeFileSync(file, `${lines.join('\n')}\n`);
     }

@@ -11,6 +11,10 @@ const COLORS = {
   'sg-mmsg': '#7b4fbf',
   'sg-gso': '#1f5fbf',
   'sg-gso-zc': '#4f9be8',
+  'sg-threads': '#c2185b',
+  'sg-threads1': '#e06c9f',
+  'sg-threads-q256': '#e06c9f',
+  'sg-mmsg-threads': '#7b4fbf',
 };
 const C_COLOR = '#d9822b';
 
@@ -32,15 +36,13 @@ function niceMax(value) {
   return 10 * p;
 }
 
-/** results: the object written to latest.json. */
-function renderSvg(results) {
-  const width = 980;
-  const labelW = 120;
-  const valueW = 200;
-  const barW = width - labelW - valueW - 30;
-  const rowH = 18;
+const LAYOUT = { width: 980, labelW: 120, valueW: 200, rowH: 18 };
+const BAR_W = LAYOUT.width - LAYOUT.labelW - LAYOUT.valueW - 30;
+
+/** The title, the machine line and the legend. */
+function header(results) {
+  const { labelW } = LAYOUT;
   const parts = [];
-  let y = 0;
   const title = 'sendgroup benchmark: datagrams per CPU-second of the sending process (higher is better)';
   parts.push(`<text x="10" y="22" font-size="16" font-weight="bold">${esc(title)}</text>`);
   const m = results.machine || {};
@@ -48,46 +50,67 @@ function renderSvg(results) {
     + `${results.options?.rounds ?? '?'} rounds of ${results.options?.duration ?? '?'} s per method; bar = median, whisker = min..max; `
     + 'label: median, x dgram, x C reference')}</text>`);
   parts.push('<g font-size="11">');
-  parts.push(`<rect x="${labelW + 10}" y="48" width="10" height="10" fill="${COLORS.dgram}"/><text x="${labelW + 24}" y="57">dgram (baseline)</text>`);
-  parts.push(`<rect x="${labelW + 134}" y="48" width="10" height="10" fill="${COLORS['sg-copy']}"/><text x="${labelW + 148}" y="57">sendgroup copy</text>`);
-  parts.push(`<rect x="${labelW + 254}" y="48" width="10" height="10" fill="${COLORS['sg-zc']}"/><text x="${labelW + 268}" y="57">sendgroup zero-copy</text>`);
-  parts.push(`<rect x="${labelW + 394}" y="48" width="10" height="10" fill="${COLORS['sg-auto']}"/><text x="${labelW + 408}" y="57">sendgroup auto</text>`);
-  parts.push(`<rect x="${labelW + 504}" y="48" width="10" height="10" fill="${C_COLOR}"/><text x="${labelW + 518}" y="57">C reference (kernel limit)</text>`);
+  const legend = [['dgram (baseline)', COLORS.dgram, 10], ['sendgroup copy', COLORS['sg-copy'], 134], ['sendgroup zero-copy', COLORS['sg-zc'], 254],
+    ['sendgroup auto', COLORS['sg-auto'], 394], ['sendgroup threads', COLORS['sg-threads'], 504], ['C reference (kernel limit)', C_COLOR, 634]];
+  for (const [text, color, x] of legend) {
+    parts.push(`<rect x="${labelW + x}" y="48" width="10" height="10" fill="${color}"/><text x="${labelW + x + 14}" y="57">${esc(text)}</text>`);
+  }
   parts.push('</g>');
-  y = 72;
+  return parts;
+}
+
+/** One bar with its whisker and label, at y. */
+function bar(row, max, y, perCall) {
+  const { labelW, rowH } = LAYOUT;
+  const parts = [];
+  const color = row.name.startsWith('c-') ? C_COLOR : COLORS[row.name] || '#1f5fbf';
+  const w = Math.max(1, (BAR_W * row.dpcs.median) / max);
+  const x0 = labelW + 10;
+  parts.push(`<text x="${labelW + 4}" y="${y + 12}" font-size="11" text-anchor="end">${esc(row.name)}</text>`);
+  parts.push(`<rect x="${x0}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${color}"/>`);
+  const a = x0 + (BAR_W * row.dpcs.min) / max;
+  const b = x0 + (BAR_W * row.dpcs.max) / max;
+  parts.push(`<line x1="${a.toFixed(1)}" y1="${y + rowH / 2}" x2="${b.toFixed(1)}" y2="${y + rowH / 2}" stroke="#222"/>`);
+  parts.push(`<line x1="${a.toFixed(1)}" y1="${y + 5}" x2="${a.toFixed(1)}" y2="${y + rowH - 5}" stroke="#222"/>`);
+  parts.push(`<line x1="${b.toFixed(1)}" y1="${y + 5}" x2="${b.toFixed(1)}" y2="${y + rowH - 5}" stroke="#222"/>`);
+  const vs = [];
+  if (Number.isFinite(row.vsDgram?.median) && row.name !== 'dgram') vs.push(`${row.vsDgram.median.toFixed(2)}x dgram`);
+  if (Number.isFinite(row.vsC?.median) && !row.name.startsWith('c-')) vs.push(`${row.vsC.median.toFixed(2)}x C`);
+  // threads: what they are for is the wall rate.
+  if (perCall) vs.push(`wall ${si(row.wall.median)}/s`);
+  parts.push(`<text x="${x0 + BAR_W + 8}" y="${y + 12}" font-size="11">${esc(`${si(row.dpcs.median)}  ${vs.join('  ')}`)}</text>`);
+  return parts;
+}
+
+/** One scenario's panel from y; returns its parts and the y after it. */
+function panel(scenario, y) {
+  const { labelW, rowH } = LAYOUT;
+  const rows = scenario.methods.filter((x) => Number.isFinite(x.dpcs.median));
+  if (!rows.length) return { parts: [], y };
+  const parts = [];
+  const max = niceMax(Math.max(...rows.map((r) => r.dpcs.max)));
+  const head = `${scenario.sink}${scenario.mtu ? ` (MTU ${scenario.mtu})` : ''} / ${scenario.name}: ${scenario.members} member${scenario.members === 1 ? '' : 's'}, `
+    + `${scenario.payload} B${scenario.segment ? ` cut into ${scenario.segment} B` : ''}`;
+  parts.push(`<text x="10" y="${y + 14}" font-size="13" font-weight="bold">${esc(head)}</text>`);
+  const top = y + 22;
+  for (let i = 0; i <= 4; i++) {
+    const x = labelW + 10 + (BAR_W * i) / 4;
+    parts.push(`<line x1="${x}" y1="${top - 2}" x2="${x}" y2="${top + rows.length * rowH}" stroke="#e3e3e3"/>`);
+    parts.push(`<text x="${x}" y="${top + rows.length * rowH + 11}" font-size="9" fill="#777" text-anchor="middle">${si((max * i) / 4)}</text>`);
+  }
+  rows.forEach((row, i) => parts.push(...bar(row, max, top + i * rowH, scenario.perCall)));
+  return { parts, y: top + rows.length * rowH + 24 };
+}
+
+/** results: the object written to latest.json. */
+function renderSvg(results) {
+  const { width } = LAYOUT;
+  const parts = header(results);
+  let y = 72;
   for (const scenario of results.scenarios) {
-    const rows = scenario.methods.filter((x) => Number.isFinite(x.dpcs.median));
-    if (!rows.length) continue;
-    const max = niceMax(Math.max(...rows.map((r) => r.dpcs.max)));
-    const head = `${scenario.sink}${scenario.mtu ? ` (MTU ${scenario.mtu})` : ''} / ${scenario.name}: ${scenario.members} member${scenario.members === 1 ? '' : 's'}, `
-      + `${scenario.payload} B${scenario.segment ? ` cut into ${scenario.segment} B` : ''}`;
-    parts.push(`<text x="10" y="${y + 14}" font-size="13" font-weight="bold">${esc(head)}</text>`);
-    y += 22;
-    const top = y;
-    // grid
-    for (let i = 0; i <= 4; i++) {
-      const x = labelW + 10 + (barW * i) / 4;
-      parts.push(`<line x1="${x}" y1="${top - 2}" x2="${x}" y2="${top + rows.length * rowH}" stroke="#e3e3e3"/>`);
-      parts.push(`<text x="${x}" y="${top + rows.length * rowH + 11}" font-size="9" fill="#777" text-anchor="middle">${si((max * i) / 4)}</text>`);
-    }
-    for (const row of rows) {
-      const color = row.name.startsWith('c-') ? C_COLOR : COLORS[row.name] || '#1f5fbf';
-      const w = Math.max(1, (barW * row.dpcs.median) / max);
-      const x0 = labelW + 10;
-      parts.push(`<text x="${labelW + 4}" y="${y + 12}" font-size="11" text-anchor="end">${esc(row.name)}</text>`);
-      parts.push(`<rect x="${x0}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${color}"/>`);
-      const a = x0 + (barW * row.dpcs.min) / max;
-      const b = x0 + (barW * row.dpcs.max) / max;
-      parts.push(`<line x1="${a.toFixed(1)}" y1="${y + rowH / 2}" x2="${b.toFixed(1)}" y2="${y + rowH / 2}" stroke="#222"/>`);
-      parts.push(`<line x1="${a.toFixed(1)}" y1="${y + 5}" x2="${a.toFixed(1)}" y2="${y + rowH - 5}" stroke="#222"/>`);
-      parts.push(`<line x1="${b.toFixed(1)}" y1="${y + 5}" x2="${b.toFixed(1)}" y2="${y + rowH - 5}" stroke="#222"/>`);
-      const vs = [];
-      if (Number.isFinite(row.vsDgram?.median) && row.name !== 'dgram') vs.push(`${row.vsDgram.median.toFixed(2)}x dgram`);
-      if (Number.isFinite(row.vsC?.median) && !row.name.startsWith('c-')) vs.push(`${row.vsC.median.toFixed(2)}x C`);
-      parts.push(`<text x="${x0 + barW + 8}" y="${y + 12}" font-size="11">${esc(`${si(row.dpcs.median)}  ${vs.join('  ')}`)}</text>`);
-      y += rowH;
-    }
-    y += 24;
+    const drawn = panel(scenario, y);
+    parts.push(...drawn.parts);
+    y = drawn.y;
   }
   const height = y + 10;
   return `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" `

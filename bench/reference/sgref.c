@@ -11,6 +11,15 @@
 //       uring-send      io_uring IORING_OP_SEND with a destination address
 //       uring-zc        io_uring zero-copy from a registered buffer
 //                       (SEND_ZC fixed; SENDMSG_ZC + fixed buffer with GSO)
+//     or one of the ways to send a call from several cores (see "threads"
+//     below; a trailing number is the thread or ring count, e.g.
+//     uring-threads1, uring-sqpoll2):
+//       uring-threads         2 threads, each its own ring and socket
+//                             (SO_REUSEPORT), members split by destination
+//       uring-threads-shared  the same through one shared socket
+//       sendmmsg-threads      2 threads, sendmmsg each on its own socket
+//       uring-sqpoll          1 SQPOLL ring: a kernel thread sends
+//       uring-async           1 ring, IOSQE_ASYNC: 2 io-wq workers send
 //     with the suffix -gso (e.g. sendmmsg-gso) each member gets one message
 //     carrying UDP_SEGMENT=segment; without it, a segment size cuts the
 //     payload into separate datagrams (payload/segment messages per member).
@@ -23,7 +32,10 @@
 //     the whole call while nothing bounces), so a full buffer does not make
 //     it try every member of a large call on each wake. The JSON line also
 //     gives the measured window (t0Ns, t1Ns: CLOCK_MONOTONIC), the waits and
-//     how busy each CPU was in the window (cpuBusy, 0..1 each).
+//     how busy each CPU was in the window (cpuBusy, 0..1 each). --tick-ms P
+//     (the threads methods): the waiting main thread also wakes every P ms
+//     and reports how late those wake-ups were (loopDelay, as Node's
+//     monitorEventLoopDelay would: the scheduler's share of the delay).
 //
 //   sgref recv --port FIRST --count N [--rcvbuf BYTES]
 //     The link sink's receivers: N UDP sockets on 0.0.0.0, ports FIRST ..
@@ -48,7 +60,7 @@
 //     tiny receive buffer. Writes "127.0.0.1 port" lines to FILE, prints
 //     "ready", and holds the sockets until its stdin closes.
 //
-// Build (the bench does it): gcc -O2 -I vendor/liburing sgref.c liburing.a
+// Build (the bench does it): gcc -O2 -pthread sgref.c liburing.a
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,9 +77,25 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "compat.h"
+/* Kernel ABI values newer than the liburing 2.3 headers (the kernel's uapi
+   io_uring.h; vendor/liburing/compat.h has them too, but it is C++). */
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 #ifndef IORING_RECVSEND_FIXED_BUF
 #define IORING_RECVSEND_FIXED_BUF (1U << 2)
@@ -551,24 +579,42 @@ struct uring_state {
      j->total), and the most SQEs per submission (0: no limit). */
   size_t *retry, retry_head, retry_tail;
   unsigned window, depth;
+  int sqpoll;          /* IORING_SETUP_SQPOLL: a kernel thread submits */
+  unsigned sqe_flags;  /* IOSQE_ASYNC: every send goes to an io-wq worker */
+  unsigned iowq_max;   /* with IOSQE_ASYNC: at most this many io-wq workers (0: the kernel's default) */
 };
 
 static void uring_setup(struct uring_state *u, struct job *j, unsigned depth) {
   unsigned flag_sets[] = {
       IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
       IORING_SETUP_SUBMIT_ALL, 0};
+  /* SQPOLL cannot have DEFER_TASKRUN: its kernel thread is the submitter. */
+  if (u->sqpoll) flag_sets[0] = flag_sets[1] = IORING_SETUP_SQPOLL | IORING_SETUP_SUBMIT_ALL;
   int ret = -EINVAL;
   for (unsigned i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); ++i) {
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
     p.flags = flag_sets[i] | IORING_SETUP_CQSIZE;
     p.cq_entries = depth * 4;
+    p.sq_thread_idle = 50; /* ms of polling an empty SQ before the thread sleeps */
     ret = io_uring_queue_init_params(depth, &u->ring, &p);
     if (ret != -EINVAL) break;
   }
   if (ret < 0) {
     errno = -ret;
     die("io_uring_queue_init_params");
+  }
+  if (u->sqpoll && !(u->ring.flags & IORING_SETUP_SQPOLL)) {
+    errno = EINVAL;
+    die("IORING_SETUP_SQPOLL");
+  }
+  if (u->iowq_max) {
+    unsigned values[2] = {u->iowq_max, u->iowq_max}; /* bounded, unbounded */
+    ret = io_uring_register_iowq_max_workers(&u->ring, values);
+    if (ret < 0) {
+      errno = -ret;
+      die("io_uring_register_iowq_max_workers");
+    }
   }
   u->budget = u->ring.cq.ring_entries;
   if (u->kind == U_ZC) {
@@ -609,6 +655,7 @@ static void uring_prep(struct uring_state *u, struct job *j, struct io_uring_sqe
       sqe->buf_index = 0;
     }
   }
+  sqe->flags |= u->sqe_flags;
   io_uring_sqe_set_data64(sqe, k);
 }
 
@@ -691,6 +738,256 @@ static void call_uring(struct uring_state *u, struct job *j) {
   }
 }
 
+/* ------------------------------------------------------------- threads -- */
+/* The candidates for sending one call from several cores (--threads K):
+     uring-threads         K threads, each its own ring (DEFER_TASKRUN, set up
+                           on that thread) and its own socket, all bound to
+                           one address and port (SO_REUSEPORT); the members
+                           split by a hash of the destination, as the library
+                           splits them. The main thread hands each call to
+                           the threads (a futex) and waits until all are done.
+     uring-threads-shared  the same, all threads sending through one socket
+     sendmmsg-threads      K threads, sendmmsg(2) each on its own socket
+     uring-sqpoll          K rings with IORING_SETUP_SQPOLL (a kernel thread
+                           each polls its ring and sends), each its own
+                           socket; the main thread fills them all
+     uring-async           one ring, every SQE with IOSQE_ASYNC: io-wq
+                           workers send (at most K of them) */
+
+#define MAX_PARTS 64
+
+struct part {
+  struct job j;
+  struct uring_state u;
+  int use_uring;
+  unsigned depth;
+  pthread_t thread;
+};
+
+static struct {
+  _Atomic uint32_t gen, pending, ready;
+  int stop;
+  int k;
+  struct part *parts;
+} T;
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val) {
+  syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *addr, int n) {
+  syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/* FNV-1a over the destination the kernel sends to (native/threaded_engine.cc). */
+static uint32_t hash_destination(const struct sockaddr_in *a) {
+  const uint8_t *bytes = (const uint8_t *)a;
+  uint32_t hash = 2166136261u;
+  for (size_t i = 0; i < sizeof(*a); ++i) hash = (hash ^ bytes[i]) * 16777619u;
+  return hash;
+}
+
+/* A UDP socket on 0.0.0.0:*port with SO_REUSEPORT (*port 0: any; set to the one bound). */
+static int reuseport_socket(uint16_t *port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0) die("SO_REUSEPORT");
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(*port)};
+  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) die("bind");
+  socklen_t len = sizeof(a);
+  if (getsockname(fd, (struct sockaddr *)&a, &len) < 0) die("getsockname");
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+/* K parts of job whole, members split by destination; shared: one socket for all. */
+static struct part *split_job(const struct job *whole, int k, int shared) {
+  struct part *parts = calloc((size_t)k, sizeof(*parts));
+  if (!parts) die("calloc");
+  uint16_t port = 0;
+  for (int i = 0; i < k; ++i) {
+    parts[i].j = *whole;
+    parts[i].j.addrs = malloc(whole->members * sizeof(*whole->addrs));
+    if (!parts[i].j.addrs) die("malloc");
+    parts[i].j.members = 0;
+    parts[i].j.fd = shared && i ? parts[0].j.fd : reuseport_socket(&port);
+  }
+  for (size_t m = 0; m < whole->members; ++m) {
+    struct job *j = &parts[hash_destination(&whole->addrs[m]) % (uint32_t)k].j;
+    j->addrs[j->members++] = whole->addrs[m];
+  }
+  for (int i = 0; i < k; ++i) build_messages(&parts[i].j);
+  return parts;
+}
+
+/* --worker-sched nice:N | batch | idle: how the sending threads are scheduled
+   (the default: like the main thread). */
+static const char *worker_sched = "";
+
+static void sched_worker(void) {
+  if (strncmp(worker_sched, "nice:", 5) == 0) {
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), atoi(worker_sched + 5)) < 0) die("setpriority");
+  } else if (strcmp(worker_sched, "batch") == 0 || strcmp(worker_sched, "idle") == 0) {
+    struct sched_param none = {0};
+    if (sched_setscheduler(0, worker_sched[0] == 'b' ? SCHED_BATCH : SCHED_IDLE, &none) < 0) die("sched_setscheduler");
+  }
+}
+
+/* --pin: sending thread i runs on CPU i (of those this process may use). */
+static int pin_workers;
+
+static void pin_worker(int i) {
+  cpu_set_t allowed, one;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0) die("sched_getaffinity");
+  int n = CPU_COUNT(&allowed), seen = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed) || seen++ != i % n) continue;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof(one), &one) < 0) die("sched_setaffinity");
+    return;
+  }
+}
+
+static void *part_main(void *arg) {
+  struct part *p = arg;
+  if (pin_workers) pin_worker((int)(p - T.parts));
+  sched_worker();
+  /* A ring with SINGLE_ISSUER and DEFER_TASKRUN belongs to the task that set it up. */
+  if (p->use_uring) uring_setup(&p->u, &p->j, p->depth);
+  atomic_fetch_add(&T.ready, 1);
+  futex_wake(&T.ready, 1);
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t gen;
+    while ((gen = atomic_load(&T.gen)) == seen) futex_wait(&T.gen, seen);
+    seen = gen;
+    if (T.stop) break;
+    if (p->use_uring) call_uring(&p->u, &p->j);
+    else call_sendmmsg(&p->j);
+    if (atomic_fetch_sub(&T.pending, 1) == 1) futex_wake(&T.pending, 1);
+  }
+  return NULL;
+}
+
+static void threads_start(struct part *parts, int k) {
+  T.parts = parts;
+  T.k = k;
+  for (int i = 0; i < k; ++i) {
+    if (pthread_create(&parts[i].thread, NULL, part_main, &parts[i]) != 0) die("pthread_create");
+  }
+  uint32_t ready;
+  while ((ready = atomic_load(&T.ready)) < (uint32_t)k) futex_wait(&T.ready, ready);
+}
+
+/* --tick-ms P (threads): while the threads send, the main thread wakes every
+   P ms, as an event loop's timer would, and logs how late each wake-up was:
+   the least event-loop delay a program with these threads can have (what
+   perf_hooks.monitorEventLoopDelay measures in Node). */
+static struct {
+  double period, next; /* seconds */
+  double *late;
+  size_t n, cap;
+} TICK;
+
+static void tick_wait(_Atomic uint32_t *addr, uint32_t val) {
+  double now = now_s();
+  if (now >= TICK.next) {
+    TICK.late = grow(TICK.late, &TICK.cap, TICK.n, sizeof(*TICK.late));
+    TICK.late[TICK.n++] = now - TICK.next;
+    TICK.next = now + TICK.period;
+    return;
+  }
+  double left = TICK.next - now;
+  struct timespec ts = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
+  syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The ticks' lateness as the JSON fields worker.js gives (ms), then forgets them. */
+static void tick_print(void) {
+  if (!TICK.period) return;
+  qsort(TICK.late, TICK.n, sizeof(*TICK.late), compare_double);
+  double p50 = TICK.n ? TICK.late[TICK.n / 2] : 0, p99 = TICK.n ? TICK.late[(size_t)(TICK.n * 0.99)] : 0;
+  double max = TICK.n ? TICK.late[TICK.n - 1] : 0;
+  printf(",\"loopDelay\":{\"samples\":%zu,\"p50Ms\":%.2f,\"p99Ms\":%.2f,\"maxMs\":%.2f}", TICK.n, p50 * 1e3, p99 * 1e3, max * 1e3);
+}
+
+/* One call: every thread sends its part; returns when all are done. */
+static void call_threads(void) {
+  atomic_store(&T.pending, (uint32_t)T.k);
+  atomic_fetch_add(&T.gen, 1);
+  futex_wake(&T.gen, INT32_MAX);
+  uint32_t pending;
+  while ((pending = atomic_load(&T.pending)) != 0) {
+    if (TICK.period) tick_wait(&T.pending, pending);
+    else futex_wait(&T.pending, pending);
+  }
+}
+
+static void threads_stop(void) {
+  T.stop = 1;
+  atomic_fetch_add(&T.gen, 1);
+  futex_wake(&T.gen, INT32_MAX);
+  for (int i = 0; i < T.k; ++i) pthread_join(T.parts[i].thread, NULL);
+}
+
+/* One call through K SQPOLL rings filled by this thread: each ring's kernel
+   thread sends; this thread refills the SQs and reaps the CQs, sleeping
+   until half of a ring's sends in flight have completed. */
+static void call_sqpoll(struct part *parts, int k) {
+  size_t next[MAX_PARTS] = {0}, done[MAX_PARTS] = {0}, inflight[MAX_PARTS] = {0};
+  int left = 0;
+  for (int i = 0; i < k; ++i) left += parts[i].j.total > 0;
+  while (left > 0) {
+    int progressed = 0;
+    for (int i = 0; i < k; ++i) {
+      struct part *p = &parts[i];
+      if (done[i] >= p->j.total) continue;
+      unsigned prepared = 0, seen = 0, head;
+      while (p->u.budget > 0 && next[i] < p->j.total) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&p->u.ring);
+        if (!sqe) break;
+        uring_prep(&p->u, &p->j, sqe, next[i]++);
+        --p->u.budget;
+        ++prepared;
+      }
+      if (prepared) {
+        inflight[i] += prepared;
+        io_uring_submit(&p->u.ring); /* a syscall only when the thread sleeps */
+      }
+      struct io_uring_cqe *cqe;
+      io_uring_for_each_cqe(&p->u.ring, head, cqe) {
+        ++seen;
+        if (cqe->res < 0) note_error(&p->j, -cqe->res);
+      }
+      io_uring_cq_advance(&p->u.ring, seen);
+      p->u.budget += seen;
+      done[i] += seen;
+      inflight[i] -= seen;
+      if (done[i] >= p->j.total) --left;
+      progressed |= prepared || seen;
+    }
+    if (progressed) continue;
+    for (int i = 0; i < k; ++i) {
+      if (!inflight[i]) continue;
+      struct io_uring_cqe *cqe;
+      unsigned want = inflight[i] > 1 ? (unsigned)(inflight[i] / 2) : 1;
+      int ret = io_uring_wait_cqe_nr(&parts[i].u.ring, &cqe, want);
+      if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EAGAIN) {
+        errno = -ret;
+        die("io_uring_wait_cqe_nr");
+      }
+      break;
+    }
+  }
+}
+
 static size_t read_targets(const char *file, struct sockaddr_in **out) {
   FILE *f = fopen(file, "r");
   if (!f) die(file);
@@ -718,110 +1015,209 @@ static size_t read_targets(const char *file, struct sockaddr_in **out) {
   return n;
 }
 
+enum send_mode { MODE_SENDMMSG, MODE_URING, MODE_THREADS, MODE_SQPOLL };
+
+struct sender {
+  enum send_mode mode;
+  struct job j; /* the whole call (MODE_THREADS, MODE_SQPOLL: split into parts) */
+  struct uring_state u;
+  struct part *parts;
+  int k;
+};
+
+/* method (without -gso): its mode, ring kind and thread count. A trailing
+   number is K (uring-threads4, uring-sqpoll2); without one, K is 2 for the
+   threads and async methods and 1 for uring-sqpoll. */
+static int parse_method(struct sender *s, const char *base) {
+  char name[32];
+  size_t len = strlen(base);
+  while (len && base[len - 1] >= '0' && base[len - 1] <= '9') --len;
+  snprintf(name, sizeof(name), "%.*s", (int)len, base);
+  int k = base[len] ? atoi(base + len) : 0;
+  s->u.kind = U_SEND;
+  s->mode = MODE_URING;
+  if (strcmp(name, "sendmmsg") == 0) s->mode = MODE_SENDMMSG;
+  else if (strcmp(name, "uring") == 0) s->u.kind = U_SENDMSG;
+  else if (strcmp(name, "uring-send") == 0) s->u.kind = U_SEND;
+  else if (strcmp(name, "uring-zc") == 0) s->u.kind = U_ZC;
+  else if (strcmp(name, "uring-threads") == 0 || strcmp(name, "uring-threads-shared") == 0 ||
+           strcmp(name, "sendmmsg-threads") == 0) s->mode = MODE_THREADS;
+  else if (strcmp(name, "uring-sqpoll") == 0) s->mode = MODE_SQPOLL;
+  else if (strcmp(name, "uring-async") == 0) s->u.sqe_flags = IOSQE_ASYNC;
+  else return -1;
+  s->k = k ? k : s->mode == MODE_SQPOLL ? 1 : strcmp(name, "uring-async") == 0 || s->mode == MODE_THREADS ? 2 : 1;
+  if (s->k > MAX_PARTS) return -1;
+  if (s->u.sqe_flags) s->u.iowq_max = (unsigned)s->k;
+  if (s->mode == MODE_THREADS || s->mode == MODE_SQPOLL) {
+    int shared = strstr(name, "-shared") != NULL;
+    s->parts = split_job(&s->j, s->k, shared);
+    for (int i = 0; i < s->k; ++i) {
+      s->parts[i].use_uring = strncmp(name, "sendmmsg", 8) != 0;
+      s->parts[i].u.kind = U_SEND;
+      s->parts[i].u.sqpoll = s->mode == MODE_SQPOLL;
+    }
+  }
+  return 0;
+}
+
+static void sender_setup(struct sender *s, unsigned depth) {
+  if (s->mode == MODE_URING) uring_setup(&s->u, &s->j, depth);
+  if (s->mode == MODE_SQPOLL) {
+    for (int i = 0; i < s->k; ++i) uring_setup(&s->parts[i].u, &s->parts[i].j, depth);
+  }
+  if (s->mode == MODE_THREADS) {
+    for (int i = 0; i < s->k; ++i) s->parts[i].depth = depth;
+    threads_start(s->parts, s->k);
+  }
+}
+
+static void one_call(struct sender *s) {
+  switch (s->mode) {
+    case MODE_SENDMMSG: call_sendmmsg(&s->j); break;
+    case MODE_URING: call_uring(&s->u, &s->j); break;
+    case MODE_THREADS: call_threads(); break;
+    case MODE_SQPOLL: call_sqpoll(s->parts, s->k); break;
+  }
+}
+
+/* The parts' counters into the whole's (and the parts' back to 0). */
+static void gather(struct sender *s) {
+  if (!s->parts) return;
+  for (int i = 0; i < s->k; ++i) {
+    struct job *p = &s->parts[i].j;
+    if (p->errors && !s->j.errors) s->j.first_error = p->first_error;
+    s->j.errors += p->errors;
+    s->j.waits += p->waits;
+    p->errors = p->waits = 0;
+  }
+}
+
+static void sender_close(struct sender *s) {
+  if (s->mode == MODE_URING) io_uring_queue_exit(&s->u.ring);
+  if (s->mode == MODE_THREADS) threads_stop();
+  for (int i = 0; s->parts && i < s->k; ++i) {
+    if (s->parts[i].use_uring) io_uring_queue_exit(&s->parts[i].u.ring);
+    if (!i || s->parts[i].j.fd != s->parts[0].j.fd) close(s->parts[i].j.fd);
+  }
+  close(s->j.fd);
+}
+
+/* The payload, page-aligned (registered for zero-copy), filled with a pattern. */
+static void make_payload(struct job *j) {
+  size_t map = (j->payload_len + 4095) & ~(size_t)4095;
+  j->payload = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (j->payload == MAP_FAILED) die("mmap");
+  for (size_t i = 0; i < j->payload_len; ++i) j->payload[i] = (uint8_t)(i * 31 + 7);
+}
+
+struct window {
+  double user, sys, wall, busy, total;
+  double cpu_busy[MAX_CPUS], cpu_total[MAX_CPUS];
+  int ncpus;
+};
+
+static void window_mark(struct window *w) {
+  w->ncpus = system_jiffies(&w->busy, &w->total, w->cpu_busy, w->cpu_total);
+  cpu_us(&w->user, &w->sys);
+  w->wall = now_s();
+}
+
+static void print_result(const char *method, const char *pace, struct sender *s, long calls, long warm_calls,
+                         const struct window *a, const struct window *b) {
+  struct job *j = &s->j;
+  double cpu = (b->user - a->user) + (b->sys - a->sys), wall_us = (b->wall - a->wall) * 1e6;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  double busy_cores = b->total > a->total ? (b->busy - a->busy) / (b->total - a->total) * (double)ncpu : 0;
+  const char *zc = "off";
+  if (s->mode == MODE_URING && s->u.kind == U_ZC) zc = j->zc_copied ? "copied" : "zero-copied";
+  unsigned long long datagrams = (unsigned long long)calls * j->members *
+                                 (j->gso ? (j->payload_len + j->segment - 1) / j->segment : j->per_member);
+  printf("{\"method\":\"c-%s\",\"members\":%zu,\"payload\":%zu,\"segment\":%zu,\"calls\":%ld,"
+         "\"datagrams\":%llu,\"userUs\":%.0f,\"sysUs\":%.0f,\"cpuUs\":%.0f,\"wallUs\":%.0f,"
+         "\"errors\":%llu,\"firstError\":\"%s\",\"zeroCopy\":\"%s\",\"warmupCalls\":%ld,\"otherCores\":%.2f,"
+         "\"t0Ns\":%.0f,\"t1Ns\":%.0f,\"pace\":\"%s\",\"waits\":%llu,\"threads\":%d,\"split\":\"",
+         method, j->members, j->payload_len, j->segment, calls, datagrams, b->user - a->user, b->sys - a->sys, cpu, wall_us,
+         j->errors, j->errors ? strerror(j->first_error) : "", zc, warm_calls, busy_cores - cpu / wall_us, a->wall * 1e9,
+         b->wall * 1e9, pace, j->waits, s->parts ? s->k : 1);
+  for (int i = 0; s->parts && i < s->k; ++i) printf("%s%zu", i ? "/" : "", s->parts[i].j.members);
+  printf("\"");
+  if (s->mode == MODE_THREADS) tick_print();
+  /* The last field, cpuBusy: cores busy per CPU (0..1) in the window. */
+  printf(",\"cpuBusy\":[");
+  for (int c = 0; c < b->ncpus; ++c) {
+    double total = b->cpu_total[c] - a->cpu_total[c];
+    printf("%s%.2f", c ? "," : "", total > 0 ? (b->cpu_busy[c] - a->cpu_busy[c]) / total : 0);
+  }
+  printf("]}\n");
+}
+
 static int send_main(int argc, char **argv) {
   const char *method = arg(argc, argv, "--method", "sendmmsg");
   const char *targets = arg(argc, argv, "--targets", NULL);
-  struct job j;
-  memset(&j, 0, sizeof(j));
-  j.payload_len = (size_t)atol(arg(argc, argv, "--payload", "1200"));
-  j.segment = (size_t)atol(arg(argc, argv, "--segment", "0"));
+  struct sender s;
+  memset(&s, 0, sizeof(s));
+  struct job *j = &s.j;
+  j->payload_len = (size_t)atol(arg(argc, argv, "--payload", "1200"));
+  j->segment = (size_t)atol(arg(argc, argv, "--segment", "0"));
   double duration = atof(arg(argc, argv, "--duration", "1"));
   double warmup = atof(arg(argc, argv, "--warmup", "0.2"));
   long min_calls = atol(arg(argc, argv, "--min-calls", "3"));
   const char *pace = arg(argc, argv, "--pace", "none");
-  j.pace = strcmp(pace, "poll") == 0;
-  if (!j.pace && strcmp(pace, "none") != 0) {
-    fprintf(stderr, "sgref: --pace poll|none\n");
-    return 2;
-  }
+  j->pace = strcmp(pace, "poll") == 0;
   unsigned depth = (unsigned)atoi(arg(argc, argv, "--depth", "1024"));
-  if (!targets || j.payload_len == 0 || j.payload_len > 65507) {
-    fprintf(stderr, "sgref send --method M --targets FILE --payload BYTES\n");
-    return 2;
-  }
+  TICK.period = atof(arg(argc, argv, "--tick-ms", "0")) / 1e3;
+  worker_sched = arg(argc, argv, "--worker-sched", "");
+  pin_workers = strcmp(arg(argc, argv, "--pin", "no"), "yes") == 0;
   size_t mlen = strlen(method);
-  j.gso = mlen > 4 && strcmp(method + mlen - 4, "-gso") == 0;
-  if (j.gso && !j.segment) {
-    fprintf(stderr, "sgref: -gso needs --segment\n");
+  j->gso = mlen > 4 && strcmp(method + mlen - 4, "-gso") == 0;
+  if (!targets || j->payload_len == 0 || j->payload_len > 65507 || (j->gso && !j->segment) ||
+      (!j->pace && strcmp(pace, "none") != 0)) {
+    fprintf(stderr, "sgref send --method M --targets FILE --payload BYTES [--pace poll|none] (-gso needs --segment)\n");
     return 2;
   }
   char base[32];
-  snprintf(base, sizeof(base), "%.*s", (int)(j.gso ? mlen - 4 : mlen), method);
-
-  j.members = read_targets(targets, &j.addrs);
-  if (!j.members) {
+  snprintf(base, sizeof(base), "%.*s", (int)(j->gso ? mlen - 4 : mlen), method);
+  j->members = read_targets(targets, &j->addrs);
+  if (!j->members) {
     fprintf(stderr, "sgref: no targets in %s\n", targets);
     return 2;
   }
-  size_t map = (j.payload_len + 4095) & ~(size_t)4095;
-  j.payload = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (j.payload == MAP_FAILED) die("mmap");
-  for (size_t i = 0; i < j.payload_len; ++i) j.payload[i] = (uint8_t)(i * 31 + 7);
-  j.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (j.fd < 0) die("socket");
-  build_messages(&j);
-
-  struct uring_state u;
-  memset(&u, 0, sizeof(u));
-  int use_uring = 1;
-  if (strcmp(base, "sendmmsg") == 0) use_uring = 0;
-  else if (strcmp(base, "uring") == 0) u.kind = U_SENDMSG;
-  else if (strcmp(base, "uring-send") == 0) u.kind = U_SEND;
-  else if (strcmp(base, "uring-zc") == 0) u.kind = U_ZC;
-  else {
-    fprintf(stderr, "sgref: unknown method %s\n", method);
+  make_payload(j);
+  j->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (j->fd < 0) die("socket");
+  build_messages(j);
+  if (parse_method(&s, base) < 0 || (s.mode == MODE_SQPOLL && j->pace)) {
+    fprintf(stderr, "sgref: unknown method %s (or one that cannot --pace)\n", method);
     return 2;
   }
-  if (use_uring) uring_setup(&u, &j, depth);
+  sender_setup(&s, depth);
 
   /* Warm-up: caches, page tables, the sink's queues already full. */
   double t0 = now_s();
   long warm_calls = 0;
   do {
-    if (use_uring) call_uring(&u, &j);
-    else call_sendmmsg(&j);
+    one_call(&s);
     ++warm_calls;
   } while (now_s() - t0 < warmup);
-  j.errors = 0;
-  j.first_error = 0;
-  j.zc_copied = j.zc_sent = 0;
-  j.waits = 0;
+  gather(&s);
+  TICK.n = 0;
+  TICK.next = now_s() + TICK.period;
+  j->errors = 0;
+  j->first_error = 0;
+  j->zc_copied = j->zc_sent = 0;
+  j->waits = 0;
 
-  double u0, s0, u1, s1, b0, t0j, b1, t1j;
-  double cb0[MAX_CPUS], ct0[MAX_CPUS], cb1[MAX_CPUS], ct1[MAX_CPUS];
-  int ncpus = system_jiffies(&b0, &t0j, cb0, ct0);
-  cpu_us(&u0, &s0);
-  double w0 = now_s(), w1;
+  struct window a, b;
+  window_mark(&a);
   long calls = 0;
   do {
-    if (use_uring) call_uring(&u, &j);
-    else call_sendmmsg(&j);
+    one_call(&s);
     ++calls;
-    w1 = now_s();
-  } while (w1 - w0 < duration || calls < min_calls);
-  cpu_us(&u1, &s1);
-  system_jiffies(&b1, &t1j, cb1, ct1);
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  double busy_cores = t1j > t0j ? (b1 - b0) / (t1j - t0j) * (double)ncpu : 0;
-  double other_cores = busy_cores - ((u1 - u0) + (s1 - s0)) / ((w1 - w0) * 1e6);
-
-  const char *zc = "off";
-  if (u.kind == U_ZC && use_uring) zc = j.zc_copied ? "copied" : "zero-copied";
-  unsigned long long datagrams = (unsigned long long)calls * j.members *
-                                 (j.gso ? (j.payload_len + j.segment - 1) / j.segment : j.per_member);
-  printf("{\"method\":\"c-%s\",\"members\":%zu,\"payload\":%zu,\"segment\":%zu,\"calls\":%ld,"
-         "\"datagrams\":%llu,\"userUs\":%.0f,\"sysUs\":%.0f,\"cpuUs\":%.0f,\"wallUs\":%.0f,"
-         "\"errors\":%llu,\"firstError\":\"%s\",\"zeroCopy\":\"%s\",\"warmupCalls\":%ld,\"otherCores\":%.2f,"
-         "\"t0Ns\":%.0f,\"t1Ns\":%.0f,\"pace\":\"%s\",\"waits\":%llu",
-         method, j.members, j.payload_len, j.segment, calls, datagrams, u1 - u0, s1 - s0,
-         (u1 - u0) + (s1 - s0), (w1 - w0) * 1e6, j.errors, j.errors ? strerror(j.first_error) : "",
-         zc, warm_calls, other_cores, w0 * 1e9, w1 * 1e9, pace, j.waits);
-  /* The last field, cpuBusy: cores busy per CPU (0..1) in the window. */
-  printf(",\"cpuBusy\":[");
-  for (int c = 0; c < ncpus; ++c) printf("%s%.2f", c ? "," : "", ct1[c] > ct0[c] ? (cb1[c] - cb0[c]) / (ct1[c] - ct0[c]) : 0);
-  printf("]}\n");
-  if (use_uring) io_uring_queue_exit(&u.ring);
-  close(j.fd);
+  } while (now_s() - a.wall < duration || calls < min_calls);
+  window_mark(&b);
+  gather(&s);
+  print_result(method, pace, &s, calls, warm_calls, &a, &b);
+  sender_close(&s);
   return 0;
 }
 

@@ -46,7 +46,7 @@ function linkKinds(group, members, { fill }) {
     { on: 'mmsg', call: (s) => s.sendGroup(group, medium, { prefix, suffix }) },
     // The default buffer: from a 4 KiB one, most 9,000-B datagrams (6 IP
     // fragments) fail with ENOBUFS on this link, where dgram sends them all
-    // (a library issue, bench/results/link.md: fragments 2..6 are allocated
+    // (a library issue, docs/benchmarks.md "The link sink": fragments 2..6 are allocated
     // without waiting, up to 2 x sk_sndbuf).
     { on: 'dflt', call: (s) => s.sendGroup(group, large) },
     {
