@@ -6,11 +6,19 @@ namespace sendgroup {
 
 namespace {
 
-// FNV-1a over the address and port the kernel sends to.
+// FNV-1a over the address and port the kernel sends to, then mixed: FNV's
+// low bits only see the bytes' low bits (its multiplier is odd), so members
+// whose address and port both count up by one all fell to one thread of two.
+// The mix is MurmurHash3's finalizer.
 uint32_t HashDestination(const Destination& d) {
   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&d.sa);
   uint32_t hash = 2166136261u;
   for (socklen_t i = 0; i < d.len; ++i) hash = (hash ^ bytes[i]) * 16777619u;
+  hash ^= hash >> 16;
+  hash *= 0x85ebca6bu;
+  hash ^= hash >> 13;
+  hash *= 0xc2b2ae35u;
+  hash ^= hash >> 16;
   return hash;
 }
 
