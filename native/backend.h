@@ -44,6 +44,8 @@ class Backend {
   // errorRoom: ICMP errors the socket's queue holds (0: none are queued).
   Backend(int fd, unsigned errorRoom) : fd_(fd), roundLimit_(errorRoom ? std::max(errorRoom, 16u) : ~0u), errors_(fd) {}
   virtual ~Backend() = default;
+  // At most this many sends per round (one io_uring_enter or sendmmsg).
+  void LimitRounds(unsigned sends) { roundLimit_ = std::min(roundLimit_, sends); }
 
   // An eventfd that turns readable when completions wait, or -1.
   virtual int RingFd() const { return -1; }

@@ -6,6 +6,10 @@
 
 namespace sendgroup {
 
+namespace {
+constexpr unsigned kWorkerRoundSends = 256;
+}  // namespace
+
 Worker::Worker(const WorkerConfig& config, uv_async_t* resultsReady) : resultsReady_(resultsReady) {
   thread_ = std::thread(&Worker::Run, this, config);
   std::unique_lock<std::mutex> lock(mutex_);
@@ -66,6 +70,11 @@ bool Worker::SetUp(const WorkerConfig& config) {
     setupErrno_ = uring->SetupErrno();
     backend_ = std::move(uring);
   }
+  // A round runs in the kernel without a preemption point (PREEMPT_NONE
+  // kernels): 1,024 sends hold a CPU ~1.5 ms, which the JavaScript thread
+  // may be waiting for. 256 cost the C reference no throughput
+  // (docs/benchmarks.md, "The event loop's delay").
+  backend_->LimitRounds(kWorkerRoundSends);
   info_ = backend_->Info();
   if (setupErrno_) return false;
   if (uv_loop_init(&loop_) != 0) {
