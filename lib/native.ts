@@ -92,10 +92,15 @@ export const enum RecordKind {
   Closed = 4,
 }
 
+/** An opaque handle: a member table the addon parsed (native/args.h TableHandle). */
+export type NativeTable = { readonly __brand: 'NativeTable' };
+
 export interface NativeSender {
   /** Each of these returns how many records it left in the mailbox. */
   /** The call's token, member count, zeroCopy, segmentSize and stream are in the mailbox (Mailbox.writeCall). */
-  send(table: Uint8Array, payload: Uint8Array, prefix: NativeExtras, suffix: NativeExtras): number;
+  send(table: Uint8Array | NativeTable, payload: Uint8Array, prefix: NativeExtras, suffix: NativeExtras): number;
+  /** A packed member table parsed once for this sender's socket, for send() again and again. */
+  table(table: Uint8Array, count: number): NativeTable;
   abort(token: number): number;
   /** Cancels what is not sent; a Closed record follows once the kernel is done with it all. */
   close(): number;

@@ -5,7 +5,7 @@ import { abortError, argError, closedError, describeErrno, systemError } from '.
 import { SenderFeatures, toSenderFeatures } from './features';
 import { Group, GroupSnapshot } from './group';
 import { Mailbox, MailboxHandler } from './mailbox';
-import { addon, NativeSender, NativeZeroCopy } from './native';
+import { addon, NativeSender, NativeTable, NativeZeroCopy } from './native';
 import {
   AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, checkViewsIntact, parseSendOptions, parseSenderOptions, toBytes,
 } from './options';
@@ -46,10 +46,6 @@ const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
 // mailbox is being read (they could re-enter the sender and overwrite it).
 const { addEventListener, removeEventListener } = EventTarget.prototype;
 
-function toSnapshot(targets: unknown): GroupSnapshot {
-  if (targets instanceof Group) return targets.snapshot();
-  return new Group(targets as Iterable<Target>).snapshot();
-}
 
 /** The events a Sender emits, for typed listeners. */
 export interface SenderEvents {
@@ -81,6 +77,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   #finalFeatures: SenderFeatures | undefined;
   #finalStaleRetries = 0;
   readonly #counters = new SenderCounters();
+  readonly #tables = new WeakMap<GroupSnapshot, NativeTable>();
   readonly #closed: Promise<void>;
   #onClosed!: () => void;
 
@@ -191,7 +188,8 @@ export class Sender extends EventEmitter<SenderEvents> {
     }
     const bytes = toBytes(payload);
     const payloadBytes = bytes.byteLength;
-    const snapshot = toSnapshot(group);
+    const fromGroup = group instanceof Group;
+    const snapshot = fromGroup ? group.snapshot() : new Group(group as Iterable<Target>).snapshot();
     const plan = parseSendOptions(options, snapshot.count, payloadBytes, this.#zeroCopy);
     pending.call = publishStart(this, { recipients: snapshot.count, payloadBytes, zeroCopy: plan.zeroCopy,
       segmentSize: plan.segmentSize, stream: pending.stream !== undefined });
@@ -215,7 +213,7 @@ export class Sender extends EventEmitter<SenderEvents> {
       // Results this call already has (most calls finish inside send()) are
       // matched through #startingToken, before the call is registered at all.
       this.#mailbox.writeCall(token, snapshot.count, plan.zeroCopy, plan.segmentSize, pending.stream !== undefined);
-      this.#deliver(this.#native.send(snapshot.table, bytes, plan.prefix, plan.suffix));
+      this.#deliver(this.#native.send(fromGroup ? this.#tableOf(snapshot) : snapshot.table, bytes, plan.prefix, plan.suffix));
     } finally {
       this.#startingToken = 0;
       this.#startingPending = undefined;
@@ -224,6 +222,16 @@ export class Sender extends EventEmitter<SenderEvents> {
     this.#pending.set(token, pending);
     if (plan.signal) this.#watch(plan.signal, token, pending);
     return false;
+  }
+
+  /** A Group's snapshot, parsed once for this sender (a Group hands out the same snapshot until it changes). */
+  #tableOf(snapshot: GroupSnapshot): NativeTable {
+    let table = this.#tables.get(snapshot);
+    if (!table) {
+      table = this.#native.table(snapshot.table, snapshot.count);
+      this.#tables.set(snapshot, table);
+    }
+    return table;
   }
 
   #watch(signal: AbortSignal, token: number, pending: Pending): void {

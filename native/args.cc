@@ -19,6 +19,23 @@ ByteView ReadBytes(Napi::Value value, const char* what) {
 
 namespace {
 
+// Tags our table handles (napi_type_tag_object): any other External is refused.
+constexpr napi_type_tag kTableTag = {0x53656e6447726f75ull, 0x705461626c653031ull};
+
+Destinations ParseTable(Napi::Env env, const ByteView& table, uint32_t count, int family) {
+  if (uint64_t(count) * kMemberBytes > table.length) ThrowRangeError(env, "table is too short");
+  auto destinations = std::make_shared<std::vector<Destination>>();
+  if (!ParseDestinations(table.data, count, family, *destinations)) ThrowTypeError(env, "table is malformed");
+  return destinations;
+}
+
+Destinations ReadTableHandle(Napi::Value value) {
+  bool ours = false;
+  napi_check_object_type_tag(value.Env(), value, &kTableTag, &ours);
+  if (!ours) ThrowTypeError(value.Env(), "table must be a Uint8Array or a table handle");
+  return *value.As<Napi::External<Destinations>>().Data();
+}
+
 uint32_t Uint(Napi::Value value, const char* what) {
   if (!value.IsNumber()) ThrowTypeError(value.Env(), std::string(what) + " must be a number");
   return value.As<Napi::Number>().Uint32Value();
@@ -101,7 +118,8 @@ SocketOptions ReadSocketOptions(Napi::Object o) {
 
 SendArgs ReadSendArgs(const Napi::CallbackInfo& info, const double* call) {
   SendArgs args;
-  args.table = ReadBytes(info[0], "table");
+  if (info[0].IsExternal()) args.parsed = ReadTableHandle(info[0]);
+  else args.table = ReadBytes(info[0], "table");
   args.payload = ReadBytes(info[1], "payload");
   args.prefix = ReadExtras(info[2], "prefix");
   args.suffix = ReadExtras(info[3], "suffix");
@@ -122,15 +140,20 @@ std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family
   tx.zeroCopy = args.zeroCopy;
   tx.segmentSize = args.segmentSize;
   tx.stream = args.stream;
-  if (uint64_t(args.count) * kMemberBytes > args.table.length) ThrowRangeError(env, "table is too short");
-  auto destinations = std::make_shared<std::vector<Destination>>();
-  if (!ParseDestinations(args.table.data, args.count, family, *destinations)) ThrowTypeError(env, "table is malformed");
-  tx.destinations = std::move(destinations);
+  if (args.parsed && args.parsed->size() != args.count) ThrowRangeError(env, "count does not match the table");
+  tx.destinations = args.parsed ? args.parsed : ParseTable(env, args.table, args.count, family);
   PlaceExtras(env, args.prefix, args.count, "prefix", tx.prefix, sources.prefix);
   PlaceExtras(env, args.suffix, args.count, "suffix", tx.suffix, sources.suffix);
   tx.payloadLength = args.payload.length;
   sources.payload = args.payload.data;
   return std::make_unique<Batch>(std::move(tx));
+}
+
+Napi::Value TableHandle(Napi::Env env, const ByteView& table, uint32_t count, int family) {
+  auto handle = Napi::External<Destinations>::New(env, new Destinations(ParseTable(env, table, count, family)),
+                                                  [](Napi::Env, Destinations* d) { delete d; });
+  napi_type_tag_object(env, handle, &kTableTag);
+  return handle;
 }
 
 SenderArgs ReadSenderArgs(Napi::Object options) {

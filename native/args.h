@@ -36,9 +36,12 @@ struct ExtrasArg {
   bool strided = false;
 };
 
+using Destinations = std::shared_ptr<const std::vector<Destination>>;
+
 struct SendArgs {
   uint32_t token = 0;
   ByteView table;
+  Destinations parsed;  // the table as parsed before (TableHandle), instead of `table`
   uint32_t count = 0;
   ByteView payload;
   ExtrasArg prefix, suffix;
@@ -49,7 +52,14 @@ struct SendArgs {
 
 // send(table, payload, prefix, suffix), the numbers in the mailbox's call
 // fields (outbox.h): a call crosses with as few N-API reads as it can.
+// table: a packed member table, or a TableHandle made from one.
 SendArgs ReadSendArgs(const Napi::CallbackInfo& info, const double* call);
+// A member table parsed once for a socket of this family, as an External
+// lib/ keeps with the Group's snapshot and passes to send() instead of the
+// table: a Group sent to again and again is not parsed again. Type-tagged:
+// send() takes no other External for one.
+Napi::Value TableHandle(Napi::Env env, const ByteView& table, uint32_t count, int family);
+
 // The batch for these arguments on a socket of this family, and where the
 // caller's bytes are (valid until the caller returns to JavaScript).
 std::unique_ptr<Batch> MakeBatch(Napi::Env env, const SendArgs& args, int family, Sources& sources);

@@ -16,6 +16,7 @@ Napi::Function Sender::Define(Napi::Env env) {
   return DefineClass(env, "NativeSender",
                      {
                          InstanceMethod<&Sender::Send>("send"),
+                         InstanceMethod<&Sender::Table>("table"),
                          InstanceMethod<&Sender::Abort>("abort"),
                          InstanceMethod<&Sender::Close>("close"),
                          InstanceMethod<&Sender::Take>("take"),
@@ -84,6 +85,12 @@ Napi::Value Sender::Send(const Napi::CallbackInfo& info) {
   auto batch = MakeBatch(env, args, family_, sources);
   engine_->Start(std::move(batch), sources);
   return Mail(env);
+}
+
+Napi::Value Sender::Table(const Napi::CallbackInfo& info) {
+  ByteView table = ReadBytes(info[0], "table");
+  if (!info[1].IsNumber()) ThrowTypeError(info.Env(), "count must be a number");
+  return TableHandle(info.Env(), table, info[1].As<Napi::Number>().Uint32Value(), family_);
 }
 
 Napi::Value Sender::Abort(const Napi::CallbackInfo& info) {

@@ -23,6 +23,8 @@ class Sender : public Napi::ObjectWrap<Sender> {
  private:
   // Each returns the number of records it left in the mailbox.
   Napi::Value Send(const Napi::CallbackInfo& info);
+  // table(packed, count): a table handle for send() (args.h TableHandle).
+  Napi::Value Table(const Napi::CallbackInfo& info);
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Take(const Napi::CallbackInfo& info);

@@ -179,6 +179,29 @@ test('removing members during a send affects neither that send nor its report', 
 
 // Last in this file: its datagrams overflow the receivers, so it checks the
 // reports only (loopback drops at a full receive queue are the receiver's).
+test('a Group sent to again and again follows every change (its table is parsed once per sender and version), across a failed call, an abort and a second sender of another family', async () => {
+  const group = new Group(rx.targets.slice(0, 3));
+  const v4 = new Sender({ bind: { address: '127.0.0.1' } });
+  const sends = [
+    () => sender.sendGroup(group, 'a'),
+    () => v4.sendGroup(group, 'b'),
+    () => { group.add(rx.targets[3]); return sender.sendGroup(group, 'c'); },
+    () => v4.sendGroup(group, 'd'),
+    () => sender.sendGroup(group, 'x', { prefix: [Buffer.from('1')] }).catch((e) => e.code),
+    () => { group.remove([...group][0].id); return sender.sendGroup(group, 'e'); },
+    () => sender.sendGroup(group, 'aborted', { signal: AbortSignal.abort() }).catch((e) => e.code),
+    () => { group.clear(); group.add(rx.targets[4]); return sender.sendGroup(group, 'f'); },
+    () => v4.sendGroup(group, 'g'),
+  ];
+  const results = [];
+  for (const send of sends) results.push(await send());
+  await v4.close();
+  assert.equal(results.map((r) => (typeof r === 'string' ? r : r.sent)), [3, 3, 4, 4, 'ERR_OUT_OF_RANGE', 3, 'ABORT_ERR', 1, 1]);
+  await rx.waitFor(3 + 3 + 4 + 4 + 3 + 1 + 1);
+  const got = rx.messages.slice(0, 5).map((list) => list.map(String));
+  assert.equal(got, [['a', 'b', 'c', 'd'], ['a', 'b', 'c', 'd', 'e'], ['a', 'b', 'c', 'd', 'e'], ['c', 'd', 'e'], ['f', 'g']]);
+});
+
 test('1,000 concurrent calls and a 100,000-member group all complete', async () => {
   const small = new Sender({ queueDepth: 64, slots: 4 });
   const big = spread(100000);
