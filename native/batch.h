@@ -44,12 +44,13 @@ struct Transmit {
   Extras prefix, suffix;
   size_t payloadLength = 0;
   // A part of a call split across threads: its member i is the call's
-  // member memberOf[i]. Empty for a whole call.
-  std::vector<uint32_t> memberOf;
+  // member (*memberOf)[i]. Shared, like destinations, by the parts of every
+  // call to the same table. Null for a whole call.
+  std::shared_ptr<const std::vector<uint32_t>> memberOf;
 
   uint32_t Count() const { return destinations ? uint32_t(destinations->size()) : 0; }
   const Destination& To(uint32_t i) const { return (*destinations)[i]; }
-  uint32_t WholeIndex(uint32_t i) const { return memberOf.empty() ? i : memberOf[i]; }
+  uint32_t WholeIndex(uint32_t i) const { return memberOf ? (*memberOf)[i] : i; }
   bool HasExtras() const { return !prefix.Empty() || !suffix.Empty(); }
   // One buffer per send, no per-member parts and no cmsg.
   bool Plain() const { return !HasExtras() && segmentSize == 0; }

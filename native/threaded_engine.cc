@@ -65,11 +65,11 @@ void ThreadedEngine::Start(std::unique_ptr<Batch> batch, const Sources& sources)
     copy = std::make_shared<SharedCopy>(pool_.get(), batch->tx.CopyLength());
     batch->Place(copy->data, sources);
   }
-  std::vector<std::vector<uint32_t>> split = Split(batch->tx);
+  const Split& split = SplitFor(batch->tx);
   Call call;
-  for (size_t k = 0; k < split.size(); ++k) {
-    if (split[k].empty()) continue;
-    std::unique_ptr<Batch> part = Part(batch->tx, std::move(split[k]));
+  for (size_t k = 0; k < workers_.size(); ++k) {
+    if (split.members[k]->empty()) continue;
+    std::unique_ptr<Batch> part = Part(batch->tx, split, k);
     part->PlaceShared(copy);
     workers_[k]->Post(WorkerCommand(WorkerCommand::Kind::kStart, std::move(part)));
     ++call.partsLeft;
@@ -83,26 +83,35 @@ void ThreadedEngine::Start(std::unique_ptr<Batch> batch, const Sources& sources)
   calls_.emplace(token, std::move(call));
 }
 
-std::vector<std::vector<uint32_t>> ThreadedEngine::Split(const Transmit& tx) const {
-  std::vector<std::vector<uint32_t>> split(workers_.size());
-  for (uint32_t i = 0; i < tx.Count(); ++i) split[HashDestination(tx.To(i)) % workers_.size()].push_back(i);
-  return split;
+const ThreadedEngine::Split& ThreadedEngine::SplitFor(const Transmit& tx) {
+  if (split_.whole == tx.destinations) return split_;
+  size_t workers = workers_.size();
+  std::vector<std::vector<uint32_t>> members(workers);
+  std::vector<std::vector<Destination>> destinations(workers);
+  for (uint32_t i = 0; i < tx.Count(); ++i) {
+    size_t k = HashDestination(tx.To(i)) % workers;
+    members[k].push_back(i);
+    destinations[k].push_back(tx.To(i));
+  }
+  split_ = Split{tx.destinations, {}, {}};
+  for (size_t k = 0; k < workers; ++k) {
+    split_.members.push_back(std::make_shared<const std::vector<uint32_t>>(std::move(members[k])));
+    split_.destinations.push_back(std::make_shared<const std::vector<Destination>>(std::move(destinations[k])));
+  }
+  return split_;
 }
 
-std::unique_ptr<Batch> ThreadedEngine::Part(const Transmit& tx, std::vector<uint32_t> members) const {
+std::unique_ptr<Batch> ThreadedEngine::Part(const Transmit& tx, const Split& split, size_t worker) const {
   Transmit part;
   part.token = tx.token;
   part.stream = tx.stream;
   part.zeroCopy = tx.zeroCopy;
   part.segmentSize = tx.segmentSize;
   part.payloadLength = tx.payloadLength;
-  auto destinations = std::make_shared<std::vector<Destination>>();
-  destinations->reserve(members.size());
-  for (uint32_t i : members) destinations->push_back(tx.To(i));
-  part.destinations = std::move(destinations);
-  part.prefix = Pick(tx.prefix, members);
-  part.suffix = Pick(tx.suffix, members);
-  part.memberOf = std::move(members);
+  part.destinations = split.destinations[worker];
+  part.prefix = Pick(tx.prefix, *split.members[worker]);
+  part.suffix = Pick(tx.suffix, *split.members[worker]);
+  part.memberOf = split.members[worker];
   return std::make_unique<Batch>(std::move(part));
 }
 

@@ -39,9 +39,17 @@ class ThreadedEngine : public Engine {
     std::unique_ptr<Batch> whole;  // gathers the parts' results
     unsigned partsLeft = 0;
   };
-  // The members of batch each worker sends, by destination.
-  std::vector<std::vector<uint32_t>> Split(const Transmit& tx) const;
-  std::unique_ptr<Batch> Part(const Transmit& tx, std::vector<uint32_t> members) const;
+  // Which members each worker sends (by destination, so a member always
+  // goes through the same worker and its datagrams stay in order), and
+  // their destinations: worked out once per table (a Group's is reused
+  // until it changes), the last one kept.
+  struct Split {
+    std::shared_ptr<const std::vector<Destination>> whole;
+    std::vector<std::shared_ptr<const std::vector<uint32_t>>> members;  // per worker
+    std::vector<std::shared_ptr<const std::vector<Destination>>> destinations;  // per worker
+  };
+  const Split& SplitFor(const Transmit& tx);
+  std::unique_ptr<Batch> Part(const Transmit& tx, const Split& split, size_t worker) const;
   void Merge(WorkerResults& results, ResultSink& sink);
   void StopWorkers();
   static void OnResults(uv_async_t* handle);
@@ -54,6 +62,7 @@ class ThreadedEngine : public Engine {
   std::vector<double> staleRetries_;  // per worker, as last taken
   std::unordered_map<uint32_t, Call> calls_;  // by token
   std::vector<std::unique_ptr<Batch>> settled_;  // calls with no member
+  Split split_;
   Notify notify_;
 };
 
