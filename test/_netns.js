@@ -24,6 +24,19 @@ function ip(...args) {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/**
+ * Makes device `dev` of namespace `ns` receive on one CPU (RPS), as a wire
+ * delivers: in the order frames left the sender. A veth hands each frame to
+ * the backlog of the CPU that transmitted it, and a qdisc is drained from
+ * whichever CPU gets to it (a sending thread, or the tbf's timer), so two
+ * frames of one flow could be received out of order: measured with two
+ * plain dgram senders on two CPUs through a tbf, 2 runs of 4 reordered a
+ * datagram; none with this.
+ */
+function receiveOnOneCpu(ns, dev) {
+  execFileSync('ip', ['netns', 'exec', ns, 'sh', '-c', `echo 1 > /sys/class/net/${dev}/queues/rx-0/rps_cpus`]);
+}
+
 /** Creates the namespaces; returns { run(scenario, qdisc), close() }. */
 function createNetwork() {
   const a = `sgtest-a-${process.pid}`;
@@ -63,4 +76,4 @@ function createNetwork() {
   };
 }
 
-module.exports = { available, createNetwork };
+module.exports = { available, createNetwork, receiveOnOneCpu };
