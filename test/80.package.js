@@ -110,7 +110,7 @@ packTest('npm pack carries the build, README\'s links, examples and LICENSE, and
   assert.equal(stray, [], 'tests, benchmarks and build output stay out');
   // tsc never deletes: a dist/ file whose lib/ source is gone is a leftover.
   const leftovers = [...packed].filter((file) => file.startsWith('dist/') && file !== 'dist/index.mjs' &&
-    !packed.has(`lib/${path.basename(file).replace(/\.(d\.ts|js\.map|js)$/, '')}.ts`));
+    !packed.has(`lib/${file.slice('dist/'.length).replace(/\.(d\.ts|js\.map|js)$/, '')}.ts`));
   assert.equal(leftovers, [], 'dist/ files without a lib/ source');
   for (const doc of [...packed].filter((file) => file.endsWith('.md'))) {
     for (const target of relativeLinks(fs.readFileSync(path.join(root, doc), 'utf8'))) {
