@@ -57,9 +57,10 @@ class Ring {
   // SQEs prepared or refused by the last submit, not yet taken by the kernel
   // (without SUBMIT_ALL the kernel stops at the first SQE it cannot take).
   unsigned SqPending() const { return io_uring_sq_ready(&ring_); }
-  // Runs all deferred task work (DEFER_TASKRUN needs it after each eventfd
-  // wake-up, or completions are never posted).
-  void RunTaskWork();
+  // Runs all deferred task work of up to `requests` requests in flight
+  // (DEFER_TASKRUN needs it after each eventfd wake-up, or completions are
+  // never posted).
+  void RunTaskWork(unsigned requests);
   // Drains the eventfd counter so the next completion wakes the loop again.
   void DrainEventFd();
   // Whether posting completions signals the eventfd (IORING_CQ_EVENTFD_DISABLED).

@@ -210,7 +210,7 @@ void UringBackend::AbortAll() {
 
 void UringBackend::OnRingReady() {
   ring_.DrainEventFd();
-  ring_.RunTaskWork();
+  ring_.RunTaskWork(Outstanding());
   Pump();
 }
 
@@ -235,7 +235,7 @@ void UringBackend::Drain() {
   AbortAll();
   for (unsigned round = 0; active_ && round < kDrainRounds; ++round) {
     ring_.WaitCqe(kDrainWaitMs);
-    ring_.RunTaskWork();
+    ring_.RunTaskWork(Outstanding());
     ring_.Reap([this](const io_uring_cqe& cqe) { OnCqe(cqe); });
     Advance();
   }

@@ -12,6 +12,8 @@ constexpr uint16_t kBufferGroup = 1;
 constexpr uint64_t kReceive = 1;
 constexpr uint64_t kCancel = 2;
 constexpr unsigned kRingEntries = 8;
+// In flight at once: the multishot receive, and its cancel.
+constexpr unsigned kRequests = 2;
 
 unsigned PowerOfTwoAtLeast(unsigned n) {
   unsigned p = 1;
@@ -109,9 +111,21 @@ void UringReceiver::Stop() {
 void UringReceiver::OnPoll(void* self, int /*status*/, int /*events*/) {
   auto* receiver = static_cast<UringReceiver*>(self);
   receiver->ring_.DrainEventFd();
-  receiver->ring_.RunTaskWork();
+  receiver->RunTaskWork();
   receiver->ring_.Reap([receiver](const io_uring_cqe& cqe) { receiver->OnCqe(cqe); });
   receiver->onBurst_();
+}
+
+// The CQEs that running the task work posts would signal the eventfd again,
+// a second wake-up for CQEs reaped right after this: signalling is off while
+// it runs. A datagram that queued work meanwhile did not signal, so the work
+// runs once more with signalling back on (a pass with nothing to do costs
+// ~0.1 us; a wake-up several).
+void UringReceiver::RunTaskWork() {
+  ring_.SetEventFdEnabled(false);
+  ring_.RunTaskWork(kRequests);
+  ring_.SetEventFdEnabled(true);
+  ring_.RunTaskWork(kRequests);
 }
 
 void UringReceiver::OnCqe(const io_uring_cqe& cqe) {

@@ -28,6 +28,7 @@ class UringReceiver : public Receiver {
   bool SetUpBuffers();
   void Arm();
   static void OnPoll(void* self, int status, int events);
+  void RunTaskWork();
   void OnCqe(const io_uring_cqe& cqe);
   void Deliver(int slot, int length);
 

@@ -25,7 +25,7 @@ void UringBackend::Pump() {
   // What is still in the kernel must wake us from now on. Task work queued
   // while signalling was off did not signal: run it with signalling on.
   ring_.SetEventFdEnabled(true);
-  if (Outstanding()) ring_.RunTaskWork();
+  if (Outstanding()) ring_.RunTaskWork(Outstanding());
   // CQEs posted while signalling was off, members we stopped submitting to
   // let JavaScript run, a submit to try again: come back through the loop.
   if (more || wakePending_ || ring_.CqReady()) ring_.Wake();
