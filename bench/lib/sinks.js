@@ -264,4 +264,4 @@ class VethSink {
   }
 }
 
-module.exports = { LoopbackSink, VethSink, removeStaleNamespaces, ip, NEXT_HOP, NEXT_HOP_MAC };
+module.exports = { LoopbackSink, VethSink, removeStaleNamespaces, alive, ip, NEXT_HOP, NEXT_HOP_MAC };

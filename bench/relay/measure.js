@@ -1,0 +1,88 @@
+// One measurement: the source sends to one relay at a fixed rate; the
+// relay's CPU time and counters are read before and after (once it has
+// finished forwarding), and the namespace's UDP counter tells how many
+// datagrams the kernel really took from it.
+'use strict';
+const { execFileSync } = require('node:child_process');
+const { setTimeout: sleep } = require('node:timers/promises');
+const { runSource } = require('./procs');
+
+const SETTLE_MS = 50;
+// A relay with a deep receive queue (the native Relay's is 8 MB) may have
+// seconds of work queued when a saturating source stops.
+const SETTLE_LIMIT_MS = 30000;
+const QUIET_POLL_MS = 5000;
+const OTHER_BENCH = 'bench/run.js';
+
+function otherBenchRunning() {
+  try {
+    return execFileSync('pgrep', ['-f', OTHER_BENCH], { encoding: 'utf8' }).trim() !== '';
+  } catch {
+    return false; // pgrep exits 1 when nothing matches
+  }
+}
+
+/** Resolves once no other benchmark (bench/run.js) is running. */
+async function waitForQuiet(log) {
+  let told = false;
+  while (otherBenchRunning()) {
+    if (!told) log(`waiting: another benchmark (${OTHER_BENCH}) is running`);
+    told = true;
+    await sleep(QUIET_POLL_MS);
+  }
+}
+
+const same = (a, b) => a.received === b.received && a.forwarded === b.forwarded && a.sends + a.failed === b.sends + b.failed;
+
+/**
+ * Marks the relay until its counters stop moving (it has forwarded all it
+ * took); resolves with the last mark and when the counters had stopped.
+ */
+async function settledMark(relay) {
+  let last = await relay.mark();
+  let lastAt = performance.now();
+  for (const deadline = lastAt + SETTLE_LIMIT_MS; performance.now() < deadline;) {
+    await sleep(SETTLE_MS);
+    const now = await relay.mark();
+    if (same(last, now)) return { mark: now, settledAt: lastAt };
+    last = now;
+    lastAt = performance.now();
+  }
+  throw new Error(`${relay.variant} still forwarding ${SETTLE_LIMIT_MS} ms after the source stopped`);
+}
+
+function delta(before, after, key) {
+  return after[key] - before[key];
+}
+
+/**
+ * Sends `rate` datagrams a second for `seconds` to the relay; returns what
+ * the relay did with them, what it cost, and over how long (wallSeconds:
+ * from the source's start until the relay had forwarded everything).
+ */
+async function measure({ network, binaries, relay, port, members, rate, seconds, size }) {
+  const before = await relay.mark();
+  const udpBefore = network.udpSent();
+  const start = performance.now();
+  const source = await runSource(network, binaries, { port, rate, seconds, size });
+  const { mark: after, settledAt } = await settledMark(relay);
+  const udpSent = network.udpSent() - udpBefore;
+  const sends = delta(before, after, 'sends');
+  return {
+    variant: relay.variant,
+    members,
+    backend: after.backend ?? 'c',
+    cpuUs: delta(before, after, 'cpuUs'),
+    received: delta(before, after, 'received'),
+    forwarded: delta(before, after, 'forwarded'),
+    sends,
+    failed: delta(before, after, 'failed'),
+    noBuffer: after.noBuffer === undefined ? undefined : delta(before, after, 'noBuffer'),
+    kernelSends: udpSent - source.sent,
+    source,
+    wallSeconds: (settledAt - start) / 1000,
+    nsPerSend: sends ? (delta(before, after, 'cpuUs') * 1000) / sends : NaN,
+  };
+}
+
+module.exports = { measure, waitForQuiet };
