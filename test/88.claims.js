@@ -2,10 +2,12 @@
 // What README.md and docs/api.md say that no other suite checks: the
 // kernel's GSO segment limit per send, inline sends yielding to the event
 // loop every 4,096 sends, the Sender's own socket dropping what arrives at
-// its port, the default bind without IPv6, and SENDGROUP_NO_DEFER_TASKRUN.
+// its port, the default bind without IPv6, SENDGROUP_NO_DEFER_TASKRUN, and
+// the sending threads' name and priority.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
 const dgram = require('node:dgram');
+const fs = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const { Group, Sender, probe } = require('..');
 const { launcher, openReceivers, testUnless } = require('./_helpers');
@@ -118,6 +120,34 @@ test('without IPv6 the default bind falls back to 0.0.0.0: IPv4 members are sent
   } finally {
     rx.close();
   }
+});
+
+/** This process's threads: { tid, name, nice }, from /proc/self/task. */
+function threads() {
+  return fs.readdirSync('/proc/self/task').map((tid) => {
+    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { tid, name: fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), nice: Number(fields[16]) };
+  });
+}
+
+test('threads: K sending threads, named sendgroup-send, 10 nice steps below the JavaScript thread; gone after close()', async () => {
+  const rx = await openReceivers(4);
+  const own = threads().find((t) => t.tid === String(process.pid)).nice;
+  const sender = new Sender({ threads: 3 });
+  try {
+    const senders = threads().filter((t) => t.name === 'sendgroup-send');
+    assert.is(senders.length, 3, JSON.stringify(threads()));
+    for (const t of senders) assert.is(t.nice, Math.min(19, own + 10), `thread ${t.tid}`);
+    const report = await sender.sendGroup(rx.targets, 'nice');
+    assert.is(report.sent, 4);
+    await rx.waitFor(4);
+    for (const got of rx.messages) assert.equal(got.map(String), ['nice']);
+  } finally {
+    await sender.close();
+    rx.close();
+  }
+  assert.is(threads().filter((t) => t.name === 'sendgroup-send').length, 0, 'threads left after close()');
 });
 
 test.run();
