@@ -13,7 +13,7 @@
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
-const { available, receiveOnOneCpu } = require('./_netns');
+const { available, receiveInFlowOrder } = require('./_netns');
 const { onLines, testUnless } = require('./_helpers');
 const { icmpCounters } = require('./_proc');
 const path = require('node:path');
@@ -193,7 +193,7 @@ function configureEnd({ ns, name, mine, peer, peerMac }) {
   run('ip', ['-n', ns, 'addr', 'add', `${ADDRESSES[`${mine}4`]}/30`, 'dev', name]);
   run('ip', ['-n', ns, 'addr', 'add', `${ADDRESSES[`${mine}6`]}/64`, 'dev', name, 'nodad']);
   run('ip', ['-n', ns, 'link', 'set', name, 'up']);
-  receiveOnOneCpu(ns, name);
+  receiveInFlowOrder(ns, name);
   // Static neighbours: no ARP/ND queue to overflow (it would drop silently).
   run('ip', ['-n', ns, 'neigh', 'replace', ADDRESSES[`${peer}4`], 'lladdr', peerMac, 'dev', name, 'nud', 'permanent']);
   run('ip', ['-n', ns, '-6', 'neigh', 'replace', ADDRESSES[`${peer}6`], 'lladdr', peerMac, 'dev', name, 'nud', 'permanent']);
