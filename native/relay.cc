@@ -27,7 +27,9 @@ std::vector<AllowedSource> ReadAllowed(const uint8_t* packed, uint32_t count) {
     std::memcpy(out[i].address, entry + 8, 16);
     // Sources are matched as IPv4 when the socket sees them v4-mapped
     // (Allowed), so an entry written v4-mapped ('::ffff:10.0.0.1') is one too.
-    if (out[i].family == 6 && IN6_IS_ADDR_V4MAPPED(reinterpret_cast<const in6_addr*>(out[i].address))) {
+    in6_addr v6;  // the packed bytes are not aligned for in6_addr
+    std::memcpy(&v6, out[i].address, sizeof(v6));
+    if (out[i].family == 6 && IN6_IS_ADDR_V4MAPPED(&v6)) {
       out[i].family = 4;
       std::memmove(out[i].address, out[i].address + 12, 4);
     }
