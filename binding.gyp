@@ -28,6 +28,7 @@
         "native/receiver.cc",
         "native/uring_receiver.cc",
         "native/mmsg_receiver.cc",
+        "native/js_link.cc",
         "native/relay.cc"
       ],
       "include_dirs": [

@@ -93,15 +93,7 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
     close(fd_);
     throw;
   }
-  // notify closes over the JavaScript Relay, which holds this object: it
-  // lives as a property of this object, and we hold it weakly.
-  Napi::Object self = info.This().As<Napi::Object>();
-  self.Set("notify", info[1]);
-  notify_ = Napi::Weak(info[1].As<Napi::Function>());
-  mailbox_ = Napi::Persistent(info[2].As<Napi::Float64Array>());
-  mailboxData_ = info[2].As<Napi::Float64Array>().Data();
-  attachments_ = Napi::Persistent(info[3].As<Napi::Array>());
-  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "sendgroup:relay");
+  js_.Attach(info, "sendgroup:relay");
   // A relay serves until closed, as a bound dgram socket does, and after
   // close() until what is in flight is sent: it keeps the loop alive (its
   // engine's handles, until Release) and itself from being collected.
@@ -226,7 +218,7 @@ Napi::Value Relay::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value Relay::Mail(Napi::Env env) {
   Settle();
-  return Napi::Number::New(env, outbox_.Write(env, mailboxData_, attachments_.Value()));
+  return js_.Write(env, outbox_);
 }
 
 void Relay::Settle() {
@@ -245,11 +237,7 @@ void Relay::Notify() {
   Napi::HandleScope scope(env);
   if (Value().IsEmpty()) return;
   Ref();
-  try {
-    notify_.MakeCallback(Value(), {}, *asyncContext_);
-  } catch (const Napi::Error& error) {
-    napi_fatal_exception(env, error.Value());
-  }
+  js_.Call(env, Value());
   Unref();
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "js_link.h"
 #include "outbox.h"
 #include "receiver.h"
 
@@ -79,11 +80,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   double staleRetries_ = 0;      // kept when the engine goes
   const char* backend_ = "";
   std::map<int, double> failures_;  // by errno
-  Napi::FunctionReference notify_;
-  Napi::Reference<Napi::Float64Array> mailbox_;
-  double* mailboxData_ = nullptr;
-  Napi::Reference<Napi::Array> attachments_;
-  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  JsLink js_;
 };
 
 }  // namespace sendgroup

@@ -41,16 +41,7 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
     fd_ = -1;
     throw;
   }
-  // notify closes over the JavaScript Sender, which holds this object: a
-  // strong reference from here would root that cycle forever. It lives as a
-  // property of this object instead, and we only hold it weakly.
-  Napi::Object self = info.This().As<Napi::Object>();
-  self.Set("notify", info[1]);
-  notify_ = Napi::Weak(info[1].As<Napi::Function>());
-  mailbox_ = Napi::Persistent(info[2].As<Napi::Float64Array>());
-  mailboxData_ = info[2].As<Napi::Float64Array>().Data();
-  attachments_ = Napi::Persistent(info[3].As<Napi::Array>());
-  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "sendgroup");
+  js_.Attach(info, "sendgroup");
   UpdateBusy();
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
   hookAdded_ = true;
@@ -79,7 +70,7 @@ std::unique_ptr<Engine> Sender::MakeEngine(Napi::Env env, const SenderArgs& args
 
 Napi::Value Sender::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  SendArgs args = ReadSendArgs(info, mailboxData_ + kCallAt);
+  SendArgs args = ReadSendArgs(info, js_.Mailbox() + kCallAt);
   if (closing_ || !engine_) ThrowTypeError(env, "sender is closed");
   Sources sources;
   auto batch = MakeBatch(env, args, family_, sources);
@@ -121,7 +112,7 @@ Napi::Value Sender::Hold(const Napi::CallbackInfo& info) {
 
 Napi::Value Sender::Mail(Napi::Env env) {
   Settle();
-  return Napi::Number::New(env, outbox_.Write(env, mailboxData_, attachments_.Value()));
+  return js_.Write(env, outbox_);
 }
 
 void Sender::Settle() {
@@ -143,13 +134,7 @@ void Sender::Notify() {
   if (Value().IsEmpty()) return;
   // JavaScript may drop its last reference to us (close, then forget).
   Ref();
-  try {
-    // MakeCallback runs the microtasks (promise reactions) afterwards.
-    notify_.MakeCallback(Value(), {}, *asyncContext_);
-  } catch (const Napi::Error& error) {
-    // Nothing in JavaScript is below us to catch it: make it uncaught.
-    napi_fatal_exception(env, error.Value());
-  }
+  js_.Call(env, Value());
   Unref();
 }
 

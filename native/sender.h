@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "engine.h"
+#include "js_link.h"
 #include "outbox.h"
 
 namespace sendgroup {
@@ -54,11 +55,7 @@ class Sender : public Napi::ObjectWrap<Sender> {
   bool held_ = false;
   bool closing_ = false;
   bool released_ = false;
-  Napi::FunctionReference notify_;
-  Napi::Reference<Napi::Float64Array> mailbox_;
-  double* mailboxData_ = nullptr;
-  Napi::Reference<Napi::Array> attachments_;
-  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  JsLink js_;
   bool hookAdded_ = false;
 };
 
