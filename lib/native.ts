@@ -35,6 +35,8 @@ export interface NativeSenderOptions {
   deferTaskrun: boolean;
   /** 0: send inline on this thread; K: on K native threads. */
   threads: number;
+  /** With threads, on a socket of our own: calls to fewer members go inline while the threads are idle (0: none). */
+  inlineBelow: number;
 }
 
 /** What io_uring offers; probe() reports it for the kernel, Sender.features for one ring. */

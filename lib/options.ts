@@ -39,6 +39,12 @@ export interface SenderOptions {
   sendBufferSize?: number;
   /** 0: send on this thread, inline; K: on K native threads (each with its own ring and socket), 0 to 64. Default: 0. */
   threads?: number;
+  /**
+   * With `threads`: a call to fewer members than this is sent on this thread (no hop to the threads and back, which costs more than
+   * such a call's sends), unless calls are still in flight on the threads; then, and for larger calls, the threads send it. 0: every
+   * call goes to the threads. Not with `socket` (the threads share its one socket; every call goes to them). Default: 100.
+   */
+  inlineBelow?: number;
   /** Unicast TTL / IPv6 hop limit, 1 to 255 (dgram's setTTL). Default: the kernel's (net.ipv4.ip_default_ttl, 64). */
   ttl?: number;
   /** The IP TOS / IPv6 traffic class byte, 0 to 255: DSCP in the top six bits (EF is 46 << 2 = 184, AF41 34 << 2 = 136), ECN in the low two. Default: 0. */
@@ -78,16 +84,21 @@ export const SENDER_DEFAULTS = Object.freeze({
   sendBufferSize: 0,
   /** SENDGROUP_THREADS sets it for a whole deployment (validated like the option). */
   threads: 0,
+  /** SENDGROUP_INLINE_BELOW sets it for a whole deployment. Where threads: 2 begins to pay on 2 cores (docs/benchmarks.md, the crossover). */
+  inlineBelow: 100,
 });
 
-/** SENDGROUP_THREADS, when set: the default of `threads`. */
-function defaultThreads(): number {
-  const text = process.env.SENDGROUP_THREADS;
-  if (text === undefined || text === '') return SENDER_DEFAULTS.threads;
+/** The most inlineBelow can say: every call inline (a Group holds at most 2^32 - 1 members). */
+const MAX_INLINE_BELOW = 0xffffffff;
+
+/** An environment variable, when set: the default of an integer option (validated like the option). */
+function envDefault(variable: string, fallback: number, max: number): number {
+  const text = process.env[variable];
+  if (text === undefined || text === '') return fallback;
   if (!/^\d+$/.test(text)) {
-    throw argError('ERR_INVALID_ARG_VALUE', `SENDGROUP_THREADS must be an integer from 0 to ${addon.limits.maxThreads}, received '${text}'`);
+    throw argError('ERR_INVALID_ARG_VALUE', `${variable} must be an integer from 0 to ${max}, received '${text}'`);
   }
-  return checkInteger(Number(text), 'SENDGROUP_THREADS', 0, addon.limits.maxThreads);
+  return checkInteger(Number(text), variable, 0, max);
 }
 
 /**
@@ -113,7 +124,7 @@ const BACKENDS: readonly string[] = ['auto', 'io_uring', 'sendmmsg'];
 const SEND_KEYS = ['prefix', 'suffix', 'zeroCopy', 'segmentSize', 'signal'] as const;
 export const SOCKET_OPTION_KEYS = ['ttl', 'tos', 'broadcast', 'multicastTtl', 'multicastInterface', 'multicastLoopback'] as const;
 export const SENDER_KEYS = ['bind', 'socket', 'backend', 'zeroCopy', 'queueDepth', 'slots', 'registerBuffers', 'sendBufferSize', 'threads',
-  ...SOCKET_OPTION_KEYS] as const;
+  'inlineBelow', ...SOCKET_OPTION_KEYS] as const;
 const BIND_KEYS = ['address', 'port'] as const;
 
 /** A call's options, checked and read once, as the Sender uses them. */
@@ -140,6 +151,7 @@ export interface SenderConfig {
   registerBuffers: boolean;
   sendBufferSize: number;
   threads: number;
+  inlineBelow: number;
   socketOptions: NativeSocketOptions;
 }
 
@@ -340,7 +352,10 @@ export function senderConfig(o: Record<string, unknown>): SenderConfig {
     slots: o.slots === undefined ? d.slots : checkInteger(o.slots, 'options.slots', 1, maxSlots),
     registerBuffers: (o.registerBuffers ?? d.registerBuffers) as boolean,
     sendBufferSize: o.sendBufferSize === undefined ? d.sendBufferSize : checkInteger(o.sendBufferSize, 'options.sendBufferSize', 1, 0x3fffffff),
-    threads: o.threads === undefined ? defaultThreads() : checkInteger(o.threads, 'options.threads', 0, maxThreads),
+    threads: o.threads === undefined ? envDefault('SENDGROUP_THREADS', d.threads, maxThreads) : checkInteger(o.threads, 'options.threads', 0, maxThreads),
+    inlineBelow: o.inlineBelow === undefined
+      ? envDefault('SENDGROUP_INLINE_BELOW', d.inlineBelow, MAX_INLINE_BELOW)
+      : checkInteger(o.inlineBelow, 'options.inlineBelow', 0, MAX_INLINE_BELOW),
     socketOptions: parseSocketOptions(o),
   };
 }

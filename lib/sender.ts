@@ -101,6 +101,7 @@ export class Sender extends EventEmitter<SenderEvents> {
           registerBuffers: config.registerBuffers,
           sendBufferSize: config.sendBufferSize,
           threads: config.threads,
+          inlineBelow: config.inlineBelow,
           socketOptions: config.socketOptions,
           // Diagnostics: set the ring up as on a kernel without DEFER_TASKRUN (before 6.1).
           deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',

@@ -70,6 +70,7 @@ struct SenderArgs {
   RingOptions ring;
   unsigned slots = 0;
   unsigned threads = 0;
+  uint32_t inlineBelow = 0;  // with threads: smaller calls inline while the threads are idle
 };
 
 // new NativeSender({ bind | fd, backend, queueDepth, slots, registerBuffers,

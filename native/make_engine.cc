@@ -14,34 +14,68 @@ namespace sendgroup {
 
 namespace {
 
+// A ring can be refused after the probe's small one was set up
+// (RLIMIT_MEMLOCK): then nullptr, and why in err.
+std::unique_ptr<Backend> RingBackend(const Socket& socket, const EngineSpec& spec, SlotPool& pool, int& err) {
+  auto ring = std::make_unique<UringBackend>(socket.fd, socket.errorRoom, spec.ring, pool);
+  err = ring->SetupErrno();
+  return err ? nullptr : std::move(ring);
+}
+
 // The first worker sends through a duplicate of the socket (the caller's
 // stays for address()), the others through twins bound to the same address
 // and port. A socket that receives (a relay's) is duplicated for every
 // worker instead: twins in its reuseport group would take a share of the
 // datagrams arriving for it.
-std::unique_ptr<Engine> MakeThreaded(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
-                                     const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Engine::Notify notify) {
-  std::vector<int> fds;
-  std::vector<unsigned> rooms;
+std::vector<Socket> WorkerSockets(Napi::Env env, const EngineSpec& spec, const Socket& socket) {
+  std::vector<Socket> sockets;
   try {
-    fds.push_back(fcntl(socket.fd, F_DUPFD_CLOEXEC, 0));
-    if (fds.back() < 0) ThrowSyscallError(env, "fcntl", errno);
-    rooms.push_back(socket.errorRoom);
+    sockets.push_back(Socket{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom});
+    if (sockets.back().fd < 0) ThrowSyscallError(env, "fcntl", errno);
     for (unsigned k = 1; k < spec.threads; ++k) {
-      Socket twin = spec.socket.receives ? Socket{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom}
-                                         : Twin(env, spec.socket, socket);
-      if (twin.fd < 0) ThrowSyscallError(env, "fcntl", errno);
-      fds.push_back(twin.fd);
-      rooms.push_back(twin.errorRoom);
+      sockets.push_back(spec.socket.receives ? Socket{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom}
+                                             : Twin(env, spec.socket, socket));
+      if (sockets.back().fd < 0) ThrowSyscallError(env, "fcntl", errno);
     }
   } catch (...) {
-    for (int fd : fds) {
-      if (fd >= 0) close(fd);
+    for (const Socket& s : sockets) {
+      if (s.fd >= 0) close(s.fd);
     }
     throw;
   }
-  auto engine = std::make_unique<ThreadedEngine>(loop, fds, rooms, config, std::move(pool), std::move(notify));
+  return sockets;
+}
+
+// Small calls' own twin: a worker's socket is read by the worker's thread
+// alone (its error queue's proofs, errqueue.h, hold per reader). Where the
+// kernel refuses this one more ring, every call goes to the threads.
+void AddInline(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket, const WorkerConfig& config,
+               std::shared_ptr<SlotPool> pool, Engine::Notify notify, ThreadedEngine& engine) {
+  Socket twin = Twin(env, spec.socket, socket);
+  int err = 0;
+  std::unique_ptr<Backend> backend = config.backend == "io_uring"
+                                         ? RingBackend(twin, spec, *pool, err)
+                                         : std::make_unique<MmsgBackend>(twin.fd, twin.errorRoom, config.ioUringErrno);
+  if (!backend) {
+    close(twin.fd);
+    return;
+  }
+  auto small = std::make_unique<InlineEngine>(loop, twin.fd, std::move(pool), std::move(backend), std::move(notify));
+  engine.SendInline(std::move(small), twin.fd, spec.inlineBelow);
+}
+
+std::unique_ptr<Engine> MakeThreaded(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
+                                     const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Engine::Notify notify) {
+  std::vector<Socket> sockets = WorkerSockets(env, spec, socket);
+  std::vector<int> fds;
+  std::vector<unsigned> rooms;
+  for (const Socket& s : sockets) {
+    fds.push_back(s.fd);
+    rooms.push_back(s.errorRoom);
+  }
+  auto engine = std::make_unique<ThreadedEngine>(loop, fds, rooms, config, pool, notify);
   if (int err = engine->SetupErrno()) ThrowSyscallError(env, "io_uring_setup", err);
+  if (spec.inlineBelow) AddInline(env, loop, spec, socket, config, std::move(pool), std::move(notify), *engine);
   return engine;
 }
 
@@ -62,9 +96,9 @@ std::unique_ptr<Engine> MakeEngine(Napi::Env env, uv_loop_t* loop, const EngineS
     WorkerConfig config{-1, 0, uring ? "io_uring" : "sendmmsg", ioUringErrno, spec.ring, nullptr};
     return MakeThreaded(env, loop, spec, socket, config, std::move(pool), std::move(notify));
   }
-  std::unique_ptr<Backend> backend;
-  if (uring) backend = std::make_unique<UringBackend>(socket.fd, socket.errorRoom, spec.ring, *pool);
-  else backend = std::make_unique<MmsgBackend>(socket.fd, socket.errorRoom, ioUringErrno);
+  std::unique_ptr<Backend> backend = uring ? RingBackend(socket, spec, *pool, ioUringErrno) : nullptr;
+  if (!backend && ioUringErrno && spec.backend == "io_uring") ThrowSyscallError(env, "io_uring_setup", ioUringErrno);
+  if (!backend) backend = std::make_unique<MmsgBackend>(socket.fd, socket.errorRoom, ioUringErrno);
   return std::make_unique<InlineEngine>(loop, socket.fd, std::move(pool), std::move(backend), std::move(notify));
 }
 

@@ -19,6 +19,9 @@ struct EngineSpec {
   RingOptions ring;
   unsigned threads = 0;
   SocketSpec socket;    // how twins of the socket are made, for threads
+  // With threads: calls to fewer members than this are sent on the
+  // JavaScript thread while no call is on the threads (0: none are).
+  uint32_t inlineBelow = 0;
 };
 
 // Throws io_uring_setup's error for backend 'io_uring' where it is refused.

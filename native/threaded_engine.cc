@@ -1,5 +1,7 @@
 #include "threaded_engine.h"
 
+#include <unistd.h>
+
 #include <cstring>
 
 namespace sendgroup {
@@ -53,12 +55,35 @@ ThreadedEngine::ThreadedEngine(uv_loop_t* loop, const std::vector<int>& fds, con
 
 ThreadedEngine::~ThreadedEngine() {
   StopWorkers();
+  small_.reset();
+  if (smallFd_ >= 0) close(smallFd_);
   // Batches a worker still owed are gone with it: nothing can signal now.
   resultsReady_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(resultsReady_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
 }
 
+void ThreadedEngine::SendInline(std::unique_ptr<Engine> engine, int fd, uint32_t below) {
+  small_ = std::move(engine);
+  smallFd_ = fd;
+  inlineBelow_ = below;
+}
+
+// A member's datagrams leave in call order only if its calls go one way at
+// a time: a call goes where calls are still in flight, and only when none
+// is anywhere does its size choose. (In flight means not yet handed to the
+// kernel, or a zero-copy notification not yet in: being conservative there
+// only sends a call the slower way.)
+bool ThreadedEngine::GoesInline(const Batch& batch) const {
+  if (!small_) return false;
+  if (!small_->Idle()) return true;
+  return ThreadsIdle() && batch.tx.Count() < inlineBelow_;
+}
+
 void ThreadedEngine::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
+  if (GoesInline(*batch)) {
+    small_->Start(std::move(batch), sources);
+    return;
+  }
   // A relay's datagram is placed already, in its receive buffer.
   std::shared_ptr<SharedCopy> copy = batch->Shared();
   if (!copy) {
@@ -116,12 +141,16 @@ std::unique_ptr<Batch> ThreadedEngine::Part(const Transmit& tx, const Split& spl
 }
 
 void ThreadedEngine::Abort(uint32_t token) {
-  if (!calls_.count(token)) return;
+  if (!calls_.count(token)) {
+    if (small_) small_->Abort(token);
+    return;
+  }
   for (auto& worker : workers_) worker->Post(WorkerCommand(WorkerCommand::Kind::kAbort, nullptr, token));
 }
 
 void ThreadedEngine::AbortAll() {
   for (auto& worker : workers_) worker->Post(WorkerCommand(WorkerCommand::Kind::kAbortAll));
+  if (small_) small_->AbortAll();
 }
 
 void ThreadedEngine::Collect(ResultSink& sink) {
@@ -133,6 +162,7 @@ void ThreadedEngine::Collect(ResultSink& sink) {
     staleRetries_[k] = results.staleRetries;
     Merge(results, sink);
   }
+  if (small_) small_->Collect(sink);
 }
 
 void ThreadedEngine::Merge(WorkerResults& results, ResultSink& sink) {
@@ -155,11 +185,15 @@ void ThreadedEngine::Merge(WorkerResults& results, ResultSink& sink) {
 }
 
 void ThreadedEngine::KeepLoopAlive(bool alive) {
+  if (small_) small_->KeepLoopAlive(alive);
   if (alive) uv_ref(reinterpret_cast<uv_handle_t*>(resultsReady_));
   else uv_unref(reinterpret_cast<uv_handle_t*>(resultsReady_));
 }
 
-void ThreadedEngine::Drain() { StopWorkers(); }
+void ThreadedEngine::Drain() {
+  StopWorkers();
+  if (small_) small_->Drain();
+}
 
 // Every worker drains at once (each bounded), then all are joined.
 void ThreadedEngine::StopWorkers() {
@@ -172,6 +206,11 @@ BackendInfo ThreadedEngine::Info() const {
   info.zeroCopyRefused = zeroCopyRefused_;
   info.staleRetries = 0;
   for (double count : staleRetries_) info.staleRetries += count;
+  if (small_) {
+    BackendInfo own = small_->Info();
+    info.staleRetries += own.staleRetries;
+    info.zeroCopyRefused = info.zeroCopyRefused ? info.zeroCopyRefused : own.zeroCopyRefused;
+  }
   return info;
 }
 

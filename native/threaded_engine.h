@@ -3,7 +3,8 @@
 // slot registered in each ring, or the heap); its members are split by
 // destination, so a member always goes through the same worker and a
 // worker keeps call order; the workers' results are merged back into one
-// report per call in member order.
+// report per call in member order. Calls too small to pay for the hop may
+// be sent inline instead, on a socket of their own (SendInline).
 #pragma once
 
 #include <uv.h>
@@ -25,10 +26,14 @@ class ThreadedEngine : public Engine {
   ~ThreadedEngine() override;
 
   int SetupErrno() const { return setupErrno_; }
+  // Calls to fewer than `below` members go to `engine` (inline, on the
+  // JavaScript thread, sending through fd, which it now owns) when nothing
+  // is in flight on the threads.
+  void SendInline(std::unique_ptr<Engine> engine, int fd, uint32_t below);
   void Start(std::unique_ptr<Batch> batch, const Sources& sources) override;
   void Abort(uint32_t token) override;
   void AbortAll() override;
-  bool Idle() const override { return calls_.empty() && settled_.empty(); }
+  bool Idle() const override { return ThreadsIdle() && (!small_ || small_->Idle()); }
   void Collect(ResultSink& sink) override;
   void KeepLoopAlive(bool alive) override;
   void Drain() override;
@@ -48,6 +53,8 @@ class ThreadedEngine : public Engine {
     std::vector<std::shared_ptr<const std::vector<uint32_t>>> members;  // per worker
     std::vector<std::shared_ptr<const std::vector<Destination>>> destinations;  // per worker
   };
+  bool ThreadsIdle() const { return calls_.empty() && settled_.empty(); }
+  bool GoesInline(const Batch& batch) const;
   const Split& SplitFor(const Transmit& tx);
   std::unique_ptr<Batch> Part(const Transmit& tx, const Split& split, size_t worker) const;
   void Merge(WorkerResults& results, ResultSink& sink);
@@ -64,6 +71,9 @@ class ThreadedEngine : public Engine {
   std::vector<std::unique_ptr<Batch>> settled_;  // calls with no member
   Split split_;
   Notify notify_;
+  std::unique_ptr<Engine> small_;
+  int smallFd_ = -1;
+  uint32_t inlineBelow_ = 0;
 };
 
 }  // namespace sendgroup

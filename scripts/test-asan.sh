@@ -91,7 +91,9 @@ run_pass() {
   [[ ${PIPESTATUS[0]} == 0 ]] || status=1
 }
 # The passes npm test runs (scripts/test.js): each backend inline and on
-# two native threads.
+# two native threads; there with inlineBelow at its default (npm test sends
+# every call to the threads), so that small calls beside the threads, and
+# the switching between the two, run under ASan too.
 for threads in 0 2; do
   run_pass "io_uring as this kernel allows, threads: $threads (ASan+UBSan)" normal "normal-$threads" env SENDGROUP_THREADS=$threads
   if [[ -n "$launcher" ]]; then

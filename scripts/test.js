@@ -2,7 +2,10 @@
 // npm test: the whole uvu suite four times: as this machine allows, then
 // with io_uring blocked by seccomp the way Docker blocks it (the sendmmsg
 // backend must pass the same tests), each sending inline and on two native
-// threads (SENDGROUP_THREADS=2: every Sender the tests make gets threads: 2).
+// threads (SENDGROUP_THREADS=2: every Sender the tests make gets threads: 2;
+// SENDGROUP_INLINE_BELOW=0: every call goes to the threads, however small,
+// so the suite's small groups test the threads too; which calls go inline by
+// default is tested where a test asks for it).
 // Extra arguments narrow the file pattern; SENDGROUP_TEST_PASSES=1,3 runs
 // only those passes.
 'use strict';
@@ -25,8 +28,8 @@ const deny = launcher('deny');
 const PASSES = [
   ['io_uring as this kernel allows', 'normal', process.execPath, uvu, { SENDGROUP_THREADS: '0' }],
   ['io_uring blocked by seccomp (EPERM), sendmmsg backend', 'blocked', deny, ['io_uring', process.execPath, ...uvu], { SENDGROUP_THREADS: '0' }],
-  ['io_uring, threads: 2', 'normal', process.execPath, uvu, { SENDGROUP_THREADS: '2' }],
-  ['sendmmsg, threads: 2', 'blocked', deny, ['io_uring', process.execPath, ...uvu], { SENDGROUP_THREADS: '2' }],
+  ['io_uring, threads: 2', 'normal', process.execPath, uvu, { SENDGROUP_THREADS: '2', SENDGROUP_INLINE_BELOW: '0' }],
+  ['sendmmsg, threads: 2', 'blocked', deny, ['io_uring', process.execPath, ...uvu], { SENDGROUP_THREADS: '2', SENDGROUP_INLINE_BELOW: '0' }],
 ];
 const chosen = (process.env.SENDGROUP_TEST_PASSES ?? '1,2,3,4').split(',').map(Number);
 let failed = false;

@@ -199,6 +199,10 @@ test('bad Sender options throw', () => {
     [{ threads: 65 }, 'ERR_OUT_OF_RANGE'],
     [{ threads: -1 }, 'ERR_OUT_OF_RANGE'],
     [{ threads: '2' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ inlineBelow: -1 }, 'ERR_OUT_OF_RANGE'],
+    [{ inlineBelow: 2 ** 32 }, 'ERR_OUT_OF_RANGE'],
+    [{ inlineBelow: 1.5 }, 'ERR_OUT_OF_RANGE'],
+    [{ inlineBelow: '100' }, 'ERR_INVALID_ARG_TYPE'],
     ['fast', 'ERR_INVALID_ARG_TYPE'],
   ];
   for (const [options, code] of cases) {
@@ -206,14 +210,19 @@ test('bad Sender options throw', () => {
   }
 });
 
-test('SENDGROUP_THREADS that is not an integer from 0 to 64 is an error naming it and what it got', () => {
-  for (const [value, code] of [['x', 'ERR_INVALID_ARG_VALUE'], ['1.5', 'ERR_INVALID_ARG_VALUE'], ['65', 'ERR_OUT_OF_RANGE']]) {
+const BAD_ENVIRONMENT = [
+  ['SENDGROUP_THREADS', 'x', 'ERR_INVALID_ARG_VALUE'], ['SENDGROUP_THREADS', '1.5', 'ERR_INVALID_ARG_VALUE'],
+  ['SENDGROUP_THREADS', '65', 'ERR_OUT_OF_RANGE'],
+  ['SENDGROUP_INLINE_BELOW', '-1', 'ERR_INVALID_ARG_VALUE'], ['SENDGROUP_INLINE_BELOW', '4294967296', 'ERR_OUT_OF_RANGE'],
+];
+test('SENDGROUP_THREADS (0 to 64) or SENDGROUP_INLINE_BELOW (0 to 2^32 - 1) that is not such an integer is an error naming it and what it got', () => {
+  for (const [variable, value, code] of BAD_ENVIRONMENT) {
     const child = spawnSync(process.execPath, ['-e', `
       try { new (require('.').Sender)(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`],
-    { cwd: path.join(__dirname, '..'), env: { ...process.env, SENDGROUP_THREADS: value }, encoding: 'utf8' });
+    { cwd: path.join(__dirname, '..'), env: { ...process.env, [variable]: value }, encoding: 'utf8' });
     const { code: got, message } = JSON.parse(child.stdout);
-    assert.is(got, code, value);
-    assert.match(message, 'SENDGROUP_THREADS');
+    assert.is(got, code, `${variable}=${value}`);
+    assert.match(message, variable);
     assert.match(message, value);
   }
 });

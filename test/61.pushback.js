@@ -87,14 +87,18 @@ for (const blast of BLASTS) {
 // settles at once: the members not yet
 // handed to the kernel are ECANCELED, and exactly those sent arrive. The
 // bound allows for the link time of everything reported sent, which the
-// kernel may still hold.
-for (const api of ['stream', 'send', 'timeout']) {
-  netTest(`abort (${api}Group) over a slow link: settles promptly, the rest ECANCELED, exactly the sent members received`, async () => {
+// kernel may still hold. With threads and a large inlineBelow, the call is
+// sent inline beside the threads (its own socket and ring).
+const BESIDE_THREADS = { threads: 2, inlineBelow: 1e6 };
+const ABORTS = [{ api: 'stream' }, { api: 'send' }, { api: 'timeout' }, { api: 'send', ...BESIDE_THREADS }];
+for (const { api, threads, inlineBelow } of ABORTS) {
+  const tag = threads ? ', threads: 2 and inlineBelow: 1e6' : '';
+  netTest(`abort (${api}Group${tag}) over a slow link: settles promptly, the rest ECANCELED, exactly the sent members received`, async () => {
     const rate = '20mbit';
     const count = 2000;
     const size = 1200;
     await prepare(rate);
-    const { result } = await run('abort', { members: spread(count), size, api, abortAfter: 100, timeoutMs: 50 });
+    const { result } = await run('abort', { members: spread(count), size, api, abortAfter: 100, timeoutMs: 50, threads, inlineBelow });
     assert.is(result.sent + result.failed, count);
     assert.ok(result.sent >= (api === 'stream' ? 100 : 1), `only ${result.sent} sent before the abort`);
     assert.ok(result.failed >= count / 2, `only ${result.failed} of ${count} canceled: the abort came too late to test anything`);
@@ -114,26 +118,29 @@ for (const api of ['stream', 'send', 'timeout']) {
 // within 100 ms + the link time of what the kernel already holds (the
 // socket's sk_wmem_alloc when close() is called: truesize, more than the
 // bytes on the wire).
-netTest('close() with calls waiting for buffer room resolves within 100 ms + link time of what the kernel holds', async () => {
-  const rate = '20mbit';
-  await prepare(rate);
-  const calls = [{ size: 1200 }, { size: 1400, zeroCopy: true }, { size: 1000, api: 'stream' }];
-  const { result } = await run('close', { members: spread(500), calls });
-  assert.is(result.rejected, 'ERR_SOCKET_DGRAM_NOT_RUNNING');
-  let sent = 0;
-  for (const report of result.reports) {
-    assert.is(report.sent + report.failed, report.recipients);
-    sent += report.sent;
-    for (const code of Object.keys(report.codes)) assert.is(code, 'ECANCELED');
-  }
-  assert.ok(sent < 1500, 'some members were still waiting when close() was called');
-  const bound = 100 + 1.5 * linkMs(result.heldBytes, rate);
-  assert.ok(result.closeMs <= bound, `close() took ${result.closeMs} ms on ${result.backend} holding ${result.heldBytes} bytes; bound ${bound.toFixed(0)} ms`);
-  const stats = await env.rx.waitFor(sent);
-  assert.not.ok(stats.timedOut, `only ${stats.total} of ${sent} sent datagrams arrived`);
-  assert.is(stats.total, sent, 'datagrams received, and members reported sent');
-  assert.is(stats.bad, 0);
-});
+for (const beside of [{}, BESIDE_THREADS]) {
+  const tag = beside.threads ? ' (threads: 2 and inlineBelow: 1e6)' : '';
+  netTest(`close()${tag} with calls waiting for buffer room resolves within 100 ms + link time of what the kernel holds`, async () => {
+    const rate = '20mbit';
+    await prepare(rate);
+    const calls = [{ size: 1200 }, { size: 1400, zeroCopy: true }, { size: 1000, api: 'stream' }];
+    const { result } = await run('close', { members: spread(500), calls, ...beside });
+    assert.is(result.rejected, 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+    let sent = 0;
+    for (const report of result.reports) {
+      assert.is(report.sent + report.failed, report.recipients);
+      sent += report.sent;
+      for (const code of Object.keys(report.codes)) assert.is(code, 'ECANCELED');
+    }
+    assert.ok(sent < 1500, 'some members were still waiting when close() was called');
+    const bound = 100 + 1.5 * linkMs(result.heldBytes, rate);
+    assert.ok(result.closeMs <= bound, `close() took ${result.closeMs} ms on ${result.backend} holding ${result.heldBytes} bytes; bound ${bound.toFixed(0)} ms`);
+    const stats = await env.rx.waitFor(sent);
+    assert.not.ok(stats.timedOut, `only ${stats.total} of ${sent} sent datagrams arrived`);
+    assert.is(stats.total, sent, 'datagrams received, and members reported sent');
+    assert.is(stats.bad, 0);
+  });
+}
 
 // A process whose last send (zero-copy, over a slow link, 4 KiB buffer) has
 // settled must end by itself: no close(), no process.exit().

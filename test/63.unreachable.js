@@ -156,4 +156,19 @@ netTest('(f) a Sender with no \'unreachable\' listener keeps sending: no \'error
   assert.is(result.fdsAfter, result.fdsBefore, 'descriptors before the Sender and after close()');
 });
 
+// Sent inline beside two threads (inlineBelow above the group's size), on a
+// socket of its own in the port's reuseport group: an ICMP error may land on
+// any socket of the group (the kernel picks one by hash), and is still
+// blamed on the member it names, and on no other.
+netTest('(i) threads: 2, every call inline (inlineBelow: 1e6): live members never fail and get every round; every dead member named once', async () => {
+  const rounds = 10;
+  const result = await run({ members: liveAndDead(env.link.addresses.b4), rounds, threads: 2, inlineBelow: 1e6 });
+  assert.equal(result.segments.live, { members: LIVE, sent: rounds * LIVE, failed: 0, codes: {} });
+  assert.equal(result.segments.dead, { members: DEAD, sent: rounds * DEAD, failed: 0, codes: {} });
+  assert.is(result.icmpFromB, rounds * DEAD);
+  await expectLiveDelivered('IPv4', rounds);
+  expectEvents(result, deadEvents('IPv4', env.link.addresses.b4));
+  assert.is(result.fdsAfter, result.fdsBefore, 'descriptors before the Sender and after close()');
+});
+
 test.run();

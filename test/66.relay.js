@@ -267,6 +267,7 @@ test('allow missing or malformed, listen and socket both or neither: TypeError w
     [{ socket: {}, allow: 'any', group }, 'ERR_INVALID_ARG_TYPE'],
     [{ listen, allow: 'any', group, bind: { port } }, 'ERR_INVALID_ARG_VALUE'],
     [{ listen, allow: 'any', group, slots: 4 }, 'ERR_INVALID_ARG_VALUE', /slots/],
+    [{ listen, allow: 'any', group, inlineBelow: 10 }, 'ERR_INVALID_ARG_VALUE', /inlineBelow/],
   ];
   for (const [options, code, message] of cases) {
     const what = JSON.stringify({ ...options, group: options.group && 'Group', socket: options.socket && 'Socket' });

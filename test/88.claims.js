@@ -2,8 +2,8 @@
 // What README.md and docs/api.md say that no other suite checks: the
 // kernel's GSO segment limit per send, inline sends yielding to the event
 // loop every 4,096 sends, the Sender's own socket dropping what arrives at
-// its port, the default bind without IPv6, SENDGROUP_NO_DEFER_TASKRUN, and
-// the sending threads' name and priority.
+// its port, the default bind without IPv6, SENDGROUP_NO_DEFER_TASKRUN, the
+// sending threads' name and priority, and small calls sent without them.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
 const dgram = require('node:dgram');
@@ -122,14 +122,63 @@ test('without IPv6 the default bind falls back to 0.0.0.0: IPv4 members are sent
   }
 });
 
-/** This process's threads: { tid, name, nice }, from /proc/self/task. */
+/** This process's threads: { tid, name, state, nice, wakeups }, from /proc/self/task (wakeups: voluntary context switches). */
 function threads() {
   return fs.readdirSync('/proc/self/task').map((tid) => {
     const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { tid, name: fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), nice: Number(fields[16]) };
+    const wakeups = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(fs.readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))[1]);
+    return { tid, name: fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), state: fields[0], nice: Number(fields[16]), wakeups };
   });
 }
+
+/** The sending threads started since `before` (a set of tids), once all of them sleep: how often each has slept so far. */
+async function asleep(before) {
+  for (;;) {
+    const ours = threads().filter((t) => t.name === 'sendgroup-send' && !before.has(t.tid));
+    if (ours.every((t) => t.state === 'S')) return new Map(ours.map((t) => [t.tid, t.wakeups]));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+/** Sends `calls` calls (awaited one by one) to `to`, call c carrying `${tag} ${c}`; true when none woke a sending thread (made since `before`). */
+async function sentWithoutWaking(sender, to, tag, calls, before) {
+  const slept = await asleep(before);
+  for (let c = 0; c < calls; c++) assert.is((await sender.sendGroup(to, `${tag} ${c}`)).failed, 0);
+  const now = await asleep(before);
+  return [...slept].every(([tid, wakeups]) => now.get(tid) === wakeups);
+}
+
+test('threads: a call to fewer than inlineBelow members goes out without waking the threads; a larger one, inlineBelow: 0 and an adopted socket wake them', async () => {
+  const rx = await openReceivers(4);
+  const before = new Set(threads().map((t) => t.tid));
+  const socket = dgram.createSocket('udp4');
+  await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const senders = [
+    new Sender({ threads: 2, inlineBelow: 5 }),
+    new Sender({ threads: 2, inlineBelow: 0 }),
+    new Sender({ threads: 2, inlineBelow: 5, socket }),
+  ];
+  try {
+    const [small, noInline, adopted] = senders;
+    assert.ok(await sentWithoutWaking(small, rx.targets, 'small', 20, before), '4 members, inlineBelow: 5: a thread woke');
+    assert.not.ok(await sentWithoutWaking(small, [...rx.targets, ...rx.targets], 'large', 1, before), '8 members: no thread woke');
+    assert.not.ok(await sentWithoutWaking(noInline, rx.targets, 'inlineBelow 0', 1, before), 'inlineBelow: 0: no thread woke');
+    assert.not.ok(await sentWithoutWaking(adopted, rx.targets, 'adopted', 1, before), 'adopted socket: no thread woke');
+    // Every member got every call; the small ones (one socket) in order.
+    // Loopback hands datagrams from different threads' sockets to different
+    // CPUs' backlogs, so across sockets arrival order is not send order.
+    await rx.waitFor(4 * (20 + 2 + 2));
+    for (const got of rx.messages.map((messages) => messages.map(String))) {
+      assert.equal(got.filter((m) => m.startsWith('small')), Array.from({ length: 20 }, (_, c) => `small ${c}`));
+      assert.equal(got.filter((m) => !m.startsWith('small')).sort(), ['adopted 0', 'inlineBelow 0 0', 'large 0', 'large 0']);
+    }
+  } finally {
+    for (const sender of senders) await sender.close();
+    socket.close();
+    rx.close();
+  }
+});
 
 test('threads: K sending threads, named sendgroup-send, 10 nice steps below the JavaScript thread; gone after close()', async () => {
   const rx = await openReceivers(4);

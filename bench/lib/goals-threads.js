@@ -72,6 +72,11 @@ function smallCallGoals(results, add) {
       ? `; C: ${fmt(pairDiffs(row(s10, C_THREADED).callWallRounds, row(s10, C_INLINE).callWallRounds).median)} us` : '';
     add('threads-hop-n10', 'N=10: the thread hop costs <= 2 us per call over inline (wall time per call)', SINK, wall.median <= 2,
       `+${range(wall)} us per call (${fmt(t.callWallUs.median)} vs ${fmt(inline.callWallUs.median)} us); CPU +${fmt(cpu.median)} us per call${c}`);
+    const hop = row(s10, `${THREADED}-hop`);
+    if (hop) {
+      add('threads-hop-n10-itself', '(info) N=10: the hop itself (inlineBelow: 0, every call to the threads) over inline', SINK, null,
+        `+${range(pairDiffs(hop.callWallRounds, inline.callWallRounds))} us per call (wall); CPU +${fmt(pairDiffs(hop.callCpuRounds, inline.callCpuRounds).median)} us`);
+    }
     if (t.jsThreadCpuUs) {
       add('threads-hop-n10-js', '(info) N=10: the JavaScript thread per call, threads: 2 vs threads: 0 (CPU; waiting for a CPU)', SINK, null,
         `${fmt(t.jsThreadCpuUs.median)} vs ${fmt(inline.jsThreadCpuUs.median)} us CPU; ${fmt(t.jsThreadWaitUs.median)} vs ${fmt(inline.jsThreadWaitUs.median)} us waiting`);

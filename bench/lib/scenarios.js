@@ -43,13 +43,15 @@ const linkScenario = (name, rate, members, payload, methods, about) => ({
 // 1-ms timer, which itself costs the threaded rows CPU: so those rows are
 // apart from the ones the wall rate and CPU goals read).
 // c-uring-sqpoll: the other hop, a kernel thread polling the ring (no wake-up while it polls).
-const threadsSweepMethods = [m('sg-copy', C_COPY), m('sg-threads', C_THREADS), m('c-uring-send', C_COPY), m('c-uring-threads', C_THREADS),
-  m('c-uring-sqpoll', ['c-uring-sqpoll'])];
 // Variants under their own names: sgref with more arguments; the worker
 // with more Sender options (sender), calls in flight (window), or the
 // event loop's delay (loopDelay; for C rows: --tick-ms 1).
 const cVariant = (name, method, args, more) => ({ ...m(name, [name]), sgref: { method, args }, ...more });
 const sgVariant = (name, worker, ref, more) => ({ ...m(name, ref), worker, ...more });
+// sg-threads-hop: every call to the threads, however small (inlineBelow: 0): the hop itself.
+const threadsSweepMethods = [m('sg-copy', C_COPY), m('sg-threads', C_THREADS),
+  sgVariant('sg-threads-hop', 'sg-threads', C_THREADS, { sender: { inlineBelow: 0 } }), m('c-uring-send', C_COPY),
+  m('c-uring-threads', C_THREADS), m('c-uring-sqpoll', ['c-uring-sqpoll'])];
 const threadsFull = [
   m('dgram', C_COPY), m('sg-copy', C_COPY), m('sg-threads', C_THREADS), m('sg-threads1', ['c-uring-threads1']),
   m('sg-mmsg-threads', ['c-sendmmsg-threads']), sgVariant('sg-threads-w2', 'sg-threads', C_THREADS, { window: 2 }),
@@ -131,6 +133,7 @@ const DESCRIPTIONS = {
   'c-uring-sqpoll': 'C: 1 SQPOLL ring (a kernel thread polls the SQ and sends), filled by the main thread',
   'c-uring-sqpoll2': 'C: 2 SQPOLL rings, each its own socket, filled by the main thread',
   'c-uring-async': 'C: 1 ring, every SQE IOSQE_ASYNC: at most 2 io-wq workers send',
+  'sg-threads-hop': 'sg-threads with inlineBelow: 0: every call goes to the threads, however small (the hop itself)',
   'sg-threads-w2': 'sg-threads with 2 calls in flight (the next call is copied and split while the last one is sent)',
   'sg-copy-loop': 'sg-copy, measuring the event loop delay (monitorEventLoopDelay, 1-ms resolution)',
   'sg-threads-loop': 'sg-threads, measuring the event loop delay (monitorEventLoopDelay, 1-ms resolution)',
