@@ -15,7 +15,7 @@ const { measure, waitForQuiet } = require('./relay/measure');
 const { aggregate, ratios, cpuTable, ratioTable, anomalies } = require('./relay/report');
 const { renderDocument } = require('./relay/document');
 
-const VARIANTS = ['relay-native', 'relay-native-mmsg', 'relay-js-sendgroup', 'relay-dgram', 'relay-c'];
+const VARIANTS = ['relay-native', 'relay-native-mmsg', 'relay-native-threads', 'relay-js-sendgroup', 'relay-dgram', 'relay-c'];
 const MEMBER_COUNTS = [1, 10, 100, 1000];
 // MPEG-TS over UDP: 7 x 188-byte packets a datagram.
 const SIZE = 1316;

@@ -41,8 +41,9 @@ export interface SenderOptions {
   threads?: number;
   /**
    * With `threads`: a call to fewer members than this is sent on this thread (no hop to the threads and back, which costs more than
-   * such a call's sends), unless calls are still in flight on the threads; then, and for larger calls, the threads send it. 0: every
-   * call goes to the threads. Not with `socket` (the threads share its one socket; every call goes to them). Default: 100.
+   * such a call's sends) when nothing is in flight on the threads; larger calls go to the threads when nothing is in flight on this
+   * thread. While calls are in flight one way, every call goes that way (order per member). 0: every call goes to the threads.
+   * Default: 100 (SENDGROUP_INLINE_BELOW, when set with threads).
    */
   inlineBelow?: number;
   /** Unicast TTL / IPv6 hop limit, 1 to 255 (dgram's setTTL). Default: the kernel's (net.ipv4.ip_default_ttl, 64). */
@@ -90,6 +91,12 @@ export const SENDER_DEFAULTS = Object.freeze({
 
 /** The most inlineBelow can say: every call inline (a Group holds at most 2^32 - 1 members). */
 const MAX_INLINE_BELOW = 0xffffffff;
+
+/** inlineBelow as given, else SENDGROUP_INLINE_BELOW where it matters (with threads), else the default. */
+function inlineBelowOf(value: unknown, threads: number): number {
+  if (value !== undefined) return checkInteger(value, 'options.inlineBelow', 0, MAX_INLINE_BELOW);
+  return threads ? envDefault('SENDGROUP_INLINE_BELOW', SENDER_DEFAULTS.inlineBelow, MAX_INLINE_BELOW) : SENDER_DEFAULTS.inlineBelow;
+}
 
 /** An environment variable, when set: the default of an integer option (validated like the option). */
 function envDefault(variable: string, fallback: number, max: number): number {
@@ -333,6 +340,7 @@ export function parseSenderOptions(options: unknown): SenderConfig {
 export function senderConfig(o: Record<string, unknown>): SenderConfig {
   const d = SENDER_DEFAULTS;
   const { maxQueueDepth, maxSlots, maxThreads } = addon.limits;
+  const threads = o.threads === undefined ? envDefault('SENDGROUP_THREADS', d.threads, maxThreads) : checkInteger(o.threads, 'options.threads', 0, maxThreads);
   if (o.registerBuffers !== undefined && typeof o.registerBuffers !== 'boolean') {
     throw argError('ERR_INVALID_ARG_TYPE', 'options.registerBuffers must be a boolean');
   }
@@ -352,10 +360,8 @@ export function senderConfig(o: Record<string, unknown>): SenderConfig {
     slots: o.slots === undefined ? d.slots : checkInteger(o.slots, 'options.slots', 1, maxSlots),
     registerBuffers: (o.registerBuffers ?? d.registerBuffers) as boolean,
     sendBufferSize: o.sendBufferSize === undefined ? d.sendBufferSize : checkInteger(o.sendBufferSize, 'options.sendBufferSize', 1, 0x3fffffff),
-    threads: o.threads === undefined ? envDefault('SENDGROUP_THREADS', d.threads, maxThreads) : checkInteger(o.threads, 'options.threads', 0, maxThreads),
-    inlineBelow: o.inlineBelow === undefined
-      ? envDefault('SENDGROUP_INLINE_BELOW', d.inlineBelow, MAX_INLINE_BELOW)
-      : checkInteger(o.inlineBelow, 'options.inlineBelow', 0, MAX_INLINE_BELOW),
+    threads,
+    inlineBelow: inlineBelowOf(o.inlineBelow, threads),
     socketOptions: parseSocketOptions(o),
   };
 }

@@ -15,7 +15,7 @@ import {
 import { packBind, socketFd, socketHandle } from './socket';
 import type { UnreachableEvent } from './sender';
 
-export interface RelayOptions extends Omit<SenderOptions, 'bind' | 'socket' | 'inlineBelow'> {
+export interface RelayOptions extends Omit<SenderOptions, 'bind' | 'socket'> {
   /** Where to receive: 'host:port' ('0.0.0.0:5000', '[::]:5000'). Not with `socket`. */
   listen?: string;
   /** Receive on this bound dgram socket instead: the relay reads it from now on (it emits no more 'message'), and sends from it. Not with `listen`. */
@@ -58,9 +58,8 @@ export const RELAY_DEFAULTS = Object.freeze({ buffers: 256, maxDatagram: 9000 })
 // Room a receive buffer keeps in front of the datagram for io_uring's
 // header, the source address and control messages.
 const HEADER_ROOM = 256;
-// A relay sends from its receive buffers: no payload slots (`slots`), no bind;
-// its threads share its one socket, so nothing is sent beside them (`inlineBelow`).
-const RELAY_KEYS = [...SENDER_KEYS.filter((key) => key !== 'bind' && key !== 'slots' && key !== 'inlineBelow'), 'listen', 'allow', 'group', 'buffers', 'maxDatagram'];
+// A relay sends from its receive buffers: no payload slots (`slots`), no bind.
+const RELAY_KEYS = [...SENDER_KEYS.filter((key) => key !== 'bind' && key !== 'slots'), 'listen', 'allow', 'group', 'buffers', 'maxDatagram'];
 const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
 const ZERO_COPY: Record<string, number> = { false: 0, true: 1, auto: 2 };
 
@@ -120,7 +119,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
       this.#native = new addon.NativeRelay({
         ...(config.socket ? { fd: socketFd(config.socket) } : { bind: packBind(config.bind) }),
         backend: config.backend, queueDepth: config.queueDepth, slots: 1, registerBuffers: config.registerBuffers,
-        sendBufferSize: config.sendBufferSize, threads: config.threads, inlineBelow: 0, socketOptions: config.socketOptions,
+        sendBufferSize: config.sendBufferSize, threads: config.threads, inlineBelow: config.inlineBelow, socketOptions: config.socketOptions,
         deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',
         ...packAllow(o.allow), table, count,
         zeroCopy: ZERO_COPY[String(config.zeroCopy as ZeroCopyMode)]!, zeroCopyMinBytes: AUTO_ZERO_COPY_MIN_BYTES,

@@ -180,7 +180,7 @@ SenderArgs ReadSenderArgs(Napi::Object options) {
       args.threads > kMaxThreads) {
     ThrowRangeError(env, "queueDepth, slots or threads out of range");
   }
-  args.inlineBelow = args.socket.adopt < 0 && args.threads ? Uint(options.Get("inlineBelow"), "inlineBelow") : 0;
+  args.inlineBelow = args.threads ? Uint(options.Get("inlineBelow"), "inlineBelow") : 0;
   // One more socket on the port for the calls sent inline (make_engine.cc).
   args.socket.shared = args.threads > 1 || args.inlineBelow > 0;
   args.ring.registerBuffers = options.Get("registerBuffers").ToBoolean();

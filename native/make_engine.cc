@@ -22,36 +22,41 @@ std::unique_ptr<Backend> RingBackend(const Socket& socket, const EngineSpec& spe
   return err ? nullptr : std::move(ring);
 }
 
-// The first worker sends through a duplicate of the socket (the caller's
-// stays for address()), the others through twins bound to the same address
-// and port. A socket that receives (a relay's) is duplicated for every
-// worker instead: twins in its reuseport group would take a share of the
+// Another socket on the same address and port, for another thread or for
+// the calls sent inline: a twin in its reuseport group, or for a socket that
+// receives (a relay's) a duplicate: twins would take a share of the
 // datagrams arriving for it.
+Socket Sibling(Napi::Env env, const EngineSpec& spec, const Socket& socket) {
+  if (!spec.socket.receives) return Twin(env, spec.socket, socket);
+  Socket dup{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom};
+  if (dup.fd < 0) ThrowSyscallError(env, "fcntl", errno);
+  return dup;
+}
+
+// The first worker sends through a duplicate of the socket (the caller's
+// stays for address()), the others through siblings.
 std::vector<Socket> WorkerSockets(Napi::Env env, const EngineSpec& spec, const Socket& socket) {
   std::vector<Socket> sockets;
   try {
-    sockets.push_back(Socket{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom});
-    if (sockets.back().fd < 0) ThrowSyscallError(env, "fcntl", errno);
-    for (unsigned k = 1; k < spec.threads; ++k) {
-      sockets.push_back(spec.socket.receives ? Socket{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom}
-                                             : Twin(env, spec.socket, socket));
-      if (sockets.back().fd < 0) ThrowSyscallError(env, "fcntl", errno);
-    }
+    Socket first{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom};
+    if (first.fd < 0) ThrowSyscallError(env, "fcntl", errno);
+    sockets.push_back(first);
+    for (unsigned k = 1; k < spec.threads; ++k) sockets.push_back(Sibling(env, spec, socket));
   } catch (...) {
-    for (const Socket& s : sockets) {
-      if (s.fd >= 0) close(s.fd);
-    }
+    for (const Socket& s : sockets) close(s.fd);
     throw;
   }
   return sockets;
 }
 
-// Small calls' own twin: a worker's socket is read by the worker's thread
-// alone (its error queue's proofs, errqueue.h, hold per reader). Where the
-// kernel refuses this one more ring, every call goes to the threads.
+// Small calls get a socket of their own where they can (a twin: a worker's
+// socket is then read by the worker's thread alone, and its error queue's
+// proofs, errqueue.h, hold per reader; an adopted or receiving socket is
+// shared by every thread already). Where the kernel refuses this one more
+// ring, every call goes to the threads.
 void AddInline(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket, const WorkerConfig& config,
                std::shared_ptr<SlotPool> pool, Engine::Notify notify, ThreadedEngine& engine) {
-  Socket twin = Twin(env, spec.socket, socket);
+  Socket twin = Sibling(env, spec, socket);
   int err = 0;
   std::unique_ptr<Backend> backend = config.backend == "io_uring"
                                          ? RingBackend(twin, spec, *pool, err)

@@ -71,7 +71,7 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   try {
     pool_ = std::make_shared<SlotPool>(args.buffers, args.bufferSize);
     const SenderArgs& s = args.sender;
-    EngineSpec spec{s.backend, s.ring, s.threads, s.socket};
+    EngineSpec spec{s.backend, s.ring, s.threads, s.socket, s.inlineBelow};
     engine_ = MakeEngine(env, loop, spec, socket, pool_, [this] { Notify(); });
     backend_ = engine_->Info().name;
     auto onDatagram = [this](const Datagram& d) { OnDatagram(d); };

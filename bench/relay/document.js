@@ -56,6 +56,8 @@ function method(plan) {
   alike for every variant; its CPU is the "source CPU" column.
 - **Relays.** \`relay-native\`: \`new Relay({ listen, allow, group, backend:
   'io_uring' })\`; \`relay-native-mmsg\`: the same with \`backend: 'sendmmsg'\`;
+  \`relay-native-threads\`: \`relay-native\` with \`threads: 2\` (\`inlineBelow\` at its
+  default, 100: below that a datagram is sent from the relay's own thread);
   \`relay-js-sendgroup\`: a dgram socket's \`'message'\` handler calls
   \`sender.sendGroup(group, msg)\` on a \`Sender({ socket })\` of that socket
   (io_uring), counting each report; \`relay-dgram\`: the \`'message'\` handler

@@ -4,6 +4,7 @@
 //
 // relay-native        sendgroup's Relay, io_uring backend (no JavaScript per datagram)
 // relay-native-mmsg   the same with backend: 'sendmmsg'
+// relay-native-threads the io_uring Relay with threads: 2 (inlineBelow at its default)
 // relay-js-sendgroup  dgram 'message' -> sender.sendGroup(group, msg), from the receiving socket
 // relay-dgram         dgram 'message' -> socket.send(msg, port, address) per member
 //
@@ -47,9 +48,9 @@ function bindSocket(port) {
   });
 }
 
-function nativeRelay(backend) {
+function nativeRelay(backend, threads = 0) {
   return async (port, members) => {
-    const relay = new Relay({ listen: `0.0.0.0:${port}`, allow: [SOURCE], group: new Group(members), backend });
+    const relay = new Relay({ listen: `0.0.0.0:${port}`, allow: [SOURCE], group: new Group(members), backend, threads });
     return () => {
       const s = relay.stats();
       const failed = Object.values(s.failures).reduce((a, b) => a + b, 0);
@@ -91,6 +92,7 @@ async function dgramRelay(port, members) {
 const VARIANTS = {
   'relay-native': nativeRelay('io_uring'),
   'relay-native-mmsg': nativeRelay('sendmmsg'),
+  'relay-native-threads': nativeRelay('io_uring', 2),
   'relay-js-sendgroup': jsSendGroupRelay,
   'relay-dgram': dgramRelay,
 };

@@ -9,6 +9,7 @@ const RATIOS = [
   { name: 'js-sendgroup / native', top: 'relay-js-sendgroup', bottom: 'relay-native', goal: (x) => x >= 1.5, goalText: '>= 1.5' },
   { name: 'dgram / native', top: 'relay-dgram', bottom: 'relay-native', goal: (x) => x >= 2, goalText: '>= 2' },
   { name: 'native-mmsg / native', top: 'relay-native-mmsg', bottom: 'relay-native' },
+  { name: 'native-threads / native', top: 'relay-native-threads', bottom: 'relay-native' },
 ];
 const GOAL_MEMBERS = 10;
 
