@@ -51,9 +51,9 @@ void InlineEngine::OnRingPoll(void* self, int /*status*/, int /*events*/) {  // 
   engine->notify_();
 }
 
-void InlineEngine::OnSocketPoll(void* self, int status, int events) {
+void InlineEngine::OnSocketPoll(void* self, int status, int /*events*/) {
   auto* engine = static_cast<InlineEngine*>(self);
-  engine->backend_->OnSocketReady(Poller::SocketError(status, events));
+  engine->backend_->OnSocketReady(Poller::SocketError(status));
   engine->notify_();
 }
 

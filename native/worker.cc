@@ -165,9 +165,9 @@ void Worker::OnRingPoll(void* self, int /*status*/, int /*events*/) {
   worker->Publish();
 }
 
-void Worker::OnSocketPoll(void* self, int status, int events) {
+void Worker::OnSocketPoll(void* self, int status, int /*events*/) {
   auto* worker = static_cast<Worker*>(self);
-  worker->backend_->OnSocketReady(Poller::SocketError(status, events));
+  worker->backend_->OnSocketReady(Poller::SocketError(status));
   worker->Publish();
 }
 

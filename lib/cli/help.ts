@@ -1,7 +1,7 @@
 // The command's help texts: `sendgroup --help` and `sendgroup relay --help`
 // (test/92.cli checks that the relay's lists every option parseArgs takes).
 import { addon } from '../native';
-import { AUTO_ZERO_COPY_MIN_BYTES } from '../options';
+import { AUTO_ZERO_COPY_MIN_BYTES, SENDER_DEFAULTS } from '../options';
 import { RELAY_DEFAULTS } from '../relay';
 
 export const PROGRAM = 'sendgroup';
@@ -54,7 +54,9 @@ Sending:
   --zero-copy              zero-copy sends for every datagram (default: only
                            from ${AUTO_ZERO_COPY_MIN_BYTES} bytes up, where they pay)
   --threads N              send on N native threads, 0 to ${addon.limits.maxThreads} (default: 0, or
-                           $SENDGROUP_THREADS)
+                           $SENDGROUP_THREADS); a datagram for fewer than
+                           ${SENDER_DEFAULTS.inlineBelow} members ($SENDGROUP_INLINE_BELOW) is still sent
+                           from the main thread while the threads are idle
   --backend NAME           auto, io_uring or sendmmsg (default: auto, io_uring
                            where a ring can be set up)
   --buffers N              receive buffers, 1 to ${addon.limits.maxRelayBuffers} (default: ${RELAY_DEFAULTS.buffers})
