@@ -35,7 +35,7 @@ export interface NativeSenderOptions {
   deferTaskrun: boolean;
   /** 0: send inline on this thread; K: on K native threads. */
   threads: number;
-  /** With threads, on a socket of our own: calls to fewer members go inline while the threads are idle (0: none). */
+  /** With threads: calls to fewer members go inline while the threads are idle (0: none). */
   inlineBelow: number;
 }
 

@@ -22,15 +22,19 @@ std::unique_ptr<Backend> RingBackend(const Socket& socket, const EngineSpec& spe
   return err ? nullptr : std::move(ring);
 }
 
+// The same socket under another descriptor.
+Socket Duplicate(Napi::Env env, const Socket& socket) {
+  Socket dup{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom};
+  if (dup.fd < 0) ThrowSyscallError(env, "fcntl", errno);
+  return dup;
+}
+
 // Another socket on the same address and port, for another thread or for
 // the calls sent inline: a twin in its reuseport group, or for a socket that
 // receives (a relay's) a duplicate: twins would take a share of the
 // datagrams arriving for it.
 Socket Sibling(Napi::Env env, const EngineSpec& spec, const Socket& socket) {
-  if (!spec.socket.receives) return Twin(env, spec.socket, socket);
-  Socket dup{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom};
-  if (dup.fd < 0) ThrowSyscallError(env, "fcntl", errno);
-  return dup;
+  return spec.socket.receives ? Duplicate(env, socket) : Twin(env, spec.socket, socket);
 }
 
 // The first worker sends through a duplicate of the socket (the caller's
@@ -38,9 +42,7 @@ Socket Sibling(Napi::Env env, const EngineSpec& spec, const Socket& socket) {
 std::vector<Socket> WorkerSockets(Napi::Env env, const EngineSpec& spec, const Socket& socket) {
   std::vector<Socket> sockets;
   try {
-    Socket first{fcntl(socket.fd, F_DUPFD_CLOEXEC, 0), socket.family, socket.errorRoom};
-    if (first.fd < 0) ThrowSyscallError(env, "fcntl", errno);
-    sockets.push_back(first);
+    sockets.push_back(Duplicate(env, socket));
     for (unsigned k = 1; k < spec.threads; ++k) sockets.push_back(Sibling(env, spec, socket));
   } catch (...) {
     for (const Socket& s : sockets) close(s.fd);
@@ -71,14 +73,7 @@ void AddInline(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Soc
 
 std::unique_ptr<Engine> MakeThreaded(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
                                      const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Engine::Notify notify) {
-  std::vector<Socket> sockets = WorkerSockets(env, spec, socket);
-  std::vector<int> fds;
-  std::vector<unsigned> rooms;
-  for (const Socket& s : sockets) {
-    fds.push_back(s.fd);
-    rooms.push_back(s.errorRoom);
-  }
-  auto engine = std::make_unique<ThreadedEngine>(loop, fds, rooms, config, pool, notify);
+  auto engine = std::make_unique<ThreadedEngine>(loop, WorkerSockets(env, spec, socket), config, pool, notify);
   if (int err = engine->SetupErrno()) ThrowSyscallError(env, "io_uring_setup", err);
   if (spec.inlineBelow) AddInline(env, loop, spec, socket, config, std::move(pool), std::move(notify), *engine);
   return engine;

@@ -37,16 +37,15 @@ Extras Pick(const Extras& whole, const std::vector<uint32_t>& members) {
 
 }  // namespace
 
-ThreadedEngine::ThreadedEngine(uv_loop_t* loop, const std::vector<int>& fds, const std::vector<unsigned>& errorRooms,
-                               const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Notify notify)
+ThreadedEngine::ThreadedEngine(uv_loop_t* loop, const std::vector<Socket>& sockets, const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Notify notify)
     : pool_(std::move(pool)), resultsReady_(new uv_async_t), notify_(std::move(notify)) {
   uv_async_init(loop, resultsReady_, OnResults);
   resultsReady_->data = this;
   KeepLoopAlive(false);
-  for (size_t k = 0; k < fds.size(); ++k) {
+  for (const Socket& socket : sockets) {
     WorkerConfig own = config;
-    own.fd = fds[k];
-    own.errorRoom = errorRooms[k];
+    own.fd = socket.fd;
+    own.errorRoom = socket.errorRoom;
     own.pool = pool_.get();
     workers_.push_back(std::make_unique<Worker>(own, resultsReady_));
     setupErrno_ = setupErrno_ ? setupErrno_ : workers_.back()->SetupErrno();

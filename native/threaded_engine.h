@@ -13,16 +13,17 @@
 #include <vector>
 
 #include "engine.h"
+#include "socket.h"
 #include "worker.h"
 
 namespace sendgroup {
 
 class ThreadedEngine : public Engine {
  public:
-  // One worker per socket in fds (each the worker's own from then on).
+  // One worker per socket (each the worker's own from then on).
   // Check SetupErrno(): io_uring refused on the first worker.
-  ThreadedEngine(uv_loop_t* loop, const std::vector<int>& fds, const std::vector<unsigned>& errorRooms,
-                 const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Notify notify);
+  ThreadedEngine(uv_loop_t* loop, const std::vector<Socket>& sockets, const WorkerConfig& config, std::shared_ptr<SlotPool> pool,
+                 Notify notify);
   ~ThreadedEngine() override;
 
   int SetupErrno() const { return setupErrno_; }
