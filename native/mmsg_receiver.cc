@@ -74,7 +74,11 @@ bool MmsgReceiver::ReceiveSome() {
     onDatagram_({pool_.Data(slots[i]), msgs[i].msg_len, slots[i], reinterpret_cast<const sockaddr*>(&rooms[i].from),
                  m.msg_namelen, bool(m.msg_flags & MSG_TRUNC)});
   }
-  return got > 0;
+  // Fewer than asked for: the socket was empty just now, and calling again
+  // would mostly cost an EAGAIN (0.6 of a call per datagram at a paced 20,000
+  // a second). What arrived since keeps the socket readable: the loop's
+  // level-triggered poll comes back for it.
+  return got == int(n);
 }
 
 }  // namespace sendgroup

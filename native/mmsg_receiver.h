@@ -26,7 +26,8 @@ class MmsgReceiver : public Receiver {
 
  private:
   static void OnPoll(void* self, int status, int events);
-  // One recvmmsg into up to kBatch free slots; false when nothing came.
+  // One recvmmsg into up to kBatch free slots; true when it filled them all
+  // (more may wait).
   bool ReceiveSome();
   void Watch();
 

@@ -1,6 +1,8 @@
 #include "uring_receiver.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -12,8 +14,6 @@ constexpr uint16_t kBufferGroup = 1;
 constexpr uint64_t kReceive = 1;
 constexpr uint64_t kCancel = 2;
 constexpr unsigned kRingEntries = 8;
-// In flight at once: the multishot receive, and its cancel.
-constexpr unsigned kRequests = 2;
 
 unsigned PowerOfTwoAtLeast(unsigned n) {
   unsigned p = 1;
@@ -35,11 +35,31 @@ UringReceiver::UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool defer
     setupErrno_ = EINVAL;
     return;
   }
-  poll_ = std::make_unique<Poller>(loop, ring_.EventFd(), this, OnPoll);
-  poll_->Want(UV_READABLE);
+  wakePoll_ = std::make_unique<Poller>(loop, ring_.EventFd(), this, OnWake);
+  wakePoll_->Want(UV_READABLE);
+  // Without DEFER_TASKRUN the kernel runs the receive's task work itself,
+  // on the way out of our epoll_wait, and takes the datagram out of the
+  // socket before epoll could report it: only the eventfd it signals for
+  // the CQE wakes us then. With it, the socket wakes us (Service) and the
+  // eventfd carries only our own Wake().
+  if (!ring_.Features().deferTaskrun) return;
+  ring_.SetEventFdEnabled(false);
+  // libuv takes one poll handle per descriptor, and the engine watches the
+  // socket itself for errors: this one watches a duplicate.
+  watchFd_ = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (watchFd_ < 0) {
+    setupErrno_ = errno;
+    return;
+  }
+  poll_ = std::make_unique<Poller>(loop, watchFd_, this, OnPoll);
+  Watch();
 }
 
-UringReceiver::~UringReceiver() = default;
+UringReceiver::~UringReceiver() {
+  poll_.reset();
+  wakePoll_.reset();
+  if (watchFd_ >= 0) close(watchFd_);
+}
 
 UringReceiver::Mapping::~Mapping() {
   if (addr) munmap(addr, bytes);
@@ -94,7 +114,11 @@ void UringReceiver::Return(int slot) {
   // the socket meanwhile, or the kernel drops them (counted, Drops()).
   if (!armed_ && !stopped_) {
     Arm();
-    ring_.Submit();
+    // Woken by the socket, the new receive goes in with the next Service:
+    // submitted here it could take the waiting datagrams, and no wake-up
+    // would come to reap them. Woken by the eventfd, it goes in now.
+    if (poll_) Watch();
+    else ring_.Submit();
   }
 }
 
@@ -106,26 +130,46 @@ void UringReceiver::Stop() {
   io_uring_prep_cancel64(sqe, kReceive, 0);
   io_uring_sqe_set_data64(sqe, kCancel);
   ring_.Submit();
+  Watch();
+  // Datagrams the receive took before the cancel: reaped and forwarded
+  // from the loop, not from inside whoever stopped us.
+  ring_.Wake();
+}
+
+// Watched while a receive is armed: the socket stays readable while
+// datagrams wait in it, so with no buffer to take them it would wake the
+// loop again and again.
+void UringReceiver::Watch() {
+  if (poll_) poll_->Want(armed_ && !stopped_ ? UV_READABLE : 0);
 }
 
 void UringReceiver::OnPoll(void* self, int /*status*/, int /*events*/) {
-  auto* receiver = static_cast<UringReceiver*>(self);
-  receiver->ring_.DrainEventFd();
-  receiver->RunTaskWork();
-  receiver->ring_.Reap([receiver](const io_uring_cqe& cqe) { receiver->OnCqe(cqe); });
-  receiver->onBurst_();
+  static_cast<UringReceiver*>(self)->Service();
 }
 
-// The CQEs that running the task work posts would signal the eventfd again,
-// a second wake-up for CQEs reaped right after this: signalling is off while
-// it runs. A datagram that queued work meanwhile did not signal, so the work
-// runs once more with signalling back on (a pass with nothing to do costs
-// ~0.1 us; a wake-up several).
-void UringReceiver::RunTaskWork() {
-  ring_.SetEventFdEnabled(false);
-  ring_.RunTaskWork(kRequests);
-  ring_.SetEventFdEnabled(true);
-  ring_.RunTaskWork(kRequests);
+void UringReceiver::OnWake(void* self, int /*status*/, int /*events*/) {
+  auto* receiver = static_cast<UringReceiver*>(self);
+  receiver->ring_.DrainEventFd();
+  receiver->Service();
+}
+
+// A datagram arriving wakes both the receive (its poll queues task work)
+// and our epoll watch of the socket, so one Submit, which submits a receive
+// armed since and runs the task work (DEFER_TASKRUN: only when asked), posts
+// the datagrams' CQEs. The eventfd would cost a read and, as the CQEs posted
+// by that run signal it again, a second pass with signalling off per
+// wake-up (-1 us per datagram at one member).
+// Nothing is lost if the watch fires before the receive's work is queued
+// (a race on another CPU) or the work stops early: the datagram is still in
+// the socket, which epoll, level-triggered, reports again. A POLLERR (an
+// ICMP error for the engine, which drains it) wakes this too, harmlessly.
+// One task-work pass runs all there is: two requests at most (the receive
+// and its cancel), each with one item queued at a time.
+void UringReceiver::Service() {
+  ring_.Submit();
+  ring_.Reap([this](const io_uring_cqe& cqe) { OnCqe(cqe); });
+  Watch();
+  onBurst_();
 }
 
 void UringReceiver::OnCqe(const io_uring_cqe& cqe) {
@@ -140,6 +184,7 @@ void UringReceiver::OnCqe(const io_uring_cqe& cqe) {
   // Ended: receive again, unless the buffer ring ran dry and is still dry
   // (Return re-arms then). Buffers given back between the kernel's ENOBUFS
   // and our reading it found the receive still armed: re-arm for them here.
+  // Submitted now, its CQEs are reaped by the loop that is reading these.
   if (!armed_ && !stopped_ && (cqe.res != -ENOBUFS || inRing_ > 0)) {
     Arm();
     ring_.Submit();

@@ -27,8 +27,10 @@ class UringReceiver : public Receiver {
  private:
   bool SetUpBuffers();
   void Arm();
+  void Watch();
   static void OnPoll(void* self, int status, int events);
-  void RunTaskWork();
+  static void OnWake(void* self, int status, int events);
+  void Service();
   void OnCqe(const io_uring_cqe& cqe);
   void Deliver(int slot, int length);
 
@@ -42,6 +44,7 @@ class UringReceiver : public Receiver {
   };
 
   int fd_;
+  int watchFd_ = -1;  // a duplicate of fd_, for the loop's poll
   SlotPool& pool_;
   Mapping mapping_;
   Ring ring_;
@@ -54,7 +57,8 @@ class UringReceiver : public Receiver {
   bool stopped_ = false;
   OnDatagram onDatagram_;
   OnBurst onBurst_;
-  std::unique_ptr<Poller> poll_;
+  std::unique_ptr<Poller> poll_;      // the socket (a duplicate), readable
+  std::unique_ptr<Poller> wakePoll_;  // the ring's eventfd: our own Wake()
 };
 
 }  // namespace sendgroup

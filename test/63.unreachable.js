@@ -22,6 +22,10 @@ const SIZE = 100;
 const DEADLINE_MS = 15000;
 // "Near zero": at most a few queued errors' worth of receive memory.
 const RMEM_MAX = 4096;
+// B answers every datagram to a closed port but, rarely, a few: replies lost
+// inside B, counted nowhere (9 of 5,000 when one CPU answered all, see
+// _link.js; since, 1 of 15,000 in one run of many). Not ours to blame.
+const UNANSWERED_MAX = 10;
 const outcome = {};
 
 const { netTest, env } = linkSuite(test, '63.unreachable', { rate: '100mbit', families: ['IPv4', 'IPv6'], ports: Array.from({ length: LIVE }, (_, i) => LIVE_BASE + i) });
@@ -50,6 +54,12 @@ async function run(args) {
   const after = env.link.icmp(env.link.b);
   result.icmpFromB = after.OutDestUnreachs - before.OutDestUnreachs + after.Icmp6OutDestUnreachs - before.Icmp6OutDestUnreachs;
   return result;
+}
+
+/** B answered (nearly) every one of `datagrams` sent to closed ports. */
+function expectAnswered(result, datagrams) {
+  assert.ok(result.icmpFromB <= datagrams && result.icmpFromB >= datagrams - UNANSWERED_MAX,
+    `namespace B answered ${result.icmpFromB} of ${datagrams} datagrams to closed ports`);
 }
 
 /** Every live port got rounds datagrams, rounds 0 .. rounds-1 in order, bytes intact. */
@@ -100,7 +110,7 @@ for (const family of ['IPv4', 'IPv6']) {
     assert.equal(result.segments.live, { members: LIVE, sent: ROUNDS * LIVE, failed: 0, codes: {} },
       'live members (a failure here is a dead member\'s ICMP error charged to a live one)');
     assert.equal(result.segments.dead, { members: DEAD, sent: ROUNDS * DEAD, failed: 0, codes: {} }, 'dead members: UDP cannot know at send time');
-    assert.is(result.icmpFromB, ROUNDS * DEAD, 'namespace B answers every datagram to a closed port');
+    expectAnswered(result, ROUNDS * DEAD);
     await expectLiveDelivered(family, ROUNDS);
   });
 
@@ -113,7 +123,7 @@ for (const family of ['IPv4', 'IPv6']) {
     const result = outcome[family];
     assert.ok(result, 'the rounds did not run');
     // All ICMP errors had arrived before the socket was looked at.
-    assert.is(result.icmp, ROUNDS * DEAD, 'ICMP destination unreachables received in namespace A');
+    assert.is(result.icmp, result.icmpFromB, 'ICMP destination unreachables received in namespace A: every one B sent');
     assert.ok(result.rmem <= RMEM_MAX, `the sender socket still holds ${result.rmem} bytes of receive memory `
       + `${result.rmemWaitMs} ms after the last ICMP error arrived (ss: ${result.ss})`);
     assert.is(result.fdsAfter, result.fdsBefore, 'descriptors before the Sender and after close()');
@@ -151,7 +161,7 @@ netTest('(f) a Sender with no \'unreachable\' listener keeps sending: no \'error
   const result = await run({ members: liveAndDead(env.link.addresses.b4), rounds, listen: false });
   assert.equal(result.segments.live, { members: LIVE, sent: rounds * LIVE, failed: 0, codes: {} });
   assert.equal(result.segments.dead, { members: DEAD, sent: rounds * DEAD, failed: 0, codes: {} });
-  assert.is(result.icmpFromB, rounds * DEAD);
+  expectAnswered(result, rounds * DEAD);
   await expectLiveDelivered('IPv4', rounds);
   assert.is(result.fdsAfter, result.fdsBefore, 'descriptors before the Sender and after close()');
 });
@@ -165,7 +175,7 @@ netTest('(i) threads: 2, every call inline (inlineBelow: 1e6): live members neve
   const result = await run({ members: liveAndDead(env.link.addresses.b4), rounds, threads: 2, inlineBelow: 1e6 });
   assert.equal(result.segments.live, { members: LIVE, sent: rounds * LIVE, failed: 0, codes: {} });
   assert.equal(result.segments.dead, { members: DEAD, sent: rounds * DEAD, failed: 0, codes: {} });
-  assert.is(result.icmpFromB, rounds * DEAD);
+  expectAnswered(result, rounds * DEAD);
   await expectLiveDelivered('IPv4', rounds);
   expectEvents(result, deadEvents('IPv4', env.link.addresses.b4));
   assert.is(result.fdsAfter, result.fdsBefore, 'descriptors before the Sender and after close()');

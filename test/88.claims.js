@@ -82,11 +82,12 @@ test('a Sender\'s own socket drops the datagrams that arrive at its port', async
 /** `script` run by node in a child; its last line of output parsed as JSON. */
 function child(script, env = {}, wrapper = []) {
   const [command, ...args] = [...wrapper, process.execPath, '-e', `const sendgroup = require(${JSON.stringify(require.resolve('..'))});\n${script}`];
-  const out = execFileSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env } });
+  // A child that hangs fails the test instead of holding the suite.
+  const out = execFileSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30000 });
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-testUnless(test, (blocked || !probe().deferTaskrun) && 'needs io_uring with DEFER_TASKRUN', '88.claims NO_DEFER_TASKRUN')('SENDGROUP_NO_DEFER_TASKRUN=1 sets rings up without DEFER_TASKRUN, and they send', async () => {
+testUnless(test, (blocked || !probe().deferTaskrun) && 'needs io_uring with DEFER_TASKRUN', '88.claims NO_DEFER_TASKRUN')('SENDGROUP_NO_DEFER_TASKRUN=1 sets rings up without DEFER_TASKRUN, and they send and relay', async () => {
   const rx = await openReceivers(1);
   try {
     const script = `const sender = new sendgroup.Sender();
@@ -99,6 +100,20 @@ testUnless(test, (blocked || !probe().deferTaskrun) && 'needs io_uring with DEFE
     assert.equal(run({ SENDGROUP_NO_DEFER_TASKRUN: '' }), { sent: 1, deferTaskrun: true, backend: 'io_uring' });
     await rx.waitFor(2);
     assert.equal(rx.messages[0].map(String), ['no defer', 'no defer']);
+    // A relay's receive ring without DEFER_TASKRUN: its datagrams are
+    // received by task work the kernel runs itself, and still forwarded.
+    const relayed = child(`const relay = new sendgroup.Relay({ listen: '127.0.0.1:0', allow: ['127.0.0.1'], group: new sendgroup.Group(${JSON.stringify(rx.targets)}) });
+      const source = require('node:dgram').createSocket('udp4');
+      let sent = 0;
+      (function next() {
+        if (relay.stats().forwarded === sent && sent < 3) source.send('relayed ' + sent++, relay.address().port, '127.0.0.1');
+        if (relay.stats().sends < 3) return setTimeout(next, 1);
+        source.close();
+        relay.close().then(() => console.log(JSON.stringify({ backend: relay.stats().backend, sends: relay.stats().sends })));
+      })();`, { SENDGROUP_NO_DEFER_TASKRUN: '1' });
+    assert.equal(relayed, { backend: 'io_uring', sends: 3 });
+    await rx.waitFor(5);
+    assert.equal(rx.messages[0].slice(2).map(String), ['relayed 0', 'relayed 1', 'relayed 2']);
   } finally {
     rx.close();
   }
