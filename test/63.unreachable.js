@@ -181,4 +181,25 @@ netTest('(i) threads: 2, every call inline (inlineBelow: 1e6): live members neve
   assert.is(result.fdsAfter, result.fdsBefore, 'descriptors before the Sender and after close()');
 });
 
+// A Sender on an adopted socket leaves IP_RECVERR off (dgram would turn ICMP
+// errors into 'error' events on the user's socket; docs/api.md), so the
+// kernel keeps them from the socket altogether: with threads, each sending
+// through a duplicate of it, ICMP errors streaming back fail no send and
+// name no member.
+netTest('(j) an adopted IPv6 socket, threads: 2, half the members net-unreachable: every member sent, live ones get every round, no event', async () => {
+  const rounds = 10;
+  const members = [
+    { name: 'live', address: env.link.addresses.b6, port: LIVE_BASE, ports: LIVE, count: LIVE },
+    { name: 'net', address: env.link.addresses.netUnreachable6, port: DEAD_BASE, ports: DEAD, count: DEAD },
+  ];
+  const result = await run({ members, rounds, threads: 2, inlineBelow: 0, adopt: 'udp6' });
+  assert.equal(result.segments.live, { members: LIVE, sent: rounds * LIVE, failed: 0, codes: {} });
+  assert.equal(result.segments.net, { members: DEAD, sent: rounds * DEAD, failed: 0, codes: {} });
+  expectAnswered(result, rounds * DEAD);
+  await expectLiveDelivered('IPv6', rounds);
+  assert.is(result.eventsTotal, 0, `'unreachable' events from an adopted socket: ${JSON.stringify(result.events.slice(0, 3))}`);
+  assert.is(result.errorEvents, 0);
+  assert.is(result.fdsAfter, result.fdsBefore, 'descriptors before the Sender and after close(), the adopted socket closed by us');
+});
+
 test.run();
