@@ -14,12 +14,17 @@ bool Backend::SendDirect(Batch& batch) {
   batch.FillMessage(0, msg, iov);
   for (;;) {
     errors_.StartRound();
-    ssize_t sent = sendmsg(fd_, &msg, MSG_DONTWAIT);
+    ssize_t sent;
+    int err;
+    {
+      auto sending = errors_.Sending();
+      sent = sendmsg(fd_, &msg, MSG_DONTWAIT);
+      err = errno;
+    }
     if (sent >= 0) {
       batch.Record(0, int(sent));
       return true;
     }
-    int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) return false;
     if (err == EINTR || errors_.Stale(err)) continue;
     batch.Record(0, -err);

@@ -3,14 +3,91 @@
 #include <linux/errqueue.h>
 #include <linux/icmp.h>
 #include <linux/icmpv6.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
 
 namespace sendgroup {
 
+// The proofs read from one socket's queue, by any of its readers, in the
+// order they were read. Readers may be on different threads: the mutex.
+//
+// With several readers a drain also excludes their sends (the rounds lock):
+// each entry read off the queue sets the socket error anew to the next
+// entry's errno (sock_dequeue_err_skb), so a send on another thread during
+// a drain could fail with an error that the drain then reads, after that
+// entry had already failed a send of its own: two failures, one proof.
+class SocketProofs {
+ public:
+  // Unused proofs older than this many reads are dropped (a reader that
+  // stopped sending never uses its share); 16 bytes each.
+  static constexpr size_t kMaxProofs = 16384;
+
+  uint64_t Reads() const { return reads_.load(std::memory_order_acquire); }
+  void Join() { readers_.fetch_add(1, std::memory_order_acq_rel); }
+  void Leave() { readers_.fetch_sub(1, std::memory_order_acq_rel); }
+  // Readers join while their engine is set up, before any sends: shared or
+  // not, it is settled by the time rounds run.
+  bool Shared() const { return readers_.load(std::memory_order_acquire) > 1; }
+  std::shared_mutex& Rounds() { return rounds_; }
+
+  void Add(const std::vector<int>& errs) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (int err : errs) proofs_.push_back({err, reads_.fetch_add(1, std::memory_order_acq_rel) + 1});
+    while (proofs_.size() > kMaxProofs || (!proofs_.empty() && proofs_.front().err == 0)) proofs_.pop_front();
+  }
+
+  // Uses up one proof of err read after `after`, the oldest: every
+  // reader's window ends now, so the narrower windows of readers whose
+  // rounds began later are left the newer proofs they need.
+  bool Use(int err, uint64_t after) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = std::upper_bound(proofs_.begin(), proofs_.end(), after,
+                               [](uint64_t at, const Proof& p) { return at < p.readAt; });
+    for (; it != proofs_.end(); ++it) {
+      if (it->err == err) {
+        it->err = 0;  // used: dropped once it reaches the front
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct Proof {
+    int err;  // 0: used
+    uint64_t readAt;
+  };
+  std::mutex mutex_;
+  std::shared_mutex rounds_;
+  std::atomic<int> readers_{0};
+  std::atomic<uint64_t> reads_{0};
+  std::deque<Proof> proofs_;
+};
+
 namespace {
+
+// The proofs of the socket behind fd, shared with every other ErrorQueue on
+// the same socket (any descriptor of it: a socket is one inode of sockfs).
+std::shared_ptr<SocketProofs> ProofsOf(int fd) {
+  static std::mutex mutex;
+  static std::map<std::pair<dev_t, ino_t>, std::weak_ptr<SocketProofs>> sockets;
+  struct stat st {};
+  if (fstat(fd, &st) < 0) return std::make_shared<SocketProofs>();
+  std::lock_guard<std::mutex> lock(mutex);
+  for (auto it = sockets.begin(); it != sockets.end();) it = it->second.expired() ? sockets.erase(it) : std::next(it);
+  std::weak_ptr<SocketProofs>& known = sockets[{st.st_dev, st.st_ino}];
+  std::shared_ptr<SocketProofs> proofs = known.lock();
+  if (!proofs) known = proofs = std::make_shared<SocketProofs>();
+  return proofs;
+}
 
 // What an ICMP error says about the destination rather than about the path
 // (ICMP_FRAG_NEEDED is a path MTU matter and never reaches the queue unless
@@ -41,34 +118,37 @@ bool IcmpErrno(int err) {
   }
 }
 
-void ErrorQueue::StartRound() {
-  drainedThisRound_ = false;
-  lastRound_ = std::move(proofs_);
-  proofs_.clear();
+ErrorQueue::ErrorQueue(int fd) : fd_(fd), proofs_(ProofsOf(fd)) { proofs_->Join(); }
+
+ErrorQueue::~ErrorQueue() { proofs_->Leave(); }
+
+std::shared_lock<std::shared_mutex> ErrorQueue::Sending() {
+  if (proofs_->Shared()) return std::shared_lock<std::shared_mutex>(proofs_->Rounds());
+  return std::shared_lock<std::shared_mutex>(proofs_->Rounds(), std::defer_lock);
 }
 
-bool ErrorQueue::Use(Proofs& proofs, int err) {
-  for (auto& [proven, count] : proofs) {
-    if (proven == err && count) {
-      --count;
-      return true;
-    }
-  }
-  return false;
+void ErrorQueue::StartRound() {
+  drainedThisRound_ = false;
+  lastRoundStart_ = roundStart_;
+  roundStart_ = proofs_->Reads();
 }
 
 bool ErrorQueue::Stale(int err) {
   if (!IcmpErrno(err)) return false;
-  // The entry that proves it is still queued: nothing read the queue
-  // between the failed send and here, or it was read this round.
+  // The entry that proves it is still queued (nothing read the queue
+  // between the failed send and here), or it was read since the last
+  // round began, by us or another reader of the socket.
   if (!drainedThisRound_) Drain();
-  bool stale = Use(proofs_, err) || Use(lastRound_, err) || err == ECONNREFUSED;
+  bool stale = proofs_->Use(err, lastRoundStart_) || err == ECONNREFUSED;
   if (stale) ++staleRetries_;
   return stale;
 }
 
 void ErrorQueue::Drain() {
   drainedThisRound_ = true;
+  std::unique_lock<std::shared_mutex> noSends(proofs_->Rounds(), std::defer_lock);
+  if (proofs_->Shared()) noSends.lock();
+  std::vector<int> read;
   // The payload copy in each entry is of no use: a short buffer, truncated.
   uint8_t data[1];
   alignas(cmsghdr) uint8_t control[512];
@@ -84,7 +164,7 @@ void ErrorQueue::Drain() {
     msg.msg_controllen = sizeof(control);
     if (recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
       if (errno == EINTR) continue;
-      return;  // EAGAIN: empty (and the socket error cleared)
+      break;  // EAGAIN: empty (and the socket error cleared)
     }
     const sock_extended_err* ee = ExtendedError(msg);
     if (!ee) continue;
@@ -92,11 +172,10 @@ void ErrorQueue::Drain() {
     // returned by that send; only ICMP ones can fail someone else's.
     if (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6) continue;
     int err = int(ee->ee_errno);
-    auto proof = std::find_if(proofs_.begin(), proofs_.end(), [err](const auto& p) { return p.first == err; });
-    if (proof == proofs_.end()) proofs_.push_back({err, 1});
-    else ++proof->second;
+    read.push_back(err);
     if (IsUnreachable(*ee)) unreachable_.push_back({destination, err});
   }
+  if (!read.empty()) proofs_->Add(read);
 }
 
 }  // namespace sendgroup

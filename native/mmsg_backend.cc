@@ -97,9 +97,18 @@ bool MmsgBackend::SendChunk(Batch& batch) {
   mmsghdr* msgs;
   unsigned n = Messages(batch, first, &msgs);
   errors_.StartRound();
-  int sent = sendmmsg(fd_, msgs, n, MSG_DONTWAIT);
+  int sent, err = 0;
+  {
+    auto sending = errors_.Sending();
+    sent = sendmmsg(fd_, msgs, n, MSG_DONTWAIT);
+    if (sent < 0) err = errno;
+    // Fewer than n sent: sendmmsg kept the failed message's error as the
+    // socket error, to fail the next send with it; take it now, for the
+    // member it belongs to. None kept: the failure was EAGAIN, the buffer
+    // is full.
+    else if (unsigned(sent) < n) err = TakeSocketError();
+  }
   if (sent < 0) {
-    int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) {
       blocked_ = true;
       return false;
@@ -113,17 +122,18 @@ bool MmsgBackend::SendChunk(Batch& batch) {
     batch.Record(first + uint32_t(j), int(msgs[j].msg_len));
   }
   NoteProgress(&batch);
-  // Fewer than n sent: sendmmsg kept the failed message's error as the
-  // socket error, to fail the next send with it; take it now, for the member
-  // it belongs to. None kept: the failure was EAGAIN, the buffer is full.
   if (unsigned(sent) < n) {
-    int err = 0;
-    socklen_t length = sizeof(err);
-    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
     if (err) Failed(batch, first + uint32_t(sent), err);
     else blocked_ = true;
   }
   return true;
+}
+
+int MmsgBackend::TakeSocketError() {
+  int err = 0;
+  socklen_t length = sizeof(err);
+  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
+  return err;
 }
 
 unsigned MmsgBackend::Messages(Batch& batch, uint32_t first, mmsghdr** from) {

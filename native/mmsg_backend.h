@@ -40,6 +40,8 @@ class MmsgBackend : public Backend {
   // Member i's send failed with err: it goes again if the error was
   // another datagram's (ErrorQueue), else it is recorded.
   void Failed(Batch& batch, uint32_t i, int err);
+  // The socket error (SO_ERROR), cleared by reading it.
+  int TakeSocketError();
   void Cancel(Batch* batch);
 
   int ioUringErrno_;

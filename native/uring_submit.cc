@@ -58,7 +58,12 @@ bool UringBackend::Cycle() {
 bool UringBackend::SubmitRound() {
   errors_.StartRound();
   roundAccepted_ = roundAgain_ = 0;
-  if (ring_.Submit() >= 0) return true;
+  int submitted;
+  {
+    auto sending = errors_.Sending();
+    submitted = ring_.Submit();
+  }
+  if (submitted >= 0) return true;
   // EAGAIN/EBUSY: the kernel is short of memory or CQ room. The SQEs stay
   // in the ring; with nothing else in flight no completion would bring us
   // back, so come back through the loop.
