@@ -51,11 +51,10 @@ std::vector<Socket> WorkerSockets(Napi::Env env, const EngineSpec& spec, const S
   return sockets;
 }
 
-// Small calls get a socket of their own where they can (a twin: a worker's
-// socket is then read by the worker's thread alone, and its error queue's
-// proofs, errqueue.h, hold per reader; an adopted or receiving socket is
-// shared by every thread already). Where the kernel refuses this one more
-// ring, every call goes to the threads.
+// Small calls get a socket of their own where they can (a twin: no reader
+// of a worker's socket then runs beside the worker's sends, errqueue.h; an
+// adopted or receiving socket is shared by every thread already). Where
+// the kernel refuses this one more ring, every call goes to the threads.
 void AddInline(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket, const WorkerConfig& config,
                std::shared_ptr<SlotPool> pool, Engine::Notify notify, ThreadedEngine& engine) {
   Socket twin = Sibling(env, spec, socket);

@@ -76,17 +76,18 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
     backend_ = engine_->Info().name;
     auto onDatagram = [this](const Datagram& d) { OnDatagram(d); };
     auto onBurst = [this] { Notify(); };
-    std::unique_ptr<UringReceiver> uring;
-    if (spec.backend != "sendmmsg") {
-      uring = std::make_unique<UringReceiver>(loop, fd_, *pool_, s.ring.deferTaskrun, onDatagram, onBurst);
-    }
-    if (uring && !uring->SetupErrno()) {
-      receiver_ = std::move(uring);
-    } else {
+    // Each receiver reads a duplicate of its own (and closes it).
+    auto duplicate = [&] {
       int dup = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
       if (dup < 0) ThrowSyscallError(env, "fcntl", errno);
-      receiver_ = std::make_unique<MmsgReceiver>(loop, dup, *pool_, onDatagram, onBurst);
+      return dup;
+    };
+    std::unique_ptr<UringReceiver> uring;
+    if (spec.backend != "sendmmsg") {
+      uring = std::make_unique<UringReceiver>(loop, duplicate(), *pool_, s.ring.deferTaskrun, onDatagram, onBurst);
     }
+    if (uring && !uring->SetupErrno()) receiver_ = std::move(uring);
+    else receiver_ = std::make_unique<MmsgReceiver>(loop, duplicate(), *pool_, onDatagram, onBurst);
   } catch (...) {
     receiver_.reset();
     engine_.reset();

@@ -1,6 +1,5 @@
 #include "uring_receiver.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -44,21 +43,14 @@ UringReceiver::UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool defer
   // eventfd carries only our own Wake().
   if (!ring_.Features().deferTaskrun) return;
   ring_.SetEventFdEnabled(false);
-  // libuv takes one poll handle per descriptor, and the engine watches the
-  // socket itself for errors: this one watches a duplicate.
-  watchFd_ = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
-  if (watchFd_ < 0) {
-    setupErrno_ = errno;
-    return;
-  }
-  poll_ = std::make_unique<Poller>(loop, watchFd_, this, OnPoll);
+  poll_ = std::make_unique<Poller>(loop, fd_, this, OnPoll);
   Watch();
 }
 
 UringReceiver::~UringReceiver() {
   poll_.reset();
   wakePoll_.reset();
-  if (watchFd_ >= 0) close(watchFd_);
+  close(fd_);
 }
 
 UringReceiver::Mapping::~Mapping() {

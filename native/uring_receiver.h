@@ -15,8 +15,11 @@ namespace sendgroup {
 
 class UringReceiver : public Receiver {
  public:
-  // Check SetupErrno() (a kernel without multishot receives or provided
-  // buffer rings refuses, and the relay receives with recvmmsg instead).
+  // fd: the receiver's own duplicate of the socket (closed with it; libuv
+  // polls one handle per descriptor, and the engine watches the socket's
+  // own). Check SetupErrno() (a kernel without multishot receives or
+  // provided buffer rings refuses, and the relay receives with recvmmsg
+  // instead).
   UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool deferTaskrun, OnDatagram onDatagram, OnBurst onBurst);
   ~UringReceiver() override;
 
@@ -44,7 +47,6 @@ class UringReceiver : public Receiver {
   };
 
   int fd_;
-  int watchFd_ = -1;  // a duplicate of fd_, for the loop's poll
   SlotPool& pool_;
   Mapping mapping_;
   Ring ring_;
