@@ -58,15 +58,21 @@ std::vector<Socket> WorkerSockets(Napi::Env env, const EngineSpec& spec, const S
 void AddInline(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket, const WorkerConfig& config,
                std::shared_ptr<SlotPool> pool, Engine::Notify notify, ThreadedEngine& engine) {
   Socket twin = Sibling(env, spec, socket);
-  int err = 0;
-  std::unique_ptr<Backend> backend = config.backend == "io_uring"
-                                         ? RingBackend(twin, spec, *pool, err)
-                                         : std::make_unique<MmsgBackend>(twin.fd, twin.errorRoom, config.ioUringErrno);
-  if (!backend) {
+  std::unique_ptr<Engine> small;
+  try {
+    int err = 0;
+    std::unique_ptr<Backend> backend = config.backend == "io_uring"
+                                           ? RingBackend(twin, spec, *pool, err)
+                                           : std::make_unique<MmsgBackend>(twin.fd, twin.errorRoom, config.ioUringErrno);
+    if (backend) small = std::make_unique<InlineEngine>(loop, twin.fd, std::move(pool), std::move(backend), std::move(notify));
+  } catch (...) {
+    close(twin.fd);
+    throw;
+  }
+  if (!small) {
     close(twin.fd);
     return;
   }
-  auto small = std::make_unique<InlineEngine>(loop, twin.fd, std::move(pool), std::move(backend), std::move(notify));
   engine.SendInline(std::move(small), twin.fd, spec.inlineBelow);
 }
 
