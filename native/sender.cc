@@ -101,13 +101,15 @@ Napi::Value Sender::Close(const Napi::CallbackInfo& info) {
 Napi::Value Sender::Take(const Napi::CallbackInfo& info) { return Mail(info.Env()); }
 
 Napi::Value Sender::Hold(const Napi::CallbackInfo& info) {
-  bool hold = info[0].ToBoolean() && !released_;
-  if (hold != held_) {
-    held_ = hold;
-    if (hold) Ref();
-    else Unref();
-  }
+  SetHeld(info[0].ToBoolean() && !released_);
   return info.Env().Undefined();
+}
+
+void Sender::SetHeld(bool hold) {
+  if (hold == held_) return;
+  held_ = hold;
+  if (hold) Ref();
+  else Unref();
 }
 
 Napi::Value Sender::Mail(Napi::Env env) {
@@ -117,11 +119,14 @@ Napi::Value Sender::Mail(Napi::Env env) {
 
 void Sender::Settle() {
   if (engine_) engine_->Collect(outbox_);
+  // Before a release: it drops the engine, and with it what says busy.
+  UpdateBusy();
   if (closing_ && !released_ && (!engine_ || engine_->Idle())) {
     Release();
+    // No 'unreachable' event can come any more: listeners no longer hold us.
+    SetHeld(false);
     outbox_.PushClosed();
   }
-  UpdateBusy();
 }
 
 void Sender::Notify() {
@@ -190,7 +195,7 @@ void Sender::Release() {
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   // Busy here only at environment teardown, where references die with the
-  // environment; after close() or in a finalizer we are already idle.
+  // environment; after close() (Settle) or in a finalizer we are already idle.
   busy_ = false;
 }
 

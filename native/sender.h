@@ -32,6 +32,7 @@ class Sender : public Napi::ObjectWrap<Sender> {
   // hold(true): stay alive while JavaScript listens for events, as a dgram
   // socket with listeners does; hold(false) lets an idle, dropped Sender go.
   Napi::Value Hold(const Napi::CallbackInfo& info);
+  void SetHeld(bool hold);
   Napi::Value Address(const Napi::CallbackInfo& info);
   Napi::Value Features(const Napi::CallbackInfo& info);
 
