@@ -4,6 +4,13 @@
 
 namespace sendgroup {
 
+namespace {
+
+// Members per sendmmsg call: the kernel's own cap (UIO_MAXIOV).
+constexpr unsigned kChunk = 1024;
+
+}  // namespace
+
 bool Backend::SendDirect(Batch& batch) {
   if (int err = batch.tx.To(0).err) {
     batch.Record(0, -err);
@@ -30,6 +37,71 @@ bool Backend::SendDirect(Batch& batch) {
     batch.Record(0, -err);
     return true;
   }
+}
+
+Backend::Chunk Backend::SendChunk(Batch& batch) {
+  // A chunk is consecutive members from the first queued one; a member the
+  // socket cannot reach at all (Destination::err) ends it and is recorded
+  // on its own.
+  const std::vector<Destination>& to = *batch.tx.destinations;
+  uint32_t first = batch.PeekQueued();
+  if (int err = to[first].err) {
+    batch.PopQueued();
+    batch.Record(first, -err);
+    NoteProgress(&batch);
+    return Chunk::kOn;
+  }
+  mmsghdr* msgs;
+  unsigned n = Messages(batch, first, &msgs);
+  errors_.StartRound();
+  int sent, err = 0;
+  {
+    auto sending = errors_.Sending();
+    sent = sendmmsg(fd_, msgs, n, MSG_DONTWAIT);
+    if (sent < 0) err = errno;
+  }
+  if (sent < 0) {
+    if (err == EAGAIN || err == EWOULDBLOCK) return Chunk::kFull;
+    if (err != EINTR) Failed(batch, first, err);
+    return Chunk::kFailed;
+  }
+  // A short count drops the failed message's error (it is neither returned
+  // nor kept as the socket error): the next chunk begins with that member,
+  // and its send says what it was, EAGAIN when the buffer is full.
+  for (int j = 0; j < sent; ++j) {
+    batch.PopQueued();
+    batch.Record(first + uint32_t(j), int(msgs[j].msg_len));
+  }
+  NoteProgress(&batch);
+  return Chunk::kOn;
+}
+
+unsigned Backend::Messages(Batch& batch, uint32_t first, mmsghdr** from) {
+  if (filledBatch_ != &batch || first < filledFirst_ || first >= filledFirst_ + filledCount_) {
+    if (msgs_.empty()) {
+      msgs_.resize(kChunk);
+      iovs_.resize(size_t(kChunk) * Batch::kMaxIov);
+    }
+    const std::vector<Destination>& to = *batch.tx.destinations;
+    unsigned limit = std::min(kChunk, roundLimit_), n = 0;
+    while (n < limit && first + n < batch.tx.Count() && !to[first + n].err) {
+      batch.FillMessage(first + n, msgs_[n].msg_hdr, &iovs_[size_t(n) * Batch::kMaxIov]);
+      ++n;
+    }
+    filledBatch_ = &batch;
+    filledFirst_ = first;
+    filledCount_ = n;
+  }
+  unsigned skip = first - filledFirst_;
+  *from = &msgs_[skip];
+  return filledCount_ - skip;
+}
+
+void Backend::Failed(Batch& batch, uint32_t i, int err) {
+  if (errors_.Stale(err)) return;
+  batch.PopQueued();
+  batch.Record(i, -err);
+  NoteProgress(&batch);
 }
 
 void Backend::Collect(ResultSink& sink) {

@@ -90,6 +90,18 @@ class Backend {
   // nothing to batch, and cheaper than any ring round trip (bench/, n1).
   // False when the send buffer is full (the member is then still queued).
   bool SendDirect(Batch& batch);
+  // How one sendmmsg(2) of a batch's next queued members ended: some of
+  // them went (or the first, which the socket cannot reach, was recorded
+  // on its own), the first failed (recorded, or left queued to go again
+  // when the error was another datagram's), or the send buffer is full.
+  enum class Chunk { kOn, kFailed, kFull };
+  // One sendmmsg of up to a round of consecutive queued members.
+  Chunk SendChunk(Batch& batch);
+  // The batch is done with: the messages kept filled for it must not be
+  // taken for another batch allocated at its address.
+  void Forget(const Batch* batch) {
+    if (filledBatch_ == batch) filledBatch_ = nullptr;
+  }
   int fd_;
   // Sends per system call at most. When every datagram of a round draws an
   // ICMP error at once (receivers on loopback answer inside the call), the
@@ -98,6 +110,25 @@ class Backend {
   ErrorQueue errors_;
   std::vector<Batch*> progressed_;
   std::vector<std::unique_ptr<Batch>> finished_;
+
+ private:
+  // msgs_ from the batch's member `first` on, filled if they are not yet;
+  // how many there are.
+  unsigned Messages(Batch& batch, uint32_t first, mmsghdr** from);
+  // Member i's send failed with err: it goes again if the error was
+  // another datagram's (ErrorQueue), else it is recorded.
+  void Failed(Batch& batch, uint32_t i, int err);
+
+  // Sized on first use (a backend that never sends a chunk keeps none).
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+  // What msgs_ holds: members [filledFirst_, filledFirst_ + filledCount_)
+  // of filledBatch_. A send that stops at a failure goes on from the
+  // messages already filled: refilling the rest of a chunk after each
+  // failure made a drop storm (every send fails) quadratic in the group.
+  const Batch* filledBatch_ = nullptr;
+  uint32_t filledFirst_ = 0;
+  unsigned filledCount_ = 0;
 };
 
 }  // namespace sendgroup

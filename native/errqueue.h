@@ -57,9 +57,9 @@ class ErrorQueue {
   // Sends are about to run: errors read before the previous round began
   // cannot have failed them (reading cleared the socket error).
   void StartRound();
-  // Held while a round's sends run, up to reading any error they left on
-  // the socket: no reader of the same socket drains its queue meanwhile
-  // (errqueue.cc). Holds nothing on a socket with one reader.
+  // Held while a round's sends run: no reader of the same socket drains
+  // its queue meanwhile (errqueue.cc). Holds nothing on a socket with one
+  // reader.
   std::shared_lock<std::shared_mutex> Sending();
   // Whether a send of this round that failed with err failed because of an
   // ICMP error about another datagram (then it was not sent: send it again).

@@ -31,31 +31,12 @@ class MmsgBackend : public Backend {
 
  private:
   void Pump();
-  // Sends the batch's next chunk; false when the socket buffer is full.
-  bool SendChunk(Batch& batch);
-  // msgs_ from the batch's member `first` on, filled if they are not yet;
-  // how many there are.
-  unsigned Messages(Batch& batch, uint32_t first, mmsghdr** from);
   void Retire(Batch* batch);
-  // Member i's send failed with err: it goes again if the error was
-  // another datagram's (ErrorQueue), else it is recorded.
-  void Failed(Batch& batch, uint32_t i, int err);
-  // The socket error (SO_ERROR), cleared by reading it.
-  int TakeSocketError();
   void Cancel(Batch* batch);
 
   int ioUringErrno_;
   bool blocked_ = false;  // waiting for writability: socket full, or yielding
   std::deque<Batch*> queue_;  // owned until moved to finished_
-  std::vector<mmsghdr> msgs_;
-  // What msgs_ holds: members [filledFirst_, filledFirst_ + filledCount_)
-  // of filledBatch_. A send that stops at a failure goes on from the
-  // messages already filled: refilling the rest of a chunk after each
-  // failure made a drop storm (every send fails) quadratic in the group.
-  const Batch* filledBatch_ = nullptr;
-  uint32_t filledFirst_ = 0;
-  unsigned filledCount_ = 0;
-  std::vector<iovec> iovs_;
 };
 
 }  // namespace sendgroup

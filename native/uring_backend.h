@@ -69,6 +69,9 @@ class UringBackend : public Backend {
 
  private:
   bool CanZeroCopy(const Transmit& tx) const;
+  // Sends the batch's members without the ring, as far as they go; true
+  // when none is left.
+  bool SendNow(Batch& batch);
   void Place(UringCall& call, const Sources& sources);
   UringCall* Register(std::unique_ptr<Batch> batch);
   // Submission rounds (uring_submit.cc).
@@ -112,6 +115,12 @@ class UringBackend : public Backend {
   unsigned window_ = 0;
   unsigned roundAccepted_ = 0, roundAgain_ = 0;
   bool wakePending_ = false;  // a refused submit must be tried again
+  // Members a call sends without the ring at most; failed sends after
+  // which the rest of it, and the next calls, go by the ring.
+  static constexpr uint32_t kDirectMembers = 4096;
+  static constexpr unsigned kDirectFailures = 4;
+  static constexpr unsigned kDirectPause = 64;
+  unsigned directPause_ = 0;
 };
 
 }  // namespace sendgroup

@@ -202,6 +202,28 @@ test('a Group sent to again and again follows every change (its table is parsed 
   assert.equal(got, [['a', 'b', 'c', 'd'], ['a', 'b', 'c', 'd', 'e'], ['a', 'b', 'c', 'd', 'e'], ['c', 'd', 'e'], ['f', 'g']]);
 });
 
+test('sends refused midway (EACCES: a broadcast address) fail on their own members, call after call, and every other member gets every call in order', async () => {
+  // Live members and refused ones (no SO_BROADCAST) interleaved: enough
+  // failures to move the calls from sendmmsg to the ring and, 64 calls
+  // later, back; every other call with per-member prefixes.
+  const members = [];
+  for (let i = 0; i < 8; i++) members.push(rx.targets[i], '255.255.255.255:9');
+  const group = new Group(members);
+  const refused = [...group].filter((m) => m.address === '255.255.255.255').map((m) => m.id);
+  const calls = 80;
+  for (let call = 0; call < calls; call++) {
+    const options = call % 2 ? { prefix: members.map((_, i) => Buffer.from(`${i}:`)) } : {};
+    const report = await sender.sendGroup(group, `c${call}`, options);
+    assert.equal(report.errors.map((e) => [e.id, e.code]), refused.map((id) => [id, 'EACCES']), `call ${call}`);
+    assert.is(report.sent, 8);
+  }
+  await rx.waitFor(8 * calls);
+  for (let i = 0; i < 8; i++) {
+    const expected = Array.from({ length: calls }, (_, call) => (call % 2 ? `${2 * i}:c${call}` : `c${call}`));
+    assert.equal(rx.messages[i].map(String), expected, `receiver ${i}`);
+  }
+});
+
 test('1,000 concurrent calls and a 100,000-member group all complete', async () => {
   const small = new Sender({ queueDepth: 64, slots: 4 });
   const big = spread(100000);

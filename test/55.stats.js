@@ -47,9 +47,9 @@ test('stats() counts calls, sends, datagrams, bytes, failures by code, zero-copy
 netTest('stats() counts \'unreachable\' events and sends retried after another member\'s ICMP error', () => {
   const { backend, staleRetries, ...result } = network.run(ICMP_FIXTURE);
   assert.equal(result, { sent: 2, code: 'ECONNREFUSED', unreachable: 1, failures: {}, sends: 2 });
-  // io_uring inline issues both sends in one submission, and the loopback
-  // answers the first inside it: the second picks up its error. sendmmsg may
-  // return before the answer, and threads may use two sockets.
+  // io_uring inline issues both (zero-copy) sends in one submission, and the
+  // loopback answers the first inside it: the second picks up its error.
+  // sendmmsg may return before the answer, and threads may use two sockets.
   if (backend === 'io_uring' && !(process.env.SENDGROUP_THREADS > 0)) assert.is(staleRetries, 1);
   else assert.ok(staleRetries <= 1, `${staleRetries} stale retries`);
 });
