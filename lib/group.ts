@@ -26,8 +26,9 @@ export class Group implements Iterable<Member> {
   readonly #observers = new Set<(change: GroupChange) => void>();
   #table = new Uint8Array(MEMBER_BYTES * 16);
   #nextId = 1;
-  // Set while a send may still read #members: the next removal copies first
-  // (appending is safe, a snapshot only reads its first `count` entries).
+  // Set while a send may still read #members and #table: the next removal
+  // or clear copies first (appending is safe, a snapshot only reads its
+  // first `count` entries).
   #shared = false;
   // The last snapshot, handed out again until the group changes.
   #snapshot: GroupSnapshot | undefined;
@@ -67,6 +68,7 @@ export class Group implements Iterable<Member> {
 
   clear(): void {
     this.#members = [];
+    if (this.#shared) this.#table = new Uint8Array(this.#table.length);
     this.#shared = false;
     this.#snapshot = undefined;
     this.#notify({ kind: 'clear' });
@@ -114,6 +116,7 @@ export class Group implements Iterable<Member> {
   #unshare(): void {
     if (!this.#shared) return;
     this.#members = this.#members.slice();
+    this.#table = this.#table.slice();
     this.#shared = false;
   }
 }

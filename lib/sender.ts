@@ -181,6 +181,16 @@ export class Sender extends EventEmitter<SenderEvents> {
     return this.#closed;
   }
 
+  /** The next call's token: one no call in flight still has (they wrap after 2^31 - 1 calls). */
+  #takeToken(): number {
+    let token;
+    do {
+      token = this.#nextToken;
+      this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
+    } while (this.#pending.has(token));
+    return token;
+  }
+
   /** Starts a call; true when it already finished (pending.report holds the report). */
   #start(group: Targets, payload: Payload, options: SendOptions | undefined, pending: Pending): boolean {
     if (this.#closing) throw closedError();
@@ -206,8 +216,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     pending.snapshot = snapshot;
     if (plan.segmentSize) pending.segments = gsoSegments(plan, payloadBytes);
     this.#counters.started(snapshot.count);
-    const token = this.#nextToken;
-    this.#nextToken = (this.#nextToken % 0x7fffffff) + 1;
+    const token = this.#takeToken();
     this.#startingToken = token;
     this.#startingPending = pending;
     try {

@@ -1,6 +1,7 @@
 'use strict';
 const { test } = require('uvu');
 const assert = require('uvu/assert');
+const diagnosticsChannel = require('node:diagnostics_channel');
 const { Group, Sender } = require('..');
 const { openReceivers, testUnless } = require('./_helpers');
 
@@ -222,6 +223,24 @@ test('sends refused midway (EACCES: a broadcast address) fail on their own membe
     const expected = Array.from({ length: calls }, (_, call) => (call % 2 ? `${2 * i}:c${call}` : `c${call}`));
     assert.equal(rx.messages[i].map(String), expected, `receiver ${i}`);
   }
+});
+
+test('a group changed while a call reads its options (a getter) or publishes its start (a subscriber) is sent as it was when called', async () => {
+  const group = new Group(rx.targets.slice(0, 3));
+  const [first] = group;
+  const one = await sender.sendGroup(group, 'one', { get zeroCopy() { group.remove(first.id); return false; } });
+  const replace = () => { group.clear(); group.add(rx.targets[4]); };
+  diagnosticsChannel.subscribe('sendgroup:send:start', replace);
+  let two;
+  try {
+    two = await sender.sendGroup(group, 'two');
+  } finally {
+    diagnosticsChannel.unsubscribe('sendgroup:send:start', replace);
+  }
+  const three = await sender.sendGroup(group, 'three');
+  assert.equal([one.sent, two.sent, three.sent], [3, 2, 1]);
+  await rx.waitFor(3 + 2 + 1);
+  assert.equal(rx.messages.slice(0, 5).map((list) => list.map(String)), [['one'], ['one', 'two'], ['one', 'two'], [], ['three']]);
 });
 
 test('1,000 concurrent calls and a 100,000-member group all complete', async () => {
