@@ -79,6 +79,7 @@ void AddInline(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Soc
 std::unique_ptr<Engine> MakeThreaded(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
                                      const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Engine::Notify notify) {
   auto engine = std::make_unique<ThreadedEngine>(loop, WorkerSockets(env, spec, socket), config, pool, notify);
+  if (int err = engine->StartErrno()) ThrowSyscallError(env, "pthread_create", err);
   if (int err = engine->SetupErrno()) ThrowSyscallError(env, "io_uring_setup", err);
   if (spec.inlineBelow) AddInline(env, loop, spec, socket, config, std::move(pool), std::move(notify), *engine);
   return engine;

@@ -42,12 +42,17 @@ ThreadedEngine::ThreadedEngine(uv_loop_t* loop, const std::vector<Socket>& socke
   uv_async_init(loop, resultsReady_, OnResults);
   resultsReady_->data = this;
   KeepLoopAlive(false);
-  for (const Socket& socket : sockets) {
+  for (size_t k = 0; k < sockets.size(); ++k) {
     WorkerConfig own = config;
-    own.fd = socket.fd;
-    own.errorRoom = socket.errorRoom;
+    own.fd = sockets[k].fd;
+    own.errorRoom = sockets[k].errorRoom;
     own.pool = pool_.get();
-    workers_.push_back(std::make_unique<Worker>(own, resultsReady_));
+    auto worker = std::make_unique<Worker>(own, resultsReady_);
+    if ((startErrno_ = worker->StartErrno())) {
+      for (size_t rest = k + 1; rest < sockets.size(); ++rest) close(sockets[rest].fd);
+      return;
+    }
+    workers_.push_back(std::move(worker));
     setupErrno_ = setupErrno_ ? setupErrno_ : workers_.back()->SetupErrno();
   }
 }

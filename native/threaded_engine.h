@@ -26,6 +26,8 @@ class ThreadedEngine : public Engine {
                  Notify notify);
   ~ThreadedEngine() override;
 
+  // Check StartErrno() first: a thread could not be started.
+  int StartErrno() const { return startErrno_; }
   int SetupErrno() const { return setupErrno_; }
   // Calls to fewer than `below` members go to `engine` (inline, on the
   // JavaScript thread, sending through fd, which it now owns) when nothing
@@ -66,6 +68,7 @@ class ThreadedEngine : public Engine {
   uv_async_t* resultsReady_;
   std::vector<std::unique_ptr<Worker>> workers_;
   int setupErrno_ = 0;
+  int startErrno_ = 0;
   int zeroCopyRefused_ = 0;
   std::vector<double> staleRetries_;  // per worker, as last taken
   std::unordered_map<uint32_t, Call> calls_;  // by token

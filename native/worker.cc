@@ -1,5 +1,7 @@
 #include "worker.h"
 
+#include <system_error>
+
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -35,7 +37,15 @@ void YieldToEventLoop() {
 }  // namespace
 
 Worker::Worker(const WorkerConfig& config, uv_async_t* resultsReady) : resultsReady_(resultsReady) {
-  thread_ = std::thread(&Worker::Run, this, config);
+  try {
+    thread_ = std::thread(&Worker::Run, this, config);
+  } catch (const std::system_error& e) {
+    // No thread (EAGAIN: the process or its cgroup at its task limit), so
+    // nobody to own the socket.
+    startErrno_ = e.code().value();
+    close(config.fd);
+    return;
+  }
   std::unique_lock<std::mutex> lock(mutex_);
   setUp_.wait(lock, [this] { return setUpDone_; });
 }

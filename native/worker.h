@@ -58,6 +58,8 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Why the thread could not be started (its socket is closed then), or 0.
+  int StartErrno() const { return startErrno_; }
   int SetupErrno() const { return setupErrno_; }
   // As set up; zero-copy refusals arrive with the results.
   BackendInfo Info() const { return info_; }
@@ -84,6 +86,7 @@ class Worker {
   std::condition_variable setUp_;
   bool setUpDone_ = false;
   int setupErrno_ = 0;
+  int startErrno_ = 0;
   BackendInfo info_;
   std::deque<WorkerCommand> inbox_;
   WorkerResults results_;

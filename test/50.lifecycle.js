@@ -1,12 +1,13 @@
 'use strict';
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const { getEventListeners } = require('node:events');
+const fs = require('node:fs');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const { Group, Sender } = require('..');
-const { openReceivers, rejectsWith } = require('./_helpers');
+const { onLines, openReceivers, rejectsWith, testUnless } = require('./_helpers');
 
 let rx;
 
@@ -95,6 +96,39 @@ test('closed and dropped Senders are garbage-collected, also those closed with a
   // Not every last one need be gone after a few gc() calls; before the fixes
   // none was, and then none closed in flight or while listened to (150).
   assert.ok(Number(out.trim()) >= 180, `${out.trim()} of 200 collected`);
+});
+
+const PIDS = '/sys/fs/cgroup/pids';
+const pidsMissing = (process.getuid?.() !== 0 && 'needs root') || (!fs.existsSync(`${PIDS}/cgroup.procs`) && `no cgroup v1 pids controller at ${PIDS}`);
+
+testUnless(test, pidsMissing, '50.lifecycle thread limit')('where no thread can be started, new Sender({ threads }) throws EAGAIN (pthread_create), leaks no descriptor, and a Sender without threads still sends', async () => {
+  const cgroup = `${PIDS}/sendgroup-test-${process.pid}`;
+  fs.mkdirSync(cgroup);
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'thread-limit.js'), rx.targets[0]], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const lines = [];
+    const exited = new Promise((resolve, reject) => child.once('exit', (code, signal) => reject(new Error(`the child ended (${signal ?? code})`))));
+    exited.catch(() => {});
+    const next = () => Promise.race([exited, new Promise((resolve) => {
+      if (lines.length) resolve(lines.shift());
+      else child.stdout.once('line', () => resolve(lines.shift()));
+    })]);
+    onLines(child.stdout, (line) => { lines.push(line); child.stdout.emit('line'); });
+    const tasks = Number(await next());
+    fs.writeFileSync(`${cgroup}/cgroup.procs`, String(child.pid));
+    fs.writeFileSync(`${cgroup}/pids.max`, String(tasks));
+    child.stdin.write('go\n');
+    const result = JSON.parse(await next());
+    assert.equal(result, { error: { name: 'Error', code: 'EAGAIN', syscall: 'pthread_create' }, leaked: 0, sent: 1 });
+    // (an earlier test's process may still be sending there)
+    await rx.waitFor(1);
+    for (let wait = 0; wait < 500 && !rx.messages[0].map(String).includes('inline'); wait++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.ok(rx.messages[0].map(String).includes('inline'), 'the inline sender\'s datagram arrived');
+  } finally {
+    child.kill();
+    await new Promise((resolve) => (child.exitCode === null && child.signalCode === null ? child.once('exit', resolve) : resolve()));
+    fs.rmdirSync(cgroup);
+  }
 });
 
 test('a worker that alone loaded the addon exits with a Sender open: no crash', () => {
