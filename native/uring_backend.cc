@@ -90,7 +90,11 @@ void UringBackend::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
 }
 
 bool UringBackend::SendNow(Batch& batch) {
-  if (batch.tx.Count() == 1) return SendDirect(batch);
+  if (batch.tx.Count() == 1) {
+    if (SendDirect(batch)) return true;
+    PushedBack(0);
+    return false;
+  }
   // A failure stops a sendmmsg and costs a system call of its own: where
   // sends keep failing (a qdisc dropping every datagram), the ring, which
   // takes a failure per request, goes first for a while.
@@ -102,7 +106,11 @@ bool UringBackend::SendNow(Batch& batch) {
   unsigned failures = 0;
   while (batch.HasQueued() && batch.Recorded() < kDirectMembers) {
     Chunk chunk = SendChunk(batch);
-    if (chunk == Chunk::kFull) break;
+    if (chunk == Chunk::kFull) {
+      // Not a ring round that fails every send with EAGAIN next.
+      PushedBack(batch.Recorded());
+      break;
+    }
     if (chunk == Chunk::kFailed && ++failures == kDirectFailures) {
       directPause_ = kDirectPause;
       break;

@@ -79,6 +79,9 @@ class UringBackend : public Backend {
   bool Cycle();  // true: stopped early with members still queued
   bool SubmitRound();
   void EndRound();
+  // The send buffer filled after `accepted` sends: wait for room, then go on
+  // in rounds that grow from twice that.
+  void PushedBack(unsigned accepted);
   unsigned FillSq();
   // Completions (uring_backend.cc).
   void OnCqe(const io_uring_cqe& cqe);

@@ -71,10 +71,14 @@ bool UringBackend::SubmitRound() {
   return false;
 }
 
+void UringBackend::PushedBack(unsigned accepted) {
+  blocked_ = true;
+  window_ = std::max(kMinWindow, 2 * accepted);
+}
+
 void UringBackend::EndRound() {
   if (roundAgain_) {
-    blocked_ = true;
-    window_ = std::max(kMinWindow, 2 * roundAccepted_);
+    PushedBack(roundAccepted_);
   } else if (window_) {
     window_ = window_ * 2 >= ring_.Features().entries ? 0 : window_ * 2;
   }
