@@ -56,10 +56,11 @@ Worker::~Worker() {
 }
 
 void Worker::Post(WorkerCommand command) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    inbox_.push_back(std::move(command));
-  }
+  // Signalled under the lock: the worker takes commands only under it, and
+  // closes inboxAsync_ once it has taken a kStop (libuv 1.46 ignores a send
+  // to a closing handle, which is not a promise to rely on).
+  std::lock_guard<std::mutex> lock(mutex_);
+  inbox_.push_back(std::move(command));
   uv_async_send(&inboxAsync_);
 }
 

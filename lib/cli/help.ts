@@ -30,7 +30,9 @@ Where and from whom:
                            the first line printed says which). Required.
   --allow SOURCES          whose datagrams are forwarded; the rest are dropped
                            and counted. ADDRESS (any port), ADDRESS:PORT or
-                           [V6]:PORT, comma-separated or repeated. Required.
+                           [V6]:PORT, comma-separated or repeated (a bare IPv6
+                           address is one, any port: ::1:5000 is not [::1]:5000).
+                           Required.
                            --allow any forwards whatever arrives: anyone who
                            can reach the port can then make the relay send to
                            every member (an amplifier).
