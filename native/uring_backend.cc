@@ -72,7 +72,10 @@ void UringBackend::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
   // buffer of them (per-member parts are copied together first).
   bool borrowed = now && !batch->Placed() && (batch->tx.Count() == 1 || !batch->tx.HasExtras());
   if (borrowed) batch->Borrow(sources);
-  if ((borrowed || (now && batch->Placed())) && SendNow(*batch)) {
+  // Tried before it is placed: borrowed, or placed already (a relay's
+  // datagram, a part of a call split across threads).
+  bool tried = borrowed || (now && batch->Placed());
+  if (tried && SendNow(*batch)) {
     NoteProgress(batch.get());
     finished_.push_back(std::move(batch));
     return;
@@ -80,7 +83,8 @@ void UringBackend::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
   UringCall* call = Register(std::move(batch));
   call->zeroCopy = zeroCopy;
   Place(*call, sources);
-  if (now && !borrowed && SendNow(*call->batch)) {
+  if (now && !tried && SendNow(*call->batch)) {
+    NoteProgress(call->batch.get());
     MaybeFinish(call);
     return;
   }
@@ -102,7 +106,8 @@ bool UringBackend::SendNow(Batch& batch) {
     --directPause_;
     return false;
   }
-  // Bounded, as a ring round is: a huge group must not hold the thread.
+  // Bounded: a huge group must not hold the thread (the ring bounds what it
+  // then takes of the call the same way).
   unsigned failures = 0;
   while (batch.HasQueued() && batch.Recorded() < kDirectMembers) {
     Chunk chunk = SendChunk(batch);
