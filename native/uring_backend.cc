@@ -64,9 +64,10 @@ void UringBackend::Start(std::unique_ptr<Batch> batch, const Sources& sources) {
   bool zeroCopy = batch->tx.zeroCopy && CanZeroCopy(batch->tx);
   // Copy sends go out at once with sendmsg/sendmmsg, which cost the kernel
   // less than ring requests (a request and a CQE each; bench/: c-sendmmsg
-  // 0.87x c-uring's CPU per datagram at 10 to 1,000 members); only with no
-  // earlier call still sending, which they must not overtake. The ring
-  // takes what they leave: members after a full send buffer or a failure.
+  // 0.87-0.92x c-uring's CPU per datagram at 10 to 1,000 members); only
+  // with no earlier call still sending, which they must not overtake. The
+  // ring takes what they leave: members after a full send buffer or a
+  // failure.
   bool now = !zeroCopy && queue_.empty();
   // While the call runs the caller's bytes serve, where each send is one
   // buffer of them (per-member parts are copied together first).
