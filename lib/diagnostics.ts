@@ -15,9 +15,11 @@ export interface SendCall {
 const startChannel = diagnosticsChannel.channel('sendgroup:send:start');
 const finishChannel = diagnosticsChannel.channel('sendgroup:send:finish');
 
-/** Publishes a call's start when anyone listens; returns the call object for its finish. */
-export function publishStart(sender: object, call: SendCall): SendCall | undefined {
+/** Publishes a call's start when anyone listens (the call object is built only then); returns it for the finish. */
+export function publishStart(sender: object, recipients: number, payloadBytes: number, zeroCopy: boolean,
+  segmentSize: number, stream: boolean): SendCall | undefined {
   if (!startChannel.hasSubscribers) return undefined;
+  const call: SendCall = { recipients, payloadBytes, zeroCopy, segmentSize, stream };
   startChannel.publish({ sender, call });
   return call;
 }

@@ -97,10 +97,18 @@ export const enum RecordKind {
 /** An opaque handle: a member table the addon parsed (native/args.h TableHandle). */
 export type NativeTable = { readonly __brand: 'NativeTable' };
 
+/**
+ * Starts a call; returns how many records it left in the mailbox. The call's
+ * token, member count, zeroCopy, segmentSize and stream are in the mailbox
+ * (Mailbox.writeCall); prefix and suffix may be left out together when the
+ * call has neither.
+ */
+export type NativeSend = (table: Uint8Array | NativeTable, payload: Uint8Array, prefix?: NativeExtras, suffix?: NativeExtras) => number;
+
 export interface NativeSender {
+  /** The sender's send, bound to it (no per-call lookup of the native object); it throws once the sender is gone. */
+  sendFunction(): NativeSend;
   /** Each of these returns how many records it left in the mailbox. */
-  /** The call's token, member count, zeroCopy, segmentSize and stream are in the mailbox (Mailbox.writeCall). */
-  send(table: Uint8Array | NativeTable, payload: Uint8Array, prefix: NativeExtras, suffix: NativeExtras): number;
   /** A packed member table parsed once for this sender's socket, for send() again and again. */
   table(table: Uint8Array, count: number): NativeTable;
   abort(token: number): number;

@@ -163,8 +163,11 @@ export interface SenderConfig {
 }
 
 /** A plain copy of an options object: each known key read once, unknown own keys refused. */
-export function readObject(value: unknown, name: string, keys: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {};
+/** What readObject() reads for an absent options object: shared, so a call without options allocates nothing here. */
+const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+export function readObject(value: unknown, name: string, keys: readonly string[]): Readonly<Record<string, unknown>> {
+  if (value === undefined) return NO_OPTIONS;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an object, received ${value === null ? 'null' : typeof value}`);
   }
@@ -269,9 +272,12 @@ export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
   return bytes;
 }
 
+interface ParsedExtras { extras: NativeExtras; longest: number; bytes: number }
+const NO_EXTRAS: ParsedExtras = Object.freeze({ extras: undefined, longest: 0, bytes: 0 });
+
 /** A fresh array or { data, stride } of checked values, the longest entry, and their bytes when checked. */
-function parseExtras(value: unknown, name: string, count: number): { extras: NativeExtras; longest: number; bytes: number } {
-  if (value === undefined) return { extras: undefined, longest: 0, bytes: 0 };
+function parseExtras(value: unknown, name: string, count: number): ParsedExtras {
+  if (value === undefined) return NO_EXTRAS;
   if (Array.isArray(value)) {
     const length = value.length;
     if (length !== count) throw argError('ERR_OUT_OF_RANGE', `${name} has ${length} entries for ${count} members`);

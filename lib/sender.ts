@@ -5,13 +5,13 @@ import { abortError, argError, closedError, describeErrno, systemError } from '.
 import { SenderFeatures, toSenderFeatures } from './features';
 import { Group, GroupSnapshot } from './group';
 import { Mailbox, MailboxHandler } from './mailbox';
-import { addon, NativeSender, NativeTable, NativeZeroCopy } from './native';
+import { addon, NativeSend, NativeSender, NativeTable, NativeZeroCopy } from './native';
 import {
   AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, checkViewsIntact, parseSendOptions, parseSenderOptions, toBytes,
 } from './options';
 import { Completion, ErrorCode, SendReport, toCompletions, toReport } from './report';
 import { packBind, socketFd } from './socket';
-import { CallOutcome, SenderCounters, SenderStats, gsoSegments } from './stats';
+import { Segments, SenderCounters, SenderStats, gsoSegments } from './stats';
 import { SendCall, publishFinish, publishStart } from './diagnostics';
 import { CompletionStream } from './stream';
 
@@ -36,7 +36,7 @@ interface Pending {
   detach?: () => void;
   settled?: boolean;
   /** GSO: datagrams member i's send carries. */
-  segments?: CallOutcome['segments'];
+  segments?: Segments;
   /** What 'sendgroup:send:start' published, for 'sendgroup:send:finish'. */
   call?: SendCall;
 }
@@ -63,6 +63,7 @@ export interface SenderEvents {
  */
 export class Sender extends EventEmitter<SenderEvents> {
   readonly #native: NativeSender;
+  readonly #send: NativeSend;
   readonly #zeroCopy: ZeroCopyMode;
   readonly #pending = new Map<number, Pending>();
   // The call being started: its result may come back before #pending has it.
@@ -113,6 +114,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     } catch (error) {
       throw systemError(error);
     }
+    this.#send = this.#native.sendFunction();
   }
 
   /** The backend that sends: 'io_uring', or 'sendmmsg' where io_uring is blocked or was asked for. */
@@ -202,8 +204,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     const fromGroup = group instanceof Group;
     const snapshot = fromGroup ? group.snapshot() : new Group(group as Iterable<Target>).snapshot();
     const plan = parseSendOptions(options, snapshot.count, payloadBytes, this.#zeroCopy);
-    pending.call = publishStart(this, { recipients: snapshot.count, payloadBytes, zeroCopy: plan.zeroCopy,
-      segmentSize: plan.segmentSize, stream: pending.stream !== undefined });
+    pending.call = publishStart(this, snapshot.count, payloadBytes, plan.zeroCopy, plan.segmentSize, pending.stream !== undefined);
     // Iterators, getters and subscribers above are user code: they may have closed us.
     if (this.#closing) throw closedError();
     if (plan.signal?.aborted) throw abortError(plan.signal.reason);
@@ -223,7 +224,11 @@ export class Sender extends EventEmitter<SenderEvents> {
       // Results this call already has (most calls finish inside send()) are
       // matched through #startingToken, before the call is registered at all.
       this.#mailbox.writeCall(token, snapshot.count, plan.zeroCopy, plan.segmentSize, pending.stream !== undefined);
-      this.#deliver(this.#native.send(fromGroup ? this.#tableOf(snapshot) : snapshot.table, bytes, plan.prefix, plan.suffix));
+      const table = fromGroup ? this.#tableOf(snapshot) : snapshot.table;
+      // Without extras, two arguments: the addon then reads no more.
+      this.#deliver(plan.prefix === undefined && plan.suffix === undefined
+        ? this.#send(table, bytes)
+        : this.#send(table, bytes, plan.prefix, plan.suffix));
     } finally {
       this.#startingToken = 0;
       this.#startingPending = undefined;
@@ -277,7 +282,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     const pending = this.#take(token);
     pending.settled = true;
     const { members, count } = pending.snapshot!;
-    this.#counters.finished({ members: count, sent, bytes, zeroCopy, errors, segments: pending.segments });
+    this.#counters.finished(count, sent, bytes, zeroCopy, errors, pending.segments);
     if (pending.stream) {
       pending.stream.end();
       publishFinish(this, pending.call, () => toReport(members, count, sent, failed, bytes, zeroCopy, errors));

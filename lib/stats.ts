@@ -26,16 +26,8 @@ export interface SenderStats {
   inFlight: { calls: number; members: number };
 }
 
-/** What a finished call adds (members: the call's; failed members' errors as (member, errno) pairs). */
-export interface CallOutcome {
-  members: number;
-  sent: number;
-  bytes: number;
-  zeroCopy: 0 | 1 | 2;
-  errors: Int32Array | undefined;
-  /** GSO: datagrams member i's send carried; undefined: one each. */
-  segments?: (member: number) => number;
-}
+/** GSO: datagrams member i's send carried. */
+export type Segments = (member: number) => number;
 
 /** Bytes member m has before or after the payload. */
 function extraLength(extras: NativeExtras, m: number): number {
@@ -44,8 +36,17 @@ function extraLength(extras: NativeExtras, m: number): number {
 }
 
 /** A GSO call's datagrams per member: its bytes cut in segmentSize pieces. */
-export function gsoSegments({ prefix, suffix, segmentSize }: SendPlan, payloadBytes: number): (member: number) => number {
+export function gsoSegments({ prefix, suffix, segmentSize }: SendPlan, payloadBytes: number): Segments {
   return (m) => Math.max(1, Math.ceil((extraLength(prefix, m) + payloadBytes + extraLength(suffix, m)) / segmentSize));
+}
+
+/** A GSO call's datagrams: each sent member's segments. */
+function gsoDatagrams(members: number, errors: Int32Array | undefined, segments: Segments): number {
+  const failed = new Set<number>();
+  for (let i = 0; errors && i < errors.length; i += 2) failed.add(errors[i]!);
+  let datagrams = 0;
+  for (let m = 0; m < members; m++) if (!failed.has(m)) datagrams += segments(m);
+  return datagrams;
 }
 
 export class SenderCounters {
@@ -66,27 +67,24 @@ export class SenderCounters {
     this.inFlightMembers += members;
   }
 
-  finished(o: CallOutcome): void {
+  /**
+   * What a finished call adds (positional, so a call allocates nothing here):
+   * its members, failed members' errors as (member, errno) pairs, and with
+   * GSO the datagrams each member's send carried (undefined: one each).
+   */
+  finished(members: number, sent: number, bytes: number, zeroCopy: 0 | 1 | 2, errors: Int32Array | undefined,
+    segments: Segments | undefined): void {
     this.inFlightCalls--;
-    this.inFlightMembers -= o.members;
-    this.sends += o.sent;
-    this.bytes += o.bytes;
-    if (o.zeroCopy === 1) this.zeroCopied++;
-    else if (o.zeroCopy === 2) this.copied++;
-    this.datagrams += o.segments ? this.#segments(o) : o.sent;
-    for (let i = 0; o.errors && i < o.errors.length; i += 2) {
-      const { code } = memberError(o.errors[i + 1]!);
+    this.inFlightMembers -= members;
+    this.sends += sent;
+    this.bytes += bytes;
+    if (zeroCopy === 1) this.zeroCopied++;
+    else if (zeroCopy === 2) this.copied++;
+    this.datagrams += segments ? gsoDatagrams(members, errors, segments) : sent;
+    for (let i = 0; errors && i < errors.length; i += 2) {
+      const { code } = memberError(errors[i + 1]!);
       this.#failures.set(code, (this.#failures.get(code) ?? 0) + 1);
     }
-  }
-
-  /** GSO calls: each sent member's segments. */
-  #segments(o: CallOutcome): number {
-    const failed = new Set<number>();
-    for (let i = 0; o.errors && i < o.errors.length; i += 2) failed.add(o.errors[i]!);
-    let datagrams = 0;
-    for (let m = 0; m < o.members; m++) if (!failed.has(m)) datagrams += o.segments!(m);
-    return datagrams;
   }
 
   snapshot(backend: BackendName, staleRetries: number): SenderStats {

@@ -121,8 +121,10 @@ SendArgs ReadSendArgs(const Napi::CallbackInfo& info, const double* call) {
   if (info[0].IsExternal()) args.parsed = ReadTableHandle(info[0]);
   else args.table = ReadBytes(info[0], "table");
   args.payload = ReadBytes(info[1], "payload");
-  args.prefix = ReadExtras(info[2], "prefix");
-  args.suffix = ReadExtras(info[3], "suffix");
+  if (info.Length() > 2) {  // lib/ leaves both out when the call has neither
+    args.prefix = ReadExtras(info[2], "prefix");
+    args.suffix = ReadExtras(info[3], "suffix");
+  }
   // Numbers lib/ wrote; a double out of range converts to anything, never
   // to undefined behaviour (the checks below bound what they index).
   auto number = [call](uint32_t field) { double v = call[field]; return v >= 0 && v <= UINT32_MAX ? uint32_t(v) : 0u; };

@@ -15,7 +15,7 @@ namespace sendgroup {
 Napi::Function Sender::Define(Napi::Env env) {
   return DefineClass(env, "NativeSender",
                      {
-                         InstanceMethod<&Sender::Send>("send"),
+                         InstanceMethod<&Sender::SendFunction>("sendFunction"),
                          InstanceMethod<&Sender::Table>("table"),
                          InstanceMethod<&Sender::Abort>("abort"),
                          InstanceMethod<&Sender::Close>("close"),
@@ -48,6 +48,7 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
 }
 
 Sender::~Sender() {
+  *self_ = nullptr;
   if (hookAdded_) napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
   Release();
 }
@@ -76,6 +77,26 @@ Napi::Value Sender::Send(const Napi::CallbackInfo& info) {
   auto batch = MakeBatch(env, args, family_, sources);
   engine_->Start(std::move(batch), sources);
   return Mail(env);
+}
+
+Napi::Value Sender::SendFunction(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* self = new std::shared_ptr<Sender*>(self_);
+  Napi::Function send;
+  try {
+    send = Napi::Function::New<BoundSend>(env, "send", self);
+    send.AddFinalizer([](Napi::Env, std::shared_ptr<Sender*>* data) { delete data; }, self);
+  } catch (...) {
+    delete self;
+    throw;
+  }
+  return send;
+}
+
+Napi::Value Sender::BoundSend(const Napi::CallbackInfo& info) {
+  Sender* sender = *static_cast<std::shared_ptr<Sender*>*>(info.Data())->get();
+  if (!sender) ThrowTypeError(info.Env(), "sender is closed");
+  return sender->Send(info);
 }
 
 Napi::Value Sender::Table(const Napi::CallbackInfo& info) {
