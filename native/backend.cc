@@ -43,14 +43,8 @@ Backend::Chunk Backend::SendChunk(Batch& batch) {
   // A chunk is consecutive members from the first queued one; a member the
   // socket cannot reach at all (Destination::err) ends it and is recorded
   // on its own.
-  const std::vector<Destination>& to = *batch.tx.destinations;
   uint32_t first = batch.PeekQueued();
-  if (int err = to[first].err) {
-    batch.PopQueued();
-    batch.Record(first, -err);
-    NoteProgress(&batch);
-    return Chunk::kOn;
-  }
+  if (RecordUnsendable(batch, first)) return Chunk::kOn;
   mmsghdr* msgs;
   unsigned n = Messages(batch, first, &msgs);
   errors_.StartRound();
@@ -74,6 +68,15 @@ Backend::Chunk Backend::SendChunk(Batch& batch) {
   }
   NoteProgress(&batch);
   return Chunk::kOn;
+}
+
+bool Backend::RecordUnsendable(Batch& batch, uint32_t i) {
+  int err = batch.tx.To(i).err;
+  if (!err) return false;
+  batch.PopQueued();
+  batch.Record(i, -err);
+  NoteProgress(&batch);
+  return true;
 }
 
 unsigned Backend::Messages(Batch& batch, uint32_t first, mmsghdr** from) {

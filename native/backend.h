@@ -97,6 +97,10 @@ class Backend {
   enum class Chunk { kOn, kFailed, kFull };
   // One sendmmsg of up to a round of consecutive queued members.
   Chunk SendChunk(Batch& batch);
+  // Queued member i, if the socket cannot reach it at all
+  // (Destination::err: another family), is taken off the queue and
+  // recorded failed without a send; false if it can be sent.
+  bool RecordUnsendable(Batch& batch, uint32_t i);
   // The batch is done with: the messages kept filled for it must not be
   // taken for another batch allocated at its address.
   void Forget(const Batch* batch) {

@@ -92,12 +92,7 @@ unsigned UringBackend::FillSq() {
   unsigned limit = window_ ? std::min(window_, roundLimit_) : roundLimit_;
   while (batch.HasQueued() && prepared < limit) {
     uint32_t i = batch.PeekQueued();
-    if (int err = batch.tx.To(i).err) {
-      batch.PopQueued();
-      batch.Record(i, -err);
-      NoteProgress(&batch);
-      continue;
-    }
+    if (RecordUnsendable(batch, i)) continue;
     bool zeroCopy = call.zeroCopy && zeroCopyRefused_ == 0 && !call.CopyForcedBy(i);
     unsigned cost = zeroCopy ? 2 : 1;
     io_uring_sqe* sqe = cqeBudget_ >= cost ? ring_.GetSqe() : nullptr;
