@@ -97,6 +97,15 @@ class Backend {
   enum class Chunk { kOn, kFailed, kFull };
   // One sendmmsg of up to a round of consecutive queued members.
   Chunk SendChunk(Batch& batch);
+  // Whether member i's ENOBUFS is a lack of room that waiting cures (the
+  // member then waits for writability as after EAGAIN). The kernel
+  // allocates a fragmented datagram's later fragments without waiting and
+  // fails with ENOBUFS past twice the send buffer, where dgram (libuv)
+  // waits and sends again; a qdisc's drop is ENOBUFS too, and final. So:
+  // a datagram large against the send buffer, while the socket still has
+  // datagrams queued (their leaving makes room), a bounded number of times
+  // per batch. Only such datagrams pay the ioctl that tells.
+  bool RoomMayCure(Batch& batch, uint32_t i);
   // Queued member i, if the socket cannot reach it at all
   // (Destination::err: another family), is taken off the queue and
   // recorded failed without a send; false if it can be sent.
@@ -123,6 +132,7 @@ class Backend {
   // another datagram's (ErrorQueue), else it is recorded.
   void Failed(Batch& batch, uint32_t i, int err);
 
+  int sendBuffer_ = -1;  // SO_SNDBUF, read at the first ENOBUFS that needs it
   // Sized on first use (a backend that never sends a chunk keeps none).
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;

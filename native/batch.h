@@ -55,6 +55,8 @@ struct Transmit {
   // One buffer per send, no per-member parts and no cmsg.
   bool Plain() const { return !HasExtras() && segmentSize == 0; }
   size_t CopyLength() const { return payloadLength + prefix.Total() + suffix.Total(); }
+  // Bytes member i's send carries.
+  size_t SendLength(uint32_t i) const { return prefix.Length(i) + payloadLength + suffix.Length(i); }
 };
 
 // The one copy of a call split across threads: every part reads it, and
@@ -129,6 +131,11 @@ class Batch {
   bool Aborted() const { return aborted_; }
   bool AllRecorded() const { return done_ == tx.Count(); }
   uint32_t Recorded() const { return done_; }
+
+  // Sends that failed with ENOBUFS and waited for room (Backend::RoomMayCure),
+  // and the member whose last such failure found the socket's queue empty.
+  uint32_t roomWaits = 0;
+  int64_t roomFailedEmpty = -1;
 
   // Results.
   uint32_t sent = 0, failed = 0;

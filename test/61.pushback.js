@@ -8,7 +8,9 @@
 // promptly; a process with nothing in flight exits by itself.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
+const path = require('node:path');
 const { linkMs, linkSuite, senderFailure, wireBytes } = require('./_link');
+const { privateNetwork, testUnless } = require('./_helpers');
 
 const PORTS = 50;
 const BASE = 20000;
@@ -150,5 +152,21 @@ netTest('the process exits by itself once a send over a slow link has settled', 
   assert.is(child.result.report.sent, 1000);
   await expectDelivered(1000, evenly(1000));
 });
+
+// Datagrams the kernel fragments, from a send buffer smaller than one of
+// them: it allocates the later fragments without waiting for room and
+// fails with ENOBUFS while earlier datagrams are still queued. That is a
+// lack of room, not a drop: every member must get every call, in order.
+const fragmenting = privateNetwork(['ip link set lo up', 'ip link set lo mtu 1500',
+  'tc qdisc add dev lo root tbf rate 30mbit burst 128kb limit 8mb'].join(' && '));
+const fragmentTest = testUnless(test, fragmenting.missing, '61.pushback fragments');
+
+for (const mode of ['copy', 'zero-copy']) {
+  fragmentTest(`${mode}: 9,000-B datagrams in 7 fragments through a 4 KiB send buffer over 30 Mbit/s all arrive, in order`, () => {
+    const { backend, reports, received } = fragmenting.run(path.join(__dirname, 'fixtures', 'fragments.js'), [mode]);
+    for (const report of reports) assert.equal(report, { sent: 16, failed: 0, codes: [] }, backend);
+    for (const calls of received) assert.equal(calls, [0, 1, 2, 3, 4], backend);
+  });
+}
 
 test.run();

@@ -44,10 +44,10 @@ function linkKinds(group, members, { fill }) {
     { on: 'small', call: (s) => s.sendGroup(group, medium, { zeroCopy: true }) },
     { on: 'dflt', call: (s) => s.sendGroup(group, frame, { segmentSize: 1200 }) },
     { on: 'mmsg', call: (s) => s.sendGroup(group, medium, { prefix, suffix }) },
-    // The default buffer: from a 4 KiB one, most 9,000-B datagrams (6 IP
-    // fragments) fail with ENOBUFS on this link, where dgram sends them all
-    // (a library issue, docs/benchmarks.md "The link sink": fragments 2..6 are allocated
-    // without waiting, up to 2 x sk_sndbuf).
+    // The default buffer: through a 4 KiB one a 9,000-B datagram (7 IP
+    // fragments) fits only a nearly empty queue and waits for room a
+    // bounded number of times (Backend::RoomMayCure; test/61.pushback),
+    // which the other senders' traffic on this shared link could exhaust.
     { on: 'dflt', call: (s) => s.sendGroup(group, large) },
     {
       on: 'dflt',
