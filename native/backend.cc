@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 
 #include <cerrno>
+#include <climits>
 
 namespace sendgroup {
 
@@ -15,13 +16,16 @@ constexpr unsigned kChunk = 1024;
 // and UDP headers): not fragmented on common paths, so its ENOBUFS is a
 // drop (RoomMayCure).
 constexpr size_t kUnfragmentedBytes = 1472;
-// Waits for room after ENOBUFS per member of a batch, on average. The
-// socket polls writable below half its buffer, a fragmented datagram may
-// need it nearly empty: the wait spins (as dgram's does) until the queue
-// drains, a few microseconds a turn; 1,024 turns bound it to a few
-// milliseconds a member (a 9,000-B datagram at 30 Mbit/s took up to 200),
-// after which the ENOBUFS is reported.
-constexpr uint32_t kRoomWaitsPerMember = 1024;
+// Waits for room after ENOBUFS (RoomMayCure). The socket polls writable
+// below half its buffer, and a fragmented datagram may need it nearly
+// empty: the wait spins (as dgram's does) until the queue drains, a few
+// microseconds a turn. 1,024 turns bound a member to a few milliseconds (a
+// 9,000-B datagram at 30 Mbit/s took up to 200), 65,536 a call to a few
+// tenths of a second; past them the ENOBUFS is reported.
+constexpr uint16_t kRoomWaitsPerMember = 1024;
+constexpr uint32_t kRoomWaitsPerCall = 65536;
+// Of them, tries in a row that find the socket's queue empty.
+constexpr uint8_t kRoomEmptyTries = 8;
 
 }  // namespace
 
@@ -85,29 +89,33 @@ Backend::Chunk Backend::SendChunk(Batch& batch) {
 }
 
 bool Backend::RoomMayCure(Batch& batch, uint32_t i) {
+  // A GSO send is one skb, allocated waiting for room like any datagram
+  // that is not fragmented: its ENOBUFS is a drop.
   size_t length = batch.tx.SendLength(i);
-  if (length <= kUnfragmentedBytes || batch.Aborted()) return false;
-  if (batch.roomWaits >= kRoomWaitsPerMember * batch.tx.Count()) return false;
+  if (length <= kUnfragmentedBytes || batch.tx.segmentSize || batch.Aborted()) return false;
   if (sendBuffer_ < 0) {
     socklen_t size = sizeof(sendBuffer_);
-    if (getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sendBuffer_, &size) < 0) sendBuffer_ = 0;
+    if (getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sendBuffer_, &size) < 0) sendBuffer_ = INT_MAX;
   }
   // Fragments charge the buffer an skb each, up to about three times the
   // datagram's bytes at small MTUs: a datagram under a quarter of the
   // buffer always finds room (the kernel fails it only past twice the
   // buffer, and the socket polls writable below half).
   if (length * 4 <= size_t(sendBuffer_)) return false;
+  if (batch.roomWaits >= kRoomWaitsPerCall) return false;
+  if (batch.roomWaitOf.empty()) batch.roomWaitOf.resize(batch.tx.Count());
+  Batch::RoomWait& member = batch.roomWaitOf[i];
+  if (member.waits >= kRoomWaitsPerMember) return false;
   // Datagrams still queued make room as they leave. An empty queue now
-  // may have drained since the send failed: one more try tells; a member
-  // that fails again with nothing queued can never fit.
+  // may have drained since the send failed, and a zero-copy send's ENOBUFS
+  // can be its notification memory (optmem), which completions give back:
+  // a few more tries tell; a member that keeps failing with nothing queued
+  // can never fit.
   int queued = 0;
   if (ioctl(fd_, SIOCOUTQ, &queued) < 0) return false;
-  if (queued <= 0) {
-    if (batch.roomFailedEmpty == int64_t(i)) return false;
-    batch.roomFailedEmpty = i;
-  } else {
-    batch.roomFailedEmpty = -1;
-  }
+  if (queued > 0) member.emptyInRow = 0;
+  else if (++member.emptyInRow > kRoomEmptyTries) return false;
+  ++member.waits;
   ++batch.roomWaits;
   return true;
 }

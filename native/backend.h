@@ -104,7 +104,7 @@ class Backend {
   // waits and sends again; a qdisc's drop is ENOBUFS too, and final. So:
   // a datagram large against the send buffer, while the socket still has
   // datagrams queued (their leaving makes room), a bounded number of times
-  // per batch. Only such datagrams pay the ioctl that tells.
+  // per member and per call. Only such datagrams pay the ioctl that tells.
   bool RoomMayCure(Batch& batch, uint32_t i);
   // Queued member i, if the socket cannot reach it at all
   // (Destination::err: another family), is taken off the queue and
@@ -132,7 +132,9 @@ class Backend {
   // another datagram's (ErrorQueue), else it is recorded.
   void Failed(Batch& batch, uint32_t i, int err);
 
-  int sendBuffer_ = -1;  // SO_SNDBUF, read at the first ENOBUFS that needs it
+  // SO_SNDBUF, read at the first ENOBUFS that needs it (a later change to
+  // an adopted socket's buffer is not seen; unreadable: INT_MAX, no wait).
+  int sendBuffer_ = -1;
   // Sized on first use (a backend that never sends a chunk keeps none).
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;

@@ -132,10 +132,15 @@ class Batch {
   bool AllRecorded() const { return done_ == tx.Count(); }
   uint32_t Recorded() const { return done_; }
 
-  // Sends that failed with ENOBUFS and waited for room (Backend::RoomMayCure),
-  // and the member whose last such failure found the socket's queue empty.
+  // Sends that failed with ENOBUFS and waited for room (Backend::RoomMayCure):
+  // all of the call's, and per member (sized on first use) how many, and
+  // how many of its last ones in a row found the socket's queue empty.
+  struct RoomWait {
+    uint16_t waits = 0;
+    uint8_t emptyInRow = 0;
+  };
   uint32_t roomWaits = 0;
-  int64_t roomFailedEmpty = -1;
+  std::vector<RoomWait> roomWaitOf;
 
   // Results.
   uint32_t sent = 0, failed = 0;
