@@ -24,9 +24,14 @@ export function publishStart(sender: object, recipients: number, payloadBytes: n
   return call;
 }
 
+/** Whether anyone listens for finishes: a report built only for them is built only then. */
+export function finishObserved(): boolean {
+  return finishChannel.hasSubscribers;
+}
+
 /** Subscribers are user code: on the next tick, never while results are being read. */
-export function publishFinish(sender: object, call: SendCall | undefined, report: () => SendReport): void {
+export function publishFinish(sender: object, call: SendCall | undefined, report: SendReport): void {
   if (!finishChannel.hasSubscribers) return;
-  const message = { sender, call, report: report() };
+  const message = { sender, call, report };
   process.nextTick(() => finishChannel.publish(message));
 }

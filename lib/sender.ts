@@ -12,7 +12,7 @@ import {
 import { Completion, ErrorCode, SendReport, toCompletions, toReport } from './report';
 import { packBind, socketFd } from './socket';
 import { Segments, SenderCounters, SenderStats, gsoSegments } from './stats';
-import { SendCall, publishFinish, publishStart } from './diagnostics';
+import { SendCall, finishObserved, publishFinish, publishStart } from './diagnostics';
 import { CompletionStream } from './stream';
 
 /** A Group, or recipients as 'host:port' strings or { address, port } objects. */
@@ -285,11 +285,11 @@ export class Sender extends EventEmitter<SenderEvents> {
     this.#counters.finished(count, sent, bytes, zeroCopy, errors, pending.segments);
     if (pending.stream) {
       pending.stream.end();
-      publishFinish(this, pending.call, () => toReport(members, count, sent, failed, bytes, zeroCopy, errors));
+      if (finishObserved()) publishFinish(this, pending.call, toReport(members, count, sent, failed, bytes, zeroCopy, errors));
       return;
     }
     const report = this.#noteZeroCopyOutcome(pending, toReport(members, count, sent, failed, bytes, zeroCopy, errors));
-    publishFinish(this, pending.call, () => report);
+    publishFinish(this, pending.call, report);
     // Inside send() the promise does not exist yet: #start hands the report over.
     if (pending.resolve) pending.resolve(report);
     else pending.report = report;
