@@ -50,7 +50,7 @@ bool Backend::SendDirect(Batch& batch) {
       batch.Record(0, int(sent));
       return true;
     }
-    if (err == EAGAIN || err == EWOULDBLOCK || (err == ENOBUFS && RoomMayCure(batch, 0))) return false;
+    if (NoRoom(batch, 0, err)) return false;
     if (err == EINTR || errors_.Stale(err)) continue;
     batch.Record(0, -err);
     return true;
@@ -73,7 +73,7 @@ Backend::Chunk Backend::SendChunk(Batch& batch) {
     if (sent < 0) err = errno;
   }
   if (sent < 0) {
-    if (err == EAGAIN || err == EWOULDBLOCK || (err == ENOBUFS && RoomMayCure(batch, first))) return Chunk::kFull;
+    if (NoRoom(batch, first, err)) return Chunk::kFull;
     if (err != EINTR) Failed(batch, first, err);
     return Chunk::kFailed;
   }
@@ -86,6 +86,10 @@ Backend::Chunk Backend::SendChunk(Batch& batch) {
   }
   NoteProgress(&batch);
   return Chunk::kOn;
+}
+
+bool Backend::NoRoom(Batch& batch, uint32_t i, int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || (err == ENOBUFS && RoomMayCure(batch, i));
 }
 
 bool Backend::RoomMayCure(Batch& batch, uint32_t i) {

@@ -97,8 +97,11 @@ class Backend {
   enum class Chunk { kOn, kFailed, kFull };
   // One sendmmsg of up to a round of consecutive queued members.
   Chunk SendChunk(Batch& batch);
-  // Whether member i's ENOBUFS is a lack of room that waiting cures (the
-  // member then waits for writability as after EAGAIN). The kernel
+  // Whether member i's send failed (errno err) for lack of room in the
+  // send buffer: EAGAIN, or an ENOBUFS that RoomMayCure. The member then
+  // waits for writability and goes again.
+  bool NoRoom(Batch& batch, uint32_t i, int err);
+  // Whether member i's ENOBUFS is a lack of room that waiting cures. The kernel
   // allocates a fragmented datagram's later fragments without waiting and
   // fails with ENOBUFS past twice the send buffer, where dgram (libuv)
   // waits and sends again; a qdisc's drop is ENOBUFS too, and final. So:

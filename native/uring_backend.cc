@@ -172,7 +172,7 @@ void UringBackend::OnResult(UringCall& call, uint32_t i, bool zeroCopy, const io
     ++cqeBudget_;  // the notification we reserved room for will not come
   }
   --call.inflight;
-  if (res == -ENOBUFS && RoomMayCure(batch, i)) res = -EAGAIN;
+  if (res < 0 && NoRoom(batch, i, -res)) res = -EAGAIN;
   // Not sent because the call was aborted while it waited for room.
   if (res == -EAGAIN && batch.Aborted()) res = -ECANCELED;
   if (res == -EAGAIN) ++roundAgain_;

@@ -156,16 +156,29 @@ netTest('the process exits by itself once a send over a slow link has settled', 
 // Datagrams the kernel fragments, from a send buffer smaller than one of
 // them: it allocates the later fragments without waiting for room and
 // fails with ENOBUFS while earlier datagrams are still queued. That is a
-// lack of room, not a drop: every member must get every call, in order.
+// lack of room, not a drop: every live member must get every call, in
+// order. A quarter of the members went away; ICMP for them is not rate
+// limited in this namespace, so their errors come back while others wait.
 const fragmenting = privateNetwork(['ip link set lo up', 'ip link set lo mtu 1500',
+  'sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=1000000 net.ipv4.icmp_msgs_burst=1000000',
   'tc qdisc add dev lo root tbf rate 30mbit burst 128kb limit 8mb'].join(' && '));
 const fragmentTest = testUnless(test, fragmenting.missing, '61.pushback fragments');
 
 for (const mode of ['copy', 'zero-copy']) {
-  fragmentTest(`${mode}: 9,000-B datagrams in 7 fragments through a 4 KiB send buffer over 30 Mbit/s all arrive, in order`, () => {
-    const { backend, reports, received } = fragmenting.run(path.join(__dirname, 'fixtures', 'fragments.js'), [mode]);
-    for (const report of reports) assert.equal(report, { sent: 16, failed: 0, codes: [] }, backend);
-    for (const calls of received) assert.equal(calls, [0, 1, 2, 3, 4], backend);
+  fragmentTest(`${mode}: 9,000-B datagrams in 7 fragments through a 4 KiB send buffer over 30 Mbit/s all reach the live members, in order; ICMP blames only the gone`, () => {
+    const { backend, gonePorts, reports, unreachablePorts, received } = fragmenting.run(path.join(__dirname, 'fixtures', 'fragments.js'), [mode]);
+    for (const report of reports) {
+      assert.is(report.sent + report.failed, 16, backend);
+      // A gone member may fail with its own ICMP error; nobody else fails.
+      for (const [port, code] of report.failures) {
+        assert.ok(gonePorts.includes(port) && code === 'ECONNREFUSED', `${backend}: port ${port} failed with ${code}`);
+      }
+    }
+    assert.ok(unreachablePorts.length > 0, `${backend}: ICMP came back`);
+    for (const port of unreachablePorts) assert.ok(gonePorts.includes(port), `${backend}: 'unreachable' for live port ${port}`);
+    received.forEach((calls, id) => {
+      if (calls !== null) assert.equal(calls, [0, 1, 2, 3, 4], `${backend}: member ${id}`);
+    });
   });
 }
 
