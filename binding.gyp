@@ -29,7 +29,8 @@
         "native/uring_receiver.cc",
         "native/mmsg_receiver.cc",
         "native/js_link.cc",
-        "native/relay.cc"
+        "native/relay.cc",
+        "native/relay_thread.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

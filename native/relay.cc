@@ -70,24 +70,7 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   napi_get_uv_event_loop(env, &loop);
   try {
     pool_ = std::make_shared<SlotPool>(args.buffers, args.bufferSize);
-    const SenderArgs& s = args.sender;
-    EngineSpec spec{s.backend, s.ring, s.threads, s.socket, s.inlineBelow};
-    engine_ = MakeEngine(env, loop, spec, socket, pool_, [this] { Notify(); });
-    backend_ = engine_->Info().name;
-    auto onDatagram = [this](const Datagram& d) { OnDatagram(d); };
-    auto onBurst = [this] { Notify(); };
-    // Each receiver reads a duplicate of its own (and closes it).
-    auto duplicate = [&] {
-      int dup = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
-      if (dup < 0) ThrowSyscallError(env, "fcntl", errno);
-      return dup;
-    };
-    std::unique_ptr<UringReceiver> uring;
-    if (spec.backend != "sendmmsg") {
-      uring = std::make_unique<UringReceiver>(loop, duplicate(), *pool_, s.ring.deferTaskrun, onDatagram, onBurst);
-    }
-    if (uring && !uring->SetupErrno()) receiver_ = std::move(uring);
-    else receiver_ = std::make_unique<MmsgReceiver>(loop, duplicate(), *pool_, onDatagram, onBurst);
+    if (!StartThread(loop, args.sender, socket)) StartOnLoop(env, loop, args.sender, socket);
   } catch (...) {
     receiver_.reset();
     engine_.reset();
@@ -96,12 +79,53 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   }
   js_.Attach(info, "sendgroup:relay");
   // A relay serves until closed, as a bound dgram socket does, and after
-  // close() until what is in flight is sent: it keeps the loop alive (its
-  // engine's handles, until Release) and itself from being collected.
-  engine_->KeepLoopAlive(true);
+  // close() until what is in flight is sent: it keeps the loop alive (wake_,
+  // or its engine's handles, until Release) and itself from being collected.
+  if (engine_) engine_->KeepLoopAlive(true);
   Ref();
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
   hookAdded_ = true;
+}
+
+bool Relay::StartThread(uv_loop_t* loop, const SenderArgs& s, const Socket& socket) {
+  EngineSpec spec{s.backend, s.ring, s.threads, s.socket, s.inlineBelow};
+  if (s.threads || EngineIoUringErrno(spec, *pool_)) return false;
+  int dup = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return false;
+  RelayThreadConfig config{fd_, dup, socket.errorRoom, s.ring, pool_.get()};
+  auto thread = std::make_unique<RelayThread>(
+      config, [this](const Datagram& d) { OnDatagram(d); }, [this](Backend& b) { CollectOnThread(b); },
+      [this] { uv_async_send(wake_); });
+  // No thread (a task limit) or no ring for it: this thread's loop serves.
+  if (thread->StartErrno() || thread->SetupErrno()) return false;
+  wake_ = new uv_async_t;
+  uv_async_init(loop, wake_, OnWake);
+  wake_->data = this;
+  backend_ = thread->Info().name;
+  thread_ = std::move(thread);
+  thread_->Begin();
+  return true;
+}
+
+void Relay::StartOnLoop(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, const Socket& socket) {
+  EngineSpec spec{s.backend, s.ring, s.threads, s.socket, s.inlineBelow};
+  engine_ = MakeEngine(env, loop, spec, socket, pool_, [this] { Notify(); });
+  backend_ = engine_->Info().name;
+  auto onDatagram = [this](const Datagram& d) { OnDatagram(d); };
+  auto onBurst = [this] { Notify(); };
+  std::unique_ptr<UringReceiver> uring;
+  if (spec.backend != "sendmmsg") {
+    uring = std::make_unique<UringReceiver>(loop, Duplicate(env), *pool_, s.ring.deferTaskrun, onDatagram, onBurst);
+  }
+  if (uring && !uring->SetupErrno()) receiver_ = std::move(uring);
+  else receiver_ = std::make_unique<MmsgReceiver>(loop, Duplicate(env), *pool_, onDatagram, onBurst);
+}
+
+// Each receiver reads a duplicate of its own (and closes it).
+int Relay::Duplicate(Napi::Env env) const {
+  int dup = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) ThrowSyscallError(env, "fcntl", errno);
+  return dup;
 }
 
 Relay::~Relay() {
@@ -142,39 +166,75 @@ bool Relay::Allowed(const sockaddr* from) const {
   return false;
 }
 
+// Received before close() stopped the receive: forwarded like the rest.
 void Relay::OnDatagram(const Datagram& d) {
-  ++received_;
   bool truncated = d.truncated || d.length > maxDatagram_;
   bool allowed = !truncated && Allowed(d.from);
-  if (truncated) ++truncated_;
-  else if (!allowed) ++notAllowed_;
-  else if (table_->empty()) ++noMembers_;
-  // Received before close() stopped the receive: forwarded like the rest.
-  if (!allowed || table_->empty()) {
-    receiver_->Return(d.slot);
+  Transmit tx;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++received_;
+    if (truncated) ++truncated_;
+    else if (!allowed) ++notAllowed_;
+    else if (table_->empty()) ++noMembers_;
+    else tx.destinations = table_;
+    if (tx.destinations) ++forwarded_;
+  }
+  if (!tx.destinations) {
+    ReturnSlot(d.slot);
     return;
   }
-  Transmit tx;
   tx.token = nextToken_;
   nextToken_ = nextToken_ == UINT32_MAX ? 1 : nextToken_ + 1;
   tx.zeroCopy = zeroCopy_ == 1 || (zeroCopy_ == 2 && d.length >= zeroCopyMinBytes_);
-  tx.destinations = table_;
   tx.payloadLength = d.length;
   auto batch = std::make_unique<Batch>(std::move(tx));
   // Sent from the buffer it landed in; the buffer takes the next datagram
   // once every send and zero-copy notification of this one is done.
   int slot = d.slot;
-  batch->PlaceShared(std::make_shared<SharedCopy>(const_cast<uint8_t*>(d.data), slot, [this, slot] {
-    if (receiver_) receiver_->Return(slot);
-  }));
-  ++forwarded_;
-  engine_->Start(std::move(batch), Sources{});
+  batch->PlaceShared(std::make_shared<SharedCopy>(const_cast<uint8_t*>(d.data), slot, [this, slot] { ReturnSlot(slot); }));
+  if (thread_) thread_->Send(std::move(batch));
+  else engine_->Start(std::move(batch), Sources{});
+}
+
+// Released after the receiver (Release) only on teardown, when the slots no
+// longer matter.
+void Relay::ReturnSlot(int slot) {
+  if (thread_) thread_->Return(slot);
+  else if (receiver_) receiver_->Return(slot);
 }
 
 void Relay::Done(Batch& batch) {
+  std::lock_guard<std::mutex> lock(mutex_);
   sends_ += batch.sent;
   bytes_ += batch.bytes;
   for (size_t i = 1; i < batch.errors.size(); i += 2) ++failures_[batch.errors[i]];
+}
+
+void Relay::Unreachable(const struct Unreachable& u) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  unreachable_.push_back(u);
+}
+
+void Relay::CollectOnThread(Backend& backend) {
+  backend.Collect(*this);
+  std::lock_guard<std::mutex> lock(mutex_);
+  staleRetries_ = backend.StaleRetries();
+  if (!unreachable_.empty()) uv_async_send(wake_);
+}
+
+void Relay::OnWake(uv_async_t* handle) {
+  auto* self = static_cast<Relay*>(handle->data);
+  if (self) self->Notify();
+}
+
+void Relay::TakeUnreachable() {
+  std::vector<struct Unreachable> taken;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    taken.swap(unreachable_);
+  }
+  for (const struct Unreachable& u : taken) outbox_.Unreachable(u);
 }
 
 std::vector<Destination>& Relay::EditTable() {
@@ -188,12 +248,14 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
   if (packed.length < kMemberBytes || !ParseDestinations(packed.data, 1, family_, parsed)) {
     ThrowTypeError(info.Env(), "add() takes one packed member");
   }
+  std::lock_guard<std::mutex> lock(mutex_);
   EditTable().push_back(parsed[0]);
   return info.Env().Undefined();
 }
 
 Napi::Value Relay::Remove(const Napi::CallbackInfo& info) {
   uint32_t index = info[0].As<Napi::Number>().Uint32Value();
+  std::lock_guard<std::mutex> lock(mutex_);
   if (index >= table_->size()) ThrowRangeError(info.Env(), "remove() index out of range");
   std::vector<Destination>& table = EditTable();
   table.erase(table.begin() + index);
@@ -201,7 +263,9 @@ Napi::Value Relay::Remove(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Relay::Clear(const Napi::CallbackInfo& info) {
-  table_ = std::make_shared<std::vector<Destination>>();
+  auto empty = std::make_shared<std::vector<Destination>>();
+  std::lock_guard<std::mutex> lock(mutex_);
+  table_.swap(empty);
   return info.Env().Undefined();
 }
 
@@ -213,6 +277,7 @@ Napi::Value Relay::Close(const Napi::CallbackInfo& info) {
   if (!closing_) {
     closing_ = true;
     if (receiver_) receiver_->Stop();
+    if (thread_) thread_->Stop();
   }
   return Mail(info.Env());
 }
@@ -224,11 +289,17 @@ Napi::Value Relay::Mail(Napi::Env env) {
 
 void Relay::Settle() {
   if (engine_) engine_->Collect(*this);
-  if (closing_ && !released_ && (!engine_ || engine_->Idle())) {
+  TakeUnreachable();
+  if (closing_ && !released_ && !InFlight()) {
     Release();
     Unref();  // the reference the constructor took
     outbox_.PushClosed();
   }
+}
+
+bool Relay::InFlight() const {
+  if (thread_) return !thread_->Ended();
+  return engine_ && !engine_->Idle();
 }
 
 void Relay::Notify() {
@@ -261,14 +332,16 @@ Napi::Value Relay::Address(const Napi::CallbackInfo& info) {
 
 Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  double noBuffer = thread_ ? thread_->Drops() : receiver_ ? receiver_->Drops() : drops_;
   Napi::Object stats = Napi::Object::New(env);
+  std::lock_guard<std::mutex> lock(mutex_);
   stats.Set("received", received_);
   stats.Set("forwarded", forwarded_);
   stats.Set("sends", sends_);
   stats.Set("bytes", bytes_);
   stats.Set("notAllowed", notAllowed_);
   stats.Set("noMembers", noMembers_);
-  stats.Set("noBuffer", receiver_ ? receiver_->Drops() : drops_);
+  stats.Set("noBuffer", noBuffer);
   stats.Set("truncated", truncated_);
   stats.Set("members", double(table_->size()));
   stats.Set("staleRetries", engine_ ? engine_->Info().staleRetries : staleRetries_);
@@ -284,6 +357,15 @@ Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
 void Relay::Release() {
   if (released_) return;
   released_ = true;
+  if (thread_) {
+    // Its last results and its end reach wake_ before the join returns.
+    thread_->Shut();
+    thread_->Join();
+    drops_ = thread_->Drops();
+    thread_.reset();
+    wake_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(wake_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  }
   if (receiver_) receiver_->Stop();
   if (engine_) {
     engine_->Drain();

@@ -1,20 +1,26 @@
 // The JavaScript-facing Relay: receives datagrams on its socket and sends
-// each, from the buffer it landed in, to every member of its table, through
-// an engine (engine.h) as a Sender would. Closed by default: only datagrams
-// from allowed sources are forwarded. Results stay here as counters; only
-// 'unreachable' events and the close reach JavaScript (the mailbox).
+// each, from the buffer it landed in, to every member of its table: on a
+// native thread of its own (relay_thread.h: io_uring, threads: 0), or on
+// this thread's loop through an engine (engine.h) as a Sender would. Closed
+// by default: only datagrams from allowed sources are forwarded. Results
+// stay here as counters; only 'unreachable' events and the close reach
+// JavaScript (the mailbox).
 #pragma once
 
 #include <napi.h>
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
+#include "args.h"
 #include "engine.h"
 #include "js_link.h"
 #include "outbox.h"
 #include "receiver.h"
+#include "relay_thread.h"
+#include "socket.h"
 
 namespace sendgroup {
 
@@ -43,10 +49,27 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   Napi::Value Address(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
 
+  // io_uring with threads: 0 on a thread of its own, where the kernel lets
+  // it; whether it runs there.
+  bool StartThread(uv_loop_t* loop, const SenderArgs& s, const Socket& socket);
+  // Anything else: receiver and engine on this thread's loop.
+  void StartOnLoop(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, const Socket& socket);
+  int Duplicate(Napi::Env env) const;
+
+  // On the relay's thread, or this one's loop.
   void OnDatagram(const Datagram& datagram);
+  void ReturnSlot(int slot);
   bool Allowed(const sockaddr* from) const;
-  // The table to edit: copied first only while datagrams in flight use it.
+  // On the relay's thread: its backend's results, and a wake-up here when
+  // there are records for JavaScript.
+  void CollectOnThread(Backend& backend);
+  static void OnWake(uv_async_t* handle);
+  // The table to edit (under mutex_): copied first only while datagrams in
+  // flight use it.
   std::vector<Destination>& EditTable();
+  bool InFlight() const;
+  // The records the relay's thread left, into the outbox.
+  void TakeUnreachable();
   // From the loop: collect the engine's results, finish a close, and tell
   // JavaScript when records wait.
   void Notify();
@@ -57,14 +80,20 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
 
   void Progress(Batch& /*batch*/) override {}
   void Done(Batch& batch) override;
-  void Unreachable(const struct Unreachable& u) override { outbox_.Unreachable(u); }
+  void Unreachable(const struct Unreachable& u) override;
 
   int fd_ = -1;
   int family_ = 0;
   std::shared_ptr<SlotPool> pool_;
+  std::unique_ptr<RelayThread> thread_;  // or, on this thread's loop:
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Receiver> receiver_;
+  uv_async_t* wake_ = nullptr;  // with thread_: records waiting, or its end
+  // What the relay's thread shares with the calls from JavaScript: the
+  // table, the counters and unreachable_.
+  std::mutex mutex_;
   std::shared_ptr<std::vector<Destination>> table_;
+  std::vector<struct Unreachable> unreachable_;
   std::vector<AllowedSource> allowed_;
   bool allowAny_ = false;
   int zeroCopy_ = 0;  // 0 never, 1 always, 2 from zeroCopyMinBytes_ up

@@ -164,6 +164,13 @@ int Ring::Submit() {
   }
 }
 
+int Ring::SubmitAndWait() {
+  for (;;) {
+    int ret = io_uring_submit_and_wait(&ring_, 1);
+    if (ret != -EINTR) return ret;
+  }
+}
+
 void Ring::RunTaskWork(unsigned requests) {
   if (!features_.deferTaskrun) return;
   // Since 6.13 one GETEVENTS pass runs at most IO_LOCAL_TW_DEFAULT_MAX (20)

@@ -57,6 +57,9 @@ class Ring {
   // SQEs prepared or refused by the last submit, not yet taken by the kernel
   // (without SUBMIT_ALL the kernel stops at the first SQE it cannot take).
   unsigned SqPending() const { return io_uring_sq_ready(&ring_); }
+  // Submits, then sleeps until a completion waits (running deferred task
+  // work as it comes): for a thread that waits on this ring alone.
+  int SubmitAndWait();
   // Runs all deferred task work of up to `requests` requests in flight
   // (DEFER_TASKRUN needs it after each eventfd wake-up, or completions are
   // never posted).

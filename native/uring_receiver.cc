@@ -24,7 +24,7 @@ unsigned PowerOfTwoAtLeast(unsigned n) {
 
 UringReceiver::UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool deferTaskrun, OnDatagram onDatagram,
                              OnBurst onBurst)
-    : Receiver(fd), fd_(fd), pool_(pool), ring_(kRingEntries, pool, false, deferTaskrun, PowerOfTwoAtLeast(unsigned(pool.Count())) * 2), onDatagram_(std::move(onDatagram)),
+    : Receiver(fd), fd_(fd), pool_(pool), ring_(kRingEntries, pool, false, deferTaskrun, PowerOfTwoAtLeast(unsigned(pool.Count())) * 2), ownerWaits_(!loop), onDatagram_(std::move(onDatagram)),
       onBurst_(std::move(onBurst)) {
   setupErrno_ = ring_.SetupErrno();
   if (setupErrno_ || !SetUpBuffers()) return;
@@ -32,6 +32,12 @@ UringReceiver::UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool defer
   Arm();
   if (ring_.Submit() < 0) {
     setupErrno_ = EINVAL;
+    return;
+  }
+  // The owner sleeps in the ring itself: an eventfd signal per completion
+  // would wake nobody.
+  if (ownerWaits_) {
+    ring_.SetEventFdEnabled(false);
     return;
   }
   wakePoll_ = std::make_unique<Poller>(loop, ring_.EventFd(), this, OnWake);
@@ -109,8 +115,9 @@ void UringReceiver::Return(int slot) {
     // Woken by the socket, the new receive goes in with the next Service:
     // submitted here it could take the waiting datagrams, and no wake-up
     // would come to reap them. Woken by the eventfd, it goes in now.
+    // An owner that waits in the ring submits it with its next Wait.
     if (poll_) Watch();
-    else ring_.Submit();
+    else if (!ownerWaits_) ring_.Submit();
   }
 }
 
@@ -159,7 +166,33 @@ void UringReceiver::OnWake(void* self, int /*status*/, int /*events*/) {
 // and its cancel), each with one item queued at a time.
 void UringReceiver::Service() {
   ring_.Submit();
-  ring_.Reap([this](const io_uring_cqe& cqe) { OnCqe(cqe); });
+  Reap(nullptr);
+}
+
+bool UringReceiver::Poll(int fd, unsigned events, uint64_t tag, bool multishot) {
+  io_uring_sqe* sqe = ring_.GetSqe();
+  if (!sqe) return false;
+  if (multishot) io_uring_prep_poll_multishot(sqe, fd, events);
+  else io_uring_prep_poll_add(sqe, fd, events);
+  io_uring_sqe_set_data64(sqe, tag);
+  return true;
+}
+
+// A datagram arriving queues the receive's task work, which wakes the wait
+// (DEFER_TASKRUN: once as many items are queued as completions are waited
+// for, here one) and runs inside it; without DEFER_TASKRUN it runs as the
+// thread returns from the wait. Either way its CQE is there when Wait
+// returns, as for a blocking recvmmsg.
+void UringReceiver::Wait(const OnOwnerCqe& onOwner) {
+  ring_.SubmitAndWait();
+  Reap(onOwner);
+}
+
+void UringReceiver::Reap(const OnOwnerCqe& onOwner) {
+  ring_.Reap([&](const io_uring_cqe& cqe) {
+    if (cqe.user_data >= kFirstOwnerTag) onOwner(cqe);
+    else OnCqe(cqe);
+  });
   Watch();
   onBurst_();
 }

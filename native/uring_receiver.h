@@ -20,12 +20,27 @@ class UringReceiver : public Receiver {
   // own). Check SetupErrno() (a kernel without multishot receives or
   // provided buffer rings refuses, and the relay receives with recvmmsg
   // instead).
+  // loop nullptr: no loop watches the receiver; its owner's thread sleeps
+  // in Wait() instead, and may have other descriptors polled there (Poll).
   UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool deferTaskrun, OnDatagram onDatagram, OnBurst onBurst);
   ~UringReceiver() override;
 
   int SetupErrno() const { return setupErrno_; }
   void Return(int slot) override;
   void Stop() override;
+  // A receive is armed, or its last completion is not yet reaped.
+  bool Receiving() const { return armed_; }
+
+  // Without a loop: the owner's tags for Poll are kFirstOwnerTag and up.
+  static constexpr uint64_t kFirstOwnerTag = 16;
+  using OnOwnerCqe = std::function<void(const io_uring_cqe&)>;
+  // Asks the ring to poll fd for events (multishot: a completion each time
+  // they occur, until one comes without IORING_CQE_F_MORE); submitted with
+  // the next Wait. False when the SQ is full.
+  bool Poll(int fd, unsigned events, uint64_t tag, bool multishot);
+  // Submits, sleeps until something completes, delivers the datagrams and
+  // hands the owner's completions to onOwner; then OnBurst.
+  void Wait(const OnOwnerCqe& onOwner);
 
  private:
   bool SetUpBuffers();
@@ -34,6 +49,7 @@ class UringReceiver : public Receiver {
   static void OnPoll(void* self, int status, int events);
   static void OnWake(void* self, int status, int events);
   void Service();
+  void Reap(const OnOwnerCqe& onOwner);
   void OnCqe(const io_uring_cqe& cqe);
   void Deliver(int slot, int length);
 
@@ -57,6 +73,7 @@ class UringReceiver : public Receiver {
   unsigned inRing_ = 0;  // buffers the kernel may pick
   bool armed_ = false;
   bool stopped_ = false;
+  bool ownerWaits_;  // no loop: the owner sleeps in Wait()
   OnDatagram onDatagram_;
   OnBurst onBurst_;
   std::unique_ptr<Poller> poll_;      // the socket (a duplicate), readable

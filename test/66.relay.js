@@ -7,13 +7,15 @@
 // arguments refused before anything is bound, a dgram socket adopted,
 // datagrams longer than maxDatagram, and 'unreachable' events. Waits are for
 // counts the relay or the receivers reach; the deadline only turns a hang
-// into a failure. The relay's threads are the default (SENDGROUP_THREADS).
+// into a failure. The relay's threads are the default (SENDGROUP_THREADS);
+// with io_uring and threads: 0 it forwards while this thread is blocked.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
+const { execFileSync } = require('node:child_process');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const { Group, Relay, probe } = require('..');
-const { openReceivers } = require('./_helpers');
+const { openReceivers, testUnless } = require('./_helpers');
 const { build, check } = require('./fixtures/link-datagram');
 
 const DEADLINE_MS = 20000;
@@ -354,6 +356,38 @@ test('maxDatagram: a datagram of exactly maxDatagram bytes is forwarded, any lon
   assert.equal(lengths, [1000, 20, 999], `forwarded lengths (${relay.stats().backend})`);
   assert.equal(relay.stats().dropped, { notAllowed: 0, noBuffer: 0, truncated: 8, noMembers: 0 });
   assert.is(relay.stats().forwarded, 3);
+  await relay.close();
+});
+
+const ownThread = testUnless(test, EXPECTED_BACKEND !== 'io_uring' && 'the sendmmsg backend relays on the JavaScript thread\'s loop', '66.relay own thread');
+ownThread('io_uring, threads: 0: the relay forwards on a thread of its own, also while JavaScript is blocked', async () => {
+  // A free port for the member, which a child binds: this thread is blocked while it runs.
+  const probeSocket = await source();
+  const memberPort = probeSocket.port;
+  probeSocket.close();
+  const relay = relayOf({ listen: '127.0.0.1:0', allow: ['127.0.0.1'], group: new Group([`127.0.0.1:${memberPort}`]), threads: 0 });
+  const COUNT = 200;
+  const out = execFileSync(process.execPath, ['-e', `
+    const { build } = require(${JSON.stringify(require.resolve('./fixtures/link-datagram'))});
+    const dgram = require('dgram');
+    const member = dgram.createSocket('udp4');
+    const got = [];
+    const done = (code) => { process.stdout.write(JSON.stringify(got)); process.exit(code); };
+    setTimeout(() => done(1), ${DEADLINE_MS / 2}).unref();
+    const from = dgram.createSocket('udp4');
+    const next = () => {
+      const { payload, options } = build(got.length, 1, 300);
+      from.send([options.prefix.data, payload, options.suffix.data], ${relay.address().port}, '127.0.0.1');
+    };
+    // One at a time: the next goes once the relay forwarded this one.
+    member.on('message', (m) => {
+      got.push(m.readUInt32LE(0));
+      if (got.length === ${COUNT}) done(0);
+      else next();
+    });
+    member.bind(${memberPort}, '127.0.0.1', next);`], { encoding: 'utf8', timeout: DEADLINE_MS }).trim();
+  assert.equal(JSON.parse(out), range(0, COUNT));
+  assert.is(relay.stats().forwarded, COUNT);
   await relay.close();
 });
 

@@ -1,10 +1,9 @@
 'use strict';
 // A relay under pressure, and how it ends:
 // - bursts bigger than the relay's socket can hold while the relay cannot
-//   read (this thread blocked): what the kernel dropped is counted in
-//   dropped.noBuffer, exactly (received + noBuffer = sent, once one more
-//   datagram arrived: SO_RXQ_OVFL reports with the next datagram), and the
-//   relay reads on;
+//   read (its process stopped, SIGSTOP): what the kernel dropped is counted
+//   in dropped.noBuffer, exactly (received + noBuffer = sent), and the
+//   relay reads on, in order;
 // - buffers: 2 and members behind a slow link (test/_link.js, a tbf in
 //   namespace A, the members in B), so both buffers wait on sends and the
 //   socket overflows: every datagram is forwarded or counted, each member
@@ -21,10 +20,8 @@ const assert = require('uvu/assert');
 const { execFileSync, spawn } = require('node:child_process');
 const dgram = require('node:dgram');
 const path = require('node:path');
-const { Group, Relay } = require('..');
 const { onLines, openReceivers } = require('./_helpers');
 const { linkSuite } = require('./_link');
-const { udpSockets } = require('./_proc');
 const { startNode } = require('./fixtures/relay-control');
 
 const PORTS = [20000, 20001, 20002, 20003];
@@ -33,7 +30,7 @@ const { netTest, env } = linkSuite(test, '69.relay-pressure', { ports: PORTS });
 
 async function until(condition, what) {
   const started = Date.now();
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() - started > DEADLINE_MS) assert.unreachable(`waited ${DEADLINE_MS} ms: ${what()}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -41,52 +38,54 @@ async function until(condition, what) {
 
 const sum = (record) => Object.values(record).reduce((a, b) => a + b, 0);
 
-test('bursts bigger than the socket can hold, the relay unable to read: the drops are counted in noBuffer, exactly; it reads on', async () => {
-  const rx = await openReceivers(1);
-  const from = dgram.createSocket('udp4');
-  await new Promise((resolve) => from.bind(0, '127.0.0.1', resolve));
-  const relay = new Relay({ listen: '127.0.0.1:0', allow: ['127.0.0.1'], group: new Group(rx.targets) });
-  const { port } = relay.address();
-  const queuedAt = (at) => udpSockets().filter((s) => s.port === at).reduce((bytes, s) => bytes + s.rx, 0);
-  const queued = () => queuedAt(port);
-  const memberQueued = () => queuedAt(rx.sockets[0].address().port);
-  const COUNT = 3000; // 8,000 bytes each: 24 MB, three times what the relay's socket takes (SO_RCVBUF 8 MiB)
-  let sent = 0;
+test('bursts bigger than the socket can hold while the relay\'s process is stopped: the drops are counted in noBuffer, exactly; it reads on', async () => {
+  const node = await startNode(null, { deadlineMs: DEADLINE_MS });
   try {
+    await node.request('receivers', { count: 1 });
+    await node.request('source', { bind: '127.0.0.1:0' });
+    const { address } = await node.request('relay', { options: { listen: '127.0.0.1:0', allow: ['127.0.0.1'] }, members: 'receivers' });
+    const to = `127.0.0.1:${address.port}`;
+    const COUNT = 3000; // 8,000 bytes each: 24 MB, three times what the relay's socket takes (SO_RCVBUF 8 MiB)
+    let sent = 0;
     for (let burst = 0; burst < 3; burst++) {
-      // This thread, and with it the relay's receiving, is blocked while a child sends the burst.
-      execFileSync(process.execPath, ['-e', `
-        const s = require('dgram').createSocket('udp4');
-        const b = Buffer.alloc(8000);
-        let n = ${sent};
-        (function go() { if (n === ${sent + COUNT}) return s.close(); b.writeUInt32LE(n++, 0); s.send(b, ${port}, '127.0.0.1', go); })();`],
-      { stdio: 'inherit', timeout: DEADLINE_MS });
+      // The relay cannot read (neither its thread nor its loop runs) while a child sends the burst.
+      process.kill(node.pid, 'SIGSTOP');
+      try {
+        execFileSync(process.execPath, ['-e', `
+          const { build } = require(${JSON.stringify(path.join(__dirname, 'fixtures', 'link-datagram.js'))});
+          const s = require('dgram').createSocket('udp4');
+          let n = ${sent};
+          (function go() {
+            if (n === ${sent + COUNT}) return s.close();
+            const { payload, options } = build(n++, 1, 8000);
+            s.send([options.prefix.data, payload, options.suffix.data], ${address.port}, '127.0.0.1', go);
+          })();`],
+        { stdio: 'inherit', timeout: DEADLINE_MS });
+      } finally {
+        process.kill(node.pid, 'SIGCONT');
+      }
       sent += COUNT;
-      // Every datagram of the burst was taken from the socket or dropped by it.
-      await until(() => queued() === 0, () => `burst ${burst}: the relay stopped reading, ${queued()} bytes wait in its socket: ${JSON.stringify(relay.stats())}`);
-      // And every datagram forwarded has left, and the member's socket is empty (it may have dropped some
-      // of the burst), so the next one fits everywhere.
-      await until(() => { const s = relay.stats(); return s.sends + sum(s.failures) === s.forwarded && memberQueued() === 0; },
-        () => `burst ${burst}: the relay's sends: ${JSON.stringify(relay.stats())}, ${memberQueued()} bytes wait at the member`);
-      // SO_RXQ_OVFL tells the count with the next datagram received: one more.
-      const trailer = Buffer.alloc(100);
-      trailer.writeUInt32LE(sent++, 0);
-      await new Promise((resolve) => from.send(trailer, port, '127.0.0.1', resolve));
-      await until(() => { const s = relay.stats(); return s.received + s.dropped.noBuffer === sent; }, () => `burst ${burst}: ${JSON.stringify(relay.stats())}, ${sent} sent`);
-      const stats = relay.stats();
+      // Every datagram of the burst was taken from the socket or dropped by it, and has left the
+      // relay and been read at the member, so one more fits everywhere (the drop count is read
+      // with SO_MEMINFO, at once).
+      await node.request('waitQueue');
+      await node.request('waitSent');
+      await node.request('send', { to, from: sent++, count: 1, size: 100 });
+      const { stats } = await node.request('waitRelay', { handled: sent });
+      assert.is(stats.received + stats.dropped.noBuffer, sent, JSON.stringify(stats));
       assert.ok(stats.dropped.noBuffer > 0, `the burst fitted the socket: ${JSON.stringify(stats)}`);
       assert.is(stats.forwarded, stats.received);
       assert.equal(stats.failures, {});
-      const last = () => rx.messages[0].length && rx.messages[0][rx.messages[0].length - 1].readUInt32LE(0);
-      await until(() => last() === sent - 1, () => `burst ${burst}: the trailer to the member (${rx.total} datagrams there): ${JSON.stringify(relay.stats())}`);
+      // The trailer reaches the member (whose own socket may have dropped some of the burst) after
+      // everything before it: in order, bytes intact, no duplicates.
+      const member = async () => (await node.request('report')).receivers[0];
+      await until(async () => (await member()).last === sent - 1, () => `burst ${burst}: the trailer never reached the member`);
+      const { bad, duplicates, outOfOrder } = await member();
+      assert.equal({ bad, duplicates, outOfOrder }, { bad: 0, duplicates: 0, outOfOrder: null });
     }
-    // What reached the member (its own socket may drop some of a burst) is in order.
-    const order = rx.messages[0].map((m) => m.readUInt32LE(0));
-    assert.ok(order.every((seq, i) => i === 0 || seq > order[i - 1]), 'in order');
+    await closeAndExit(node);
   } finally {
-    await relay.close();
-    from.close();
-    rx.close();
+    node.kill();
   }
 });
 

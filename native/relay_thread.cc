@@ -1,0 +1,186 @@
+#include "relay_thread.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+namespace sendgroup {
+
+namespace {
+
+enum Tag : uint64_t {
+  kCommands = UringReceiver::kFirstOwnerTag,
+  kSendRing,
+  kSocketErrors,
+  kSocketRoom,
+};
+
+}  // namespace
+
+RelayThread::RelayThread(const RelayThreadConfig& config, OnDatagram onDatagram, OnResults onResults, OnEnded onEnded)
+    : onResults_(std::move(onResults)), onEnded_(std::move(onEnded)) {
+  commandFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (commandFd_ < 0) {
+    startErrno_ = errno;
+    close(config.receiveFd);
+    return;
+  }
+  try {
+    thread_ = std::thread(&RelayThread::Run, this, config, std::move(onDatagram));
+  } catch (const std::system_error& e) {
+    startErrno_ = e.code().value();  // EAGAIN: the process or its cgroup at its task limit
+    close(config.receiveFd);
+    return;
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  setUp_.wait(lock, [this] { return setUpDone_; });
+}
+
+RelayThread::~RelayThread() {
+  Shut();
+  Join();
+  if (commandFd_ >= 0) close(commandFd_);
+}
+
+void RelayThread::Begin() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    begun_ = true;
+  }
+  setUp_.notify_all();
+}
+
+// The eventfd wakes a thread sleeping in its ring, the condition one
+// waiting for Begin.
+void RelayThread::Ask(Request request) {
+  if (!thread_.joinable() || request_.load() >= request) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    request_.store(request);
+  }
+  setUp_.notify_all();
+  eventfd_write(commandFd_, 1);
+}
+
+void RelayThread::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+double RelayThread::Drops() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return receiver_ ? receiver_->Drops() : drops_;
+}
+
+void RelayThread::Run(RelayThreadConfig config, OnDatagram onDatagram) {
+  pthread_setname_np(pthread_self(), "sendgroup-relay");
+  bool up = SetUp(config, std::move(onDatagram));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    setUpDone_ = true;
+  }
+  setUp_.notify_all();
+  bool begun = up && AwaitBegin();
+  if (begun) {
+    Loop();
+    Finish();
+  }
+  Close();
+  if (begun) onEnded_();
+}
+
+bool RelayThread::AwaitBegin() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  setUp_.wait(lock, [this] { return begun_ || request_.load() == kShut; });
+  return begun_;
+}
+
+// On the thread: a ring with SINGLE_ISSUER belongs to the task that set it up.
+bool RelayThread::SetUp(const RelayThreadConfig& config, OnDatagram onDatagram) {
+  sendFd_ = config.sendFd;
+  backend_ = std::make_unique<UringBackend>(config.sendFd, config.errorRoom, config.ring, *config.pool);
+  info_ = backend_->Info();
+  if ((setupErrno_ = backend_->SetupErrno())) {
+    close(config.receiveFd);
+    return false;
+  }
+  receiver_ = std::make_unique<UringReceiver>(nullptr, config.receiveFd, *config.pool, config.ring.deferTaskrun,
+                                              std::move(onDatagram), [] {});
+  setupErrno_ = receiver_->SetupErrno();
+  return setupErrno_ == 0;
+}
+
+void RelayThread::Loop() {
+  auto onOwner = [this](const io_uring_cqe& cqe) { OnOwnerCqe(cqe); };
+  while (!shut_ && !(stopped_ && !receiver_->Receiving() && backend_->Idle())) {
+    Watch();
+    receiver_->Wait(onOwner);
+    onResults_(*backend_);
+  }
+}
+
+void RelayThread::OnOwnerCqe(const io_uring_cqe& cqe) {
+  bool more = cqe.flags & IORING_CQE_F_MORE;
+  // A poll's result is the events that occurred, or a negative errno.
+  bool error = cqe.res > 0 && (cqe.res & POLLERR);
+  switch (cqe.user_data) {
+    case kCommands:
+      commandsPolled_ = more;
+      TakeRequest();
+      break;
+    case kSendRing:
+      ringPolled_ = more;
+      backend_->OnRingReady();
+      break;
+    case kSocketErrors:
+      errorsPolled_ = more;
+      backend_->OnSocketReady(true);
+      break;
+    case kSocketRoom:
+      roomPolled_ = false;
+      backend_->OnSocketReady(error);
+      break;
+  }
+}
+
+void RelayThread::TakeRequest() {
+  eventfd_t knocks;
+  eventfd_read(commandFd_, &knocks);
+  int request = request_.load();
+  if (request >= kStop && !stopped_) {
+    stopped_ = true;
+    receiver_->Stop();
+  }
+  shut_ = request == kShut;
+}
+
+// A room poll left armed after the sends stopped waiting fires once,
+// harmlessly: a backend not blocked ignores a writable socket.
+void RelayThread::Watch() {
+  if (!commandsPolled_) commandsPolled_ = receiver_->Poll(commandFd_, POLLIN, kCommands, true);
+  if (!ringPolled_) ringPolled_ = receiver_->Poll(backend_->RingFd(), POLLIN, kSendRing, true);
+  if (!errorsPolled_) errorsPolled_ = receiver_->Poll(sendFd_, POLLERR, kSocketErrors, true);
+  if (!roomPolled_ && backend_->WantsWritable()) roomPolled_ = receiver_->Poll(sendFd_, POLLOUT, kSocketRoom, false);
+}
+
+// The backend cancels what waits and lets the kernel finish (bounded); its
+// last results go out, which gives the receiver its slots back.
+void RelayThread::Finish() {
+  backend_->Drain();
+  onResults_(*backend_);
+}
+
+void RelayThread::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (receiver_) drops_ = receiver_->Drops();
+    receiver_.reset();
+  }
+  backend_.reset();
+  ended_.store(true, std::memory_order_release);
+}
+
+}  // namespace sendgroup
