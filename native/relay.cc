@@ -70,7 +70,7 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   napi_get_uv_event_loop(env, &loop);
   try {
     pool_ = std::make_shared<SlotPool>(args.buffers, args.bufferSize);
-    if (!StartThread(loop, args.sender, socket)) StartOnLoop(env, loop, args.sender, socket);
+    if (!StartThread(env, loop, args.sender, socket)) StartOnLoop(env, loop, args.sender, socket);
   } catch (...) {
     receiver_.reset();
     engine_.reset();
@@ -87,12 +87,10 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   hookAdded_ = true;
 }
 
-bool Relay::StartThread(uv_loop_t* loop, const SenderArgs& s, const Socket& socket) {
+bool Relay::StartThread(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, const Socket& socket) {
   EngineSpec spec{s.backend, s.ring, s.threads, s.socket, s.inlineBelow};
   if (s.threads || EngineIoUringErrno(spec, *pool_)) return false;
-  int dup = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return false;
-  RelayThreadConfig config{fd_, dup, socket.errorRoom, s.ring, pool_.get()};
+  RelayThreadConfig config{fd_, Duplicate(env), socket.errorRoom, s.ring, pool_.get()};
   auto thread = std::make_unique<RelayThread>(
       config, [this](const Datagram& d) { OnDatagram(d); }, [this](Backend& b) { CollectOnThread(b); },
       [this] { uv_async_send(wake_); });
@@ -197,8 +195,8 @@ void Relay::OnDatagram(const Datagram& d) {
   else engine_->Start(std::move(batch), Sources{});
 }
 
-// Released after the receiver (Release) only on teardown, when the slots no
-// longer matter.
+// To whoever receives: the relay's thread (where its batches end), or this
+// thread's receiver (which Release drops only after the engine drained).
 void Relay::ReturnSlot(int slot) {
   if (thread_) thread_->Return(slot);
   else if (receiver_) receiver_->Return(slot);

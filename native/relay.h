@@ -51,7 +51,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
 
   // io_uring with threads: 0 on a thread of its own, where the kernel lets
   // it; whether it runs there.
-  bool StartThread(uv_loop_t* loop, const SenderArgs& s, const Socket& socket);
+  bool StartThread(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, const Socket& socket);
   // Anything else: receiver and engine on this thread's loop.
   void StartOnLoop(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, const Socket& socket);
   int Duplicate(Napi::Env env) const;

@@ -11,6 +11,8 @@
 //   nor stalls;
 // - close() with sends waiting on the slow link: it resolves once they are
 //   done (all sent), and the process then exits by itself;
+// - members gone behind the slow link (ICMP errors come back): the live
+//   members get everything in order, only the gone ones fail and are named;
 // - a process whose only handle is a relay keeps serving until the relay
 //   is closed, then exits by itself.
 // The relays on the link run in namespace A (test/fixtures/relay-node.js);
@@ -89,11 +91,11 @@ test('bursts bigger than the socket can hold while the relay\'s process is stopp
   }
 });
 
-/** relay-node.js in namespace A: a source, a relay on 0.0.0.0 open only to it, the link's PORTS in B as members. */
-async function relayInA(options) {
+/** relay-node.js in namespace A: a source, a relay on 0.0.0.0 open only to it, the link's PORTS (and `more` ports) in B as members. */
+async function relayInA(options, more = []) {
   const node = await startNode(env.link.a, { deadlineMs: DEADLINE_MS });
   const { address: source } = await node.request('source', { bind: '127.0.0.1:0' });
-  const members = PORTS.map((port) => `${env.link.addresses.b4}:${port}`);
+  const members = [...PORTS, ...more].map((port) => `${env.link.addresses.b4}:${port}`);
   const { address } = await node.request('relay', { options: { listen: '0.0.0.0:0', allow: [source], ...options }, members });
   return { node, to: `127.0.0.1:${address.port}` };
 }
@@ -169,6 +171,31 @@ netTest('close() with sends waiting on a slow link: resolves once they are all s
     node.kill();
   }
 });
+
+// Ports in B nobody listens on: every datagram to them draws an ICMP port
+// unreachable (not rate-limited in the link's namespaces).
+const GONE = [20010, 20011];
+for (const zeroCopy of [false, true]) {
+  netTest(`members gone behind a slow link (${zeroCopy ? 'zero-copy' : 'copy'}): the live ones get everything in order; only the gone ones fail, named in 'unreachable'`, async () => {
+    env.link.setRate('20mbit');
+    await env.rx.reset();
+    const { node, to } = await relayInA({ sendBufferSize: 16384, zeroCopy }, GONE);
+    try {
+      const COUNT = 200; // x 6 members x 1,242 bytes on the wire: 0.6 s of link at 20 Mbit/s
+      await node.request('send', { to, from: 0, count: COUNT, size: 1200 });
+      await node.request('waitRelay', { handled: COUNT });
+      const { after, events } = await closeAndExit(node);
+      assert.is(after.forwarded, COUNT);
+      assert.is(after.sends + sum(after.failures), COUNT * (PORTS.length + GONE.length), JSON.stringify(after));
+      assert.equal(Object.keys(after.failures).filter((code) => code !== 'ECONNREFUSED'), [], JSON.stringify(after.failures));
+      assert.ok(GONE.every((port) => events.some((e) => e.port === port)), `a gone member never named: ${JSON.stringify(events)}`);
+      assert.ok(events.every((e) => GONE.includes(e.port) && e.code === 'ECONNREFUSED'), `a live member named: ${JSON.stringify(events)}`);
+      await expectDelivered(COUNT, 0, COUNT - 1);
+    } finally {
+      node.kill();
+    }
+  });
+}
 
 test('a process whose only handle is a relay serves until the relay is closed, then exits by itself', async () => {
   const rx = await openReceivers(3);
