@@ -20,7 +20,7 @@ struct Room {
 }  // namespace
 
 MmsgReceiver::MmsgReceiver(uv_loop_t* loop, int fd, SlotPool& pool, OnDatagram onDatagram, OnBurst onBurst)
-    : Receiver(fd), fd_(fd), pool_(pool), onDatagram_(std::move(onDatagram)), onBurst_(std::move(onBurst)) {
+    : fd_(fd), pool_(pool), onDatagram_(std::move(onDatagram)), onBurst_(std::move(onBurst)) {
   poll_ = std::make_unique<Poller>(loop, fd_, this, OnPoll);
   Watch();
 }

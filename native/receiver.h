@@ -26,21 +26,16 @@ class Receiver {
   // After a burst of datagrams, when the loop would go back to waiting.
   using OnBurst = std::function<void()>;
 
-  // fd: the socket received from (its drop count is read from it).
-  explicit Receiver(int fd);
   virtual ~Receiver() = default;
   // The slot may take the next datagram (its sends are done).
   virtual void Return(int slot) = 0;
   // No more datagrams from now on.
   virtual void Stop() = 0;
-  // Datagrams the socket dropped since we began reading it, read now
-  // (SO_MEMINFO; SO_RXQ_OVFL would tell only with the next datagram).
-  double Drops() const;
-
- private:
-  uint32_t SocketDrops() const;
-  int socketFd_;
-  uint32_t dropsBefore_;  // an adopted socket may have dropped some before
 };
+
+// Datagrams the socket fd has dropped (its count since it was opened, which
+// wraps at 2^32), read now: SO_MEMINFO; SO_RXQ_OVFL would tell only with the
+// next datagram.
+uint32_t SocketDrops(int fd);
 
 }  // namespace sendgroup

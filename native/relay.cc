@@ -4,12 +4,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include "args.h"
 #include "errors.h"
-#include "make_engine.h"
 #include "mmsg_receiver.h"
 #include "socket.h"
 #include "uring_receiver.h"
@@ -59,6 +59,7 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   Socket socket = OpenSocket(env, args.sender.socket);
   fd_ = socket.fd;
   family_ = socket.family;
+  dropsBefore_ = SocketDrops(fd_);
   allowed_ = ReadAllowed(args.allow.data, args.allowCount);
   allowAny_ = args.allowAny;
   maxDatagram_ = args.maxDatagram;
@@ -68,16 +69,16 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   ParseDestinations(args.table.data, args.count, family_, *table_);
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
+  const SenderArgs& s = args.sender;
+  EngineSpec spec{s.backend, s.ring, s.threads, s.socket, s.inlineBelow};
   try {
     pool_ = std::make_shared<SlotPool>(args.buffers, args.bufferSize);
-    if (!StartThread(env, loop, args.sender, socket)) StartOnLoop(env, loop, args.sender, socket);
+    if (!StartThread(env, loop, spec, socket)) StartOnLoop(env, loop, spec, socket);
+    js_.Attach(info, "sendgroup:relay");
   } catch (...) {
-    receiver_.reset();
-    engine_.reset();
-    close(fd_);
+    Release();
     throw;
   }
-  js_.Attach(info, "sendgroup:relay");
   // A relay serves until closed, as a bound dgram socket does, and after
   // close() until what is in flight is sent: it keeps the loop alive (wake_,
   // or its engine's handles, until Release) and itself from being collected.
@@ -87,10 +88,9 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   hookAdded_ = true;
 }
 
-bool Relay::StartThread(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, const Socket& socket) {
-  EngineSpec spec{s.backend, s.ring, s.threads, s.socket, s.inlineBelow};
-  if (s.threads || EngineIoUringErrno(spec, *pool_)) return false;
-  RelayThreadConfig config{fd_, Duplicate(env), socket.errorRoom, s.ring, pool_.get()};
+bool Relay::StartThread(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket) {
+  if (spec.threads || EngineIoUringErrno(spec, *pool_)) return false;
+  RelayThreadConfig config{fd_, Duplicate(env), socket.errorRoom, spec.ring, pool_.get()};
   auto thread = std::make_unique<RelayThread>(
       config, [this](const Datagram& d) { OnDatagram(d); }, [this](Backend& b) { CollectOnThread(b); },
       [this] { uv_async_send(wake_); });
@@ -105,15 +105,14 @@ bool Relay::StartThread(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, con
   return true;
 }
 
-void Relay::StartOnLoop(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, const Socket& socket) {
-  EngineSpec spec{s.backend, s.ring, s.threads, s.socket, s.inlineBelow};
+void Relay::StartOnLoop(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket) {
   engine_ = MakeEngine(env, loop, spec, socket, pool_, [this] { Notify(); });
   backend_ = engine_->Info().name;
   auto onDatagram = [this](const Datagram& d) { OnDatagram(d); };
   auto onBurst = [this] { Notify(); };
   std::unique_ptr<UringReceiver> uring;
   if (spec.backend != "sendmmsg") {
-    uring = std::make_unique<UringReceiver>(loop, Duplicate(env), *pool_, s.ring.deferTaskrun, onDatagram, onBurst);
+    uring = std::make_unique<UringReceiver>(loop, Duplicate(env), *pool_, spec.ring.deferTaskrun, onDatagram, onBurst);
   }
   if (uring && !uring->SetupErrno()) receiver_ = std::move(uring);
   else receiver_ = std::make_unique<MmsgReceiver>(loop, Duplicate(env), *pool_, onDatagram, onBurst);
@@ -171,12 +170,12 @@ void Relay::OnDatagram(const Datagram& d) {
   Transmit tx;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++received_;
-    if (truncated) ++truncated_;
-    else if (!allowed) ++notAllowed_;
-    else if (table_->empty()) ++noMembers_;
+    ++counters_.received;
+    if (truncated) ++counters_.truncated;
+    else if (!allowed) ++counters_.notAllowed;
+    else if (table_->empty()) ++counters_.noMembers;
     else tx.destinations = table_;
-    if (tx.destinations) ++forwarded_;
+    if (tx.destinations) ++counters_.forwarded;
   }
   if (!tx.destinations) {
     ReturnSlot(d.slot);
@@ -204,9 +203,9 @@ void Relay::ReturnSlot(int slot) {
 
 void Relay::Done(Batch& batch) {
   std::lock_guard<std::mutex> lock(mutex_);
-  sends_ += batch.sent;
-  bytes_ += batch.bytes;
-  for (size_t i = 1; i < batch.errors.size(); i += 2) ++failures_[batch.errors[i]];
+  counters_.sends += batch.sent;
+  counters_.bytes += batch.bytes;
+  for (size_t i = 1; i < batch.errors.size(); i += 2) ++counters_.failures[batch.errors[i]];
 }
 
 void Relay::Unreachable(const struct Unreachable& u) {
@@ -217,7 +216,7 @@ void Relay::Unreachable(const struct Unreachable& u) {
 void Relay::CollectOnThread(Backend& backend) {
   backend.Collect(*this);
   std::lock_guard<std::mutex> lock(mutex_);
-  staleRetries_ = backend.StaleRetries();
+  counters_.staleRetries = backend.StaleRetries();
   if (!unreachable_.empty()) uv_async_send(wake_);
 }
 
@@ -236,7 +235,14 @@ void Relay::TakeUnreachable() {
 }
 
 std::vector<Destination>& Relay::EditTable() {
-  if (table_.use_count() > 1) table_ = std::make_shared<std::vector<Destination>>(*table_);
+  if (table_.use_count() > 1) {
+    table_ = std::make_shared<std::vector<Destination>>(*table_);
+  } else {
+    // The last batch that used the table dropped it on the relay's thread
+    // (a release); this fence orders its reads of the table before our
+    // writes, which the relaxed use_count() alone would not.
+    std::atomic_thread_fence(std::memory_order_acquire);
+  }
   return *table_;
 }
 
@@ -287,8 +293,11 @@ Napi::Value Relay::Mail(Napi::Env env) {
 
 void Relay::Settle() {
   if (engine_) engine_->Collect(*this);
+  // Whether it has ended before its records are taken: the relay's thread
+  // leaves its last ones before it ends.
+  bool done = closing_ && !released_ && !InFlight();
   TakeUnreachable();
-  if (closing_ && !released_ && !InFlight()) {
+  if (done) {
     Release();
     Unref();  // the reference the constructor took
     outbox_.PushClosed();
@@ -330,25 +339,35 @@ Napi::Value Relay::Address(const Napi::CallbackInfo& info) {
 
 Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  double noBuffer = thread_ ? thread_->Drops() : receiver_ ? receiver_->Drops() : drops_;
+  Counters c;
+  double members;
+  {
+    // Copied out: the relay's thread waits for this lock per datagram.
+    std::lock_guard<std::mutex> lock(mutex_);
+    c = counters_;
+    members = double(table_->size());
+  }
+  if (engine_) c.staleRetries = engine_->Info().staleRetries;
   Napi::Object stats = Napi::Object::New(env);
-  std::lock_guard<std::mutex> lock(mutex_);
-  stats.Set("received", received_);
-  stats.Set("forwarded", forwarded_);
-  stats.Set("sends", sends_);
-  stats.Set("bytes", bytes_);
-  stats.Set("notAllowed", notAllowed_);
-  stats.Set("noMembers", noMembers_);
-  stats.Set("noBuffer", noBuffer);
-  stats.Set("truncated", truncated_);
-  stats.Set("members", double(table_->size()));
-  stats.Set("staleRetries", engine_ ? engine_->Info().staleRetries : staleRetries_);
+  stats.Set("received", c.received);
+  stats.Set("forwarded", c.forwarded);
+  stats.Set("sends", c.sends);
+  stats.Set("bytes", c.bytes);
+  stats.Set("notAllowed", c.notAllowed);
+  stats.Set("noMembers", c.noMembers);
+  stats.Set("noBuffer", fd_ >= 0 ? Dropped() : dropsAtRelease_);
+  stats.Set("truncated", c.truncated);
+  stats.Set("members", members);
+  stats.Set("staleRetries", c.staleRetries);
   stats.Set("backend", backend_);
   Napi::Object failures = Napi::Object::New(env);
-  for (const auto& [err, count] : failures_) failures.Set(uint32_t(err), count);
+  for (const auto& [err, count] : c.failures) failures.Set(uint32_t(err), count);
   stats.Set("failures", failures);
   return stats;
 }
+
+// The kernel's count wraps at 2^32; so does the difference.
+double Relay::Dropped() const { return double(uint32_t(SocketDrops(fd_) - dropsBefore_)); }
 
 // Teardown: the engine finishes (bounded) what it holds, which gives the
 // receiver its buffers back; then receiving ends and the socket closes.
@@ -359,7 +378,6 @@ void Relay::Release() {
     // Its last results and its end reach wake_ before the join returns.
     thread_->Shut();
     thread_->Join();
-    drops_ = thread_->Drops();
     thread_.reset();
     wake_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(wake_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
@@ -367,12 +385,15 @@ void Relay::Release() {
   if (receiver_) receiver_->Stop();
   if (engine_) {
     engine_->Drain();
-    staleRetries_ = engine_->Info().staleRetries;
+    std::lock_guard<std::mutex> lock(mutex_);
+    counters_.staleRetries = engine_->Info().staleRetries;
   }
   engine_.reset();
-  if (receiver_) drops_ = receiver_->Drops();
   receiver_.reset();
-  if (fd_ >= 0) close(fd_);
+  if (fd_ >= 0) {
+    dropsAtRelease_ = Dropped();
+    close(fd_);
+  }
   fd_ = -1;
 }
 

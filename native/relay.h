@@ -17,6 +17,7 @@
 #include "args.h"
 #include "engine.h"
 #include "js_link.h"
+#include "make_engine.h"
 #include "outbox.h"
 #include "receiver.h"
 #include "relay_thread.h"
@@ -51,9 +52,9 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
 
   // io_uring with threads: 0 on a thread of its own, where the kernel lets
   // it; whether it runs there.
-  bool StartThread(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, const Socket& socket);
+  bool StartThread(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket);
   // Anything else: receiver and engine on this thread's loop.
-  void StartOnLoop(Napi::Env env, uv_loop_t* loop, const SenderArgs& s, const Socket& socket);
+  void StartOnLoop(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket);
   int Duplicate(Napi::Env env) const;
 
   // On the relay's thread, or this one's loop.
@@ -70,6 +71,8 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   bool InFlight() const;
   // The records the relay's thread left, into the outbox.
   void TakeUnreachable();
+  // Datagrams the socket dropped since we began reading it.
+  double Dropped() const;
   // From the loop: collect the engine's results, finish a close, and tell
   // JavaScript when records wait.
   void Notify();
@@ -103,12 +106,19 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   bool closing_ = false;
   bool released_ = false;
   bool hookAdded_ = false;
-  // Counters, for stats().
   size_t maxDatagram_ = 0;
-  double received_ = 0, forwarded_ = 0, sends_ = 0, bytes_ = 0, notAllowed_ = 0, noMembers_ = 0, truncated_ = 0, drops_ = 0;
-  double staleRetries_ = 0;      // kept when the engine goes
+  // For stats() (under mutex_).
+  struct Counters {
+    double received = 0, forwarded = 0, sends = 0, bytes = 0, notAllowed = 0, noMembers = 0, truncated = 0;
+    double staleRetries = 0;  // the thread's, and the engine's when it goes
+    std::map<int, double> failures;  // by errno
+  };
+  Counters counters_;
+  // The socket's drop count when we began reading it (an adopted socket may
+  // have dropped some before), and our count when it closed.
+  uint32_t dropsBefore_ = 0;
+  double dropsAtRelease_ = 0;
   const char* backend_ = "";
-  std::map<int, double> failures_;  // by errno
   JsLink js_;
 };
 

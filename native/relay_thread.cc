@@ -70,11 +70,6 @@ void RelayThread::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
-double RelayThread::Drops() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return receiver_ ? receiver_->Drops() : drops_;
-}
-
 void RelayThread::Run(RelayThreadConfig config, OnDatagram onDatagram) {
   pthread_setname_np(pthread_self(), "sendgroup-relay");
   bool up = SetUp(config, std::move(onDatagram));
@@ -132,7 +127,7 @@ void RelayThread::OnOwnerCqe(const io_uring_cqe& cqe) {
       TakeRequest();
       break;
     case kSendRing:
-      ringPolled_ = more;
+      ringPolled_ = false;
       backend_->OnRingReady();
       break;
     case kSocketErrors:
@@ -161,7 +156,9 @@ void RelayThread::TakeRequest() {
 // harmlessly: a backend not blocked ignores a writable socket.
 void RelayThread::Watch() {
   if (!commandsPolled_) commandsPolled_ = receiver_->Poll(commandFd_, POLLIN, kCommands, true);
-  if (!ringPolled_) ringPolled_ = receiver_->Poll(backend_->RingFd(), POLLIN, kSendRing, true);
+  // One-shot: io_uring's own eventfd signal ends a multishot poll anyway
+  // (EPOLL_URING_WAKE, which keeps rings polling each other from looping).
+  if (!ringPolled_) ringPolled_ = receiver_->Poll(backend_->RingFd(), POLLIN, kSendRing, false);
   if (!errorsPolled_) errorsPolled_ = receiver_->Poll(sendFd_, POLLERR, kSocketErrors, true);
   if (!roomPolled_ && backend_->WantsWritable()) roomPolled_ = receiver_->Poll(sendFd_, POLLOUT, kSocketRoom, false);
 }
@@ -174,11 +171,7 @@ void RelayThread::Finish() {
 }
 
 void RelayThread::Close() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (receiver_) drops_ = receiver_->Drops();
-    receiver_.reset();
-  }
+  receiver_.reset();
   backend_.reset();
   ended_.store(true, std::memory_order_release);
 }

@@ -64,8 +64,6 @@ class RelayThread {
   void Shut() { Ask(kShut); }
   bool Ended() const { return ended_.load(std::memory_order_acquire); }
   void Join();
-  // Datagrams the socket dropped (Receiver::Drops), also after the end.
-  double Drops();
 
  private:
   enum Request { kNone, kStop, kShut };
@@ -95,13 +93,12 @@ class RelayThread {
   std::atomic<int> request_{kNone};
   std::atomic<bool> ended_{false};
   int commandFd_ = -1;  // an eventfd: the JavaScript thread's knock
-  double drops_ = 0;    // at the end (under mutex_)
   OnResults onResults_;
   OnEnded onEnded_;
 
   // The thread's own.
   int sendFd_ = -1;
-  std::unique_ptr<UringReceiver> receiver_;  // read under mutex_ from the JavaScript thread (Drops)
+  std::unique_ptr<UringReceiver> receiver_;
   std::unique_ptr<UringBackend> backend_;
   bool stopped_ = false;
   bool shut_ = false;

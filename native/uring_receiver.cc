@@ -24,7 +24,7 @@ unsigned PowerOfTwoAtLeast(unsigned n) {
 
 UringReceiver::UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool deferTaskrun, OnDatagram onDatagram,
                              OnBurst onBurst)
-    : Receiver(fd), fd_(fd), pool_(pool), ring_(kRingEntries, pool, false, deferTaskrun, PowerOfTwoAtLeast(unsigned(pool.Count())) * 2), ownerWaits_(!loop), onDatagram_(std::move(onDatagram)),
+    : fd_(fd), pool_(pool), ring_(kRingEntries, pool, false, deferTaskrun, PowerOfTwoAtLeast(unsigned(pool.Count())) * 2), ownerWaits_(!loop), onDatagram_(std::move(onDatagram)),
       onBurst_(std::move(onBurst)) {
   setupErrno_ = ring_.SetupErrno();
   if (setupErrno_ || !SetUpBuffers()) return;
@@ -94,7 +94,7 @@ bool UringReceiver::SetUpBuffers() {
 }
 
 void UringReceiver::Arm() {
-  io_uring_sqe* sqe = ring_.GetSqe();
+  io_uring_sqe* sqe = Sqe();
   if (!sqe) return;
   io_uring_prep_recvmsg_multishot(sqe, fd_, &template_, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -109,7 +109,7 @@ void UringReceiver::Return(int slot) {
   io_uring_buf_ring_advance(buffers_, 1);
   ++inRing_;
   // The receive ended when the ring ran dry (ENOBUFS): datagrams wait in
-  // the socket meanwhile, or the kernel drops them (counted, Drops()).
+  // the socket meanwhile, or the kernel drops them (counted, SocketDrops).
   if (!armed_ && !stopped_) {
     Arm();
     // Woken by the socket, the new receive goes in with the next Service:
@@ -124,7 +124,7 @@ void UringReceiver::Return(int slot) {
 void UringReceiver::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  io_uring_sqe* sqe = armed_ ? ring_.GetSqe() : nullptr;
+  io_uring_sqe* sqe = armed_ ? Sqe() : nullptr;
   if (!sqe) return;
   io_uring_prep_cancel64(sqe, kReceive, 0);
   io_uring_sqe_set_data64(sqe, kCancel);
@@ -169,8 +169,15 @@ void UringReceiver::Service() {
   Reap(nullptr);
 }
 
-bool UringReceiver::Poll(int fd, unsigned events, uint64_t tag, bool multishot) {
+// With the SQ full, what it holds goes in first.
+io_uring_sqe* UringReceiver::Sqe() {
   io_uring_sqe* sqe = ring_.GetSqe();
+  if (!sqe && ring_.Submit() >= 0) sqe = ring_.GetSqe();
+  return sqe;
+}
+
+bool UringReceiver::Poll(int fd, unsigned events, uint64_t tag, bool multishot) {
+  io_uring_sqe* sqe = Sqe();
   if (!sqe) return false;
   if (multishot) io_uring_prep_poll_multishot(sqe, fd, events);
   else io_uring_prep_poll_add(sqe, fd, events);
@@ -190,8 +197,8 @@ void UringReceiver::Wait(const OnOwnerCqe& onOwner) {
 
 void UringReceiver::Reap(const OnOwnerCqe& onOwner) {
   ring_.Reap([&](const io_uring_cqe& cqe) {
-    if (cqe.user_data >= kFirstOwnerTag) onOwner(cqe);
-    else OnCqe(cqe);
+    if (cqe.user_data < kFirstOwnerTag) OnCqe(cqe);
+    else if (onOwner) onOwner(cqe);
   });
   Watch();
   onBurst_();

@@ -44,6 +44,7 @@ class UringReceiver : public Receiver {
 
  private:
   bool SetUpBuffers();
+  io_uring_sqe* Sqe();
   void Arm();
   void Watch();
   static void OnPoll(void* self, int status, int events);
