@@ -370,7 +370,8 @@ Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
 double Relay::Dropped() const { return double(uint32_t(SocketDrops(fd_) - dropsBefore_)); }
 
 // Teardown: the engine finishes (bounded) what it holds, which gives the
-// receiver its buffers back; then receiving ends and the socket closes.
+// receiver its buffers back; then receiving ends, the buffers are unmapped
+// and the socket closes.
 void Relay::Release() {
   if (released_) return;
   released_ = true;
@@ -390,6 +391,8 @@ void Relay::Release() {
   }
   engine_.reset();
   receiver_.reset();
+  // The buffers go now, not when the collector gets to this object.
+  pool_.reset();
   if (fd_ >= 0) {
     dropsAtRelease_ = Dropped();
     close(fd_);

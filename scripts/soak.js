@@ -22,6 +22,11 @@
 //    each Sender's receive memory (its error queue: rx_queue in
 //    /proc/net/udp6) returns to near zero, and that no member fails except
 //    with ECANCELED (aborted or closed) or ENOBUFS (the small queue).
+// 3. Relaying: Relays on loopback, one after another (io_uring copying and
+//    zero-copy, each on a thread of its own, and sendmmsg), each forwarding
+//    a source's datagrams while its group churns and some members' ports are
+//    closed; every datagram is accounted for and the readers get them in
+//    order (scripts/soak/relay.js).
 //
 // Each phase prints RSS, V8 heap, open descriptors (/proc/self/fd) and calls
 // in flight at launch, at the start (after a warm-up), every S seconds and at
@@ -33,6 +38,7 @@
 //   --calls N            loopback calls (default 1,000,000; with --seconds alone: no limit)
 //   --seconds S          the whole soak ends after about S seconds, the pushing-back phase included
 //   --pushback-seconds P that phase's share (default: S / 3 with --seconds, else 30; 0 skips it)
+//   --relay-seconds R    the relaying phase's share (default: S / 6 with --seconds, else 15; 0 skips it)
 //   --members M          receivers in the loopback group (default 8)
 //   --window W           calls in flight at most (default 32 on loopback, 8 on the link)
 //   --every S            seconds between progress lines (default 10)
@@ -67,6 +73,7 @@ function parseOptions() {
       calls: { type: 'string' },
       seconds: { type: 'string' },
       'pushback-seconds': { type: 'string' },
+      'relay-seconds': { type: 'string' },
       members: { type: 'string' },
       window: { type: 'string' },
       every: { type: 'string' },
@@ -86,7 +93,9 @@ function parseOptions() {
     }
     values[name] = value;
   }
-  if (values['pushback-seconds'] !== undefined) values['pushback-seconds'] = Math.max(0, Number(values['pushback-seconds']) || 0);
+  for (const name of ['pushback-seconds', 'relay-seconds']) {
+    if (values[name] !== undefined) values[name] = Math.max(0, Number(values[name]) || 0);
+  }
   return values;
 }
 
@@ -108,16 +117,18 @@ function cleanUpOnExit(cleanups) {
 async function main(options) {
   const { loopbackPhase } = require('./soak/loopback');
   const { pushbackPhase } = require('./soak/pushback');
+  const { relayPhase } = require('./soak/relay');
   const cleanups = [];
   cleanUpOnExit(cleanups);
   const started = Date.now();
   const seconds = options.seconds ?? Infinity;
   const pushbackSeconds = options['pushback-seconds'] ?? (Number.isFinite(seconds) ? seconds / 3 : 30);
+  const relaySeconds = options['relay-seconds'] ?? (Number.isFinite(seconds) ? seconds / 6 : 15);
   const calls = options.calls ?? (Number.isFinite(seconds) ? Infinity : 1e6);
-  const verdicts = await loopbackPhase(options, calls, started + (seconds - (pushbackSeconds || 0)) * 1000);
+  const verdicts = await loopbackPhase(options, calls, started + (seconds - pushbackSeconds - relaySeconds) * 1000);
   let skipped = 'off (--pushback-seconds 0)';
   if (pushbackSeconds > 0) {
-    const pushback = await pushbackPhase(options, Math.min(pushbackSeconds, (started + seconds * 1000 - Date.now()) / 1000), cleanups);
+    const pushback = await pushbackPhase(options, Math.min(pushbackSeconds, (started + (seconds - relaySeconds) * 1000 - Date.now()) / 1000), cleanups);
     if (Array.isArray(pushback)) {
       verdicts.push(...pushback);
       skipped = '';
@@ -125,6 +136,7 @@ async function main(options) {
       skipped = `SKIPPED (${pushback.skipped})`;
     }
   }
+  if (relaySeconds > 0) verdicts.push(...await relayPhase(Math.min(relaySeconds, (started + seconds * 1000 - Date.now()) / 1000)));
   console.log(`[soak] whole soak: ${((Date.now() - started) / 1000).toFixed(1)} s${skipped ? `; pushing-back phase ${skipped}` : ''}`);
   console.log(verdicts.length ? `[soak] FAIL: ${verdicts.join('; ')}` : `[soak] PASS${skipped ? ' (loopback phase only)' : ''}`);
   process.exitCode = verdicts.length ? 1 : 0;
