@@ -131,8 +131,9 @@ void UringReceiver::Stop() {
   ring_.Submit();
   Watch();
   // Datagrams the receive took before the cancel: reaped and forwarded
-  // from the loop, not from inside whoever stopped us.
-  ring_.Wake();
+  // from the loop, not from inside whoever stopped us (an owner that waits
+  // in the ring reaps them with its next Wait).
+  if (!ownerWaits_) ring_.Wake();
 }
 
 // Watched while a receive is armed: the socket stays readable while

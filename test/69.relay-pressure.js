@@ -153,23 +153,32 @@ netTest('buffers: 2, members behind a slow link: every datagram forwarded or cou
   }
 });
 
-netTest('close() with sends waiting on a slow link: resolves once they are all sent, then the process exits by itself', async () => {
+/**
+ * count datagrams of 1,200 bytes through a relay in A (sendBufferSize 16 KiB, `options`) to the
+ * link's PORTS and `more` ports at 20 Mbit/s, so its sends wait; closed once it received them all.
+ * Resolves with the close reply.
+ */
+async function throughSlowLink(count, options = {}, more = []) {
   env.link.setRate('20mbit');
   await env.rx.reset();
-  const { node, to } = await relayInA({ sendBufferSize: 16384 });
+  const { node, to } = await relayInA({ sendBufferSize: 16384, ...options }, more);
   try {
-    const COUNT = 300; // x 4 members x 1,242 bytes on the wire: 0.6 s of link at 20 Mbit/s
-    await node.request('send', { to, from: 0, count: COUNT, size: 1200 });
-    await node.request('waitRelay', { handled: COUNT });
-    const { before, after } = await closeAndExit(node);
-    assert.is(before.forwarded, COUNT);
-    assert.ok(before.sends + sum(before.failures) < COUNT * PORTS.length, `nothing in flight when close() was called: ${JSON.stringify(before)}`);
-    assert.equal(after.failures, {});
-    assert.is(after.sends, COUNT * PORTS.length, `close() resolved before every send was done: ${JSON.stringify(after)}`);
-    await expectDelivered(COUNT, 0, COUNT - 1);
+    await node.request('send', { to, from: 0, count, size: 1200 });
+    await node.request('waitRelay', { handled: count });
+    return await closeAndExit(node);
   } finally {
     node.kill();
   }
+}
+
+netTest('close() with sends waiting on a slow link: resolves once they are all sent, then the process exits by itself', async () => {
+  const COUNT = 300; // x 4 members x 1,242 bytes on the wire: 0.6 s of link at 20 Mbit/s
+  const { before, after } = await throughSlowLink(COUNT);
+  assert.is(before.forwarded, COUNT);
+  assert.ok(before.sends + sum(before.failures) < COUNT * PORTS.length, `nothing in flight when close() was called: ${JSON.stringify(before)}`);
+  assert.equal(after.failures, {});
+  assert.is(after.sends, COUNT * PORTS.length, `close() resolved before every send was done: ${JSON.stringify(after)}`);
+  await expectDelivered(COUNT, 0, COUNT - 1);
 });
 
 // Ports in B nobody listens on: every datagram to them draws an ICMP port
@@ -177,23 +186,14 @@ netTest('close() with sends waiting on a slow link: resolves once they are all s
 const GONE = [20010, 20011];
 for (const zeroCopy of [false, true]) {
   netTest(`members gone behind a slow link (${zeroCopy ? 'zero-copy' : 'copy'}): the live ones get everything in order; only the gone ones fail, named in 'unreachable'`, async () => {
-    env.link.setRate('20mbit');
-    await env.rx.reset();
-    const { node, to } = await relayInA({ sendBufferSize: 16384, zeroCopy }, GONE);
-    try {
-      const COUNT = 200; // x 6 members x 1,242 bytes on the wire: 0.6 s of link at 20 Mbit/s
-      await node.request('send', { to, from: 0, count: COUNT, size: 1200 });
-      await node.request('waitRelay', { handled: COUNT });
-      const { after, events } = await closeAndExit(node);
-      assert.is(after.forwarded, COUNT);
-      assert.is(after.sends + sum(after.failures), COUNT * (PORTS.length + GONE.length), JSON.stringify(after));
-      assert.equal(Object.keys(after.failures).filter((code) => code !== 'ECONNREFUSED'), [], JSON.stringify(after.failures));
-      assert.ok(GONE.every((port) => events.some((e) => e.port === port)), `a gone member never named: ${JSON.stringify(events)}`);
-      assert.ok(events.every((e) => GONE.includes(e.port) && e.code === 'ECONNREFUSED'), `a live member named: ${JSON.stringify(events)}`);
-      await expectDelivered(COUNT, 0, COUNT - 1);
-    } finally {
-      node.kill();
-    }
+    const COUNT = 200; // x 6 members x 1,242 bytes on the wire: 0.6 s of link at 20 Mbit/s
+    const { after, events } = await throughSlowLink(COUNT, { zeroCopy }, GONE);
+    assert.is(after.forwarded, COUNT);
+    assert.is(after.sends + sum(after.failures), COUNT * (PORTS.length + GONE.length), JSON.stringify(after));
+    assert.equal(Object.keys(after.failures).filter((code) => code !== 'ECONNREFUSED'), [], JSON.stringify(after.failures));
+    assert.ok(GONE.every((port) => events.some((e) => e.port === port)), `a gone member never named: ${JSON.stringify(events)}`);
+    assert.ok(events.every((e) => GONE.includes(e.port) && e.code === 'ECONNREFUSED'), `a live member named: ${JSON.stringify(events)}`);
+    await expectDelivered(COUNT, 0, COUNT - 1);
   });
 }
 
