@@ -214,6 +214,10 @@ test('threads: K sending threads, named sendgroup-send, 10 nice steps below the 
     await sender.close();
     rx.close();
   }
+  // close() has joined them; the kernel lists an exited thread in /proc a
+  // moment longer (it unhashes the task after waking the joiner), so a
+  // loaded machine may still show it: wait for that, bounded.
+  for (const deadline = Date.now() + 5000; ours().length && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.is(ours().length, 0, 'threads left after close()');
 });
 
