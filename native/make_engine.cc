@@ -87,17 +87,15 @@ std::unique_ptr<Engine> MakeThreaded(Napi::Env env, uv_loop_t* loop, const Engin
 
 }  // namespace
 
-int EngineIoUringErrno(const EngineSpec& spec, const SlotPool& pool) {
-  return spec.backend == "sendmmsg" ? EPERM : IoUringSetupErrno(spec.ring, pool);
+BackendChoice ChooseBackend(const EngineSpec& spec, const SlotPool& pool) {
+  int err = spec.backend == "sendmmsg" ? 0 : IoUringSetupErrno(spec.ring, pool);
+  return {spec.backend != "sendmmsg" && !err, err, err && spec.backend == "io_uring"};
 }
 
 std::unique_ptr<Engine> MakeEngine(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
                                    std::shared_ptr<SlotPool> pool, Engine::Notify notify) {
-  // 'auto': sendmmsg where io_uring is refused (seccomp EPERM,
-  // io_uring_disabled, ENOMEM); 'io_uring' throws that error instead.
-  int ioUringErrno = spec.backend == "sendmmsg" ? 0 : IoUringSetupErrno(spec.ring, *pool);
-  if (ioUringErrno && spec.backend == "io_uring") ThrowSyscallError(env, "io_uring_setup", ioUringErrno);
-  bool uring = spec.backend != "sendmmsg" && !ioUringErrno;
+  auto [uring, ioUringErrno, refused] = ChooseBackend(spec, *pool);
+  if (refused) ThrowSyscallError(env, "io_uring_setup", ioUringErrno);
   if (spec.threads) {
     WorkerConfig config{-1, 0, uring ? "io_uring" : "sendmmsg", ioUringErrno, spec.ring, nullptr};
     return MakeThreaded(env, loop, spec, socket, config, std::move(pool), std::move(notify));

@@ -27,7 +27,14 @@ struct EngineSpec {
 // Throws io_uring_setup's error for backend 'io_uring' where it is refused.
 std::unique_ptr<Engine> MakeEngine(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
                                    std::shared_ptr<SlotPool> pool, Engine::Notify notify);
-// Whether MakeEngine gives io_uring for spec: 0, or why not.
-int EngineIoUringErrno(const EngineSpec& spec, const SlotPool& pool);
+// The backend spec asks for, where the kernel allows it: 'auto' is
+// sendmmsg where io_uring is refused (seccomp EPERM, io_uring_disabled,
+// ENOMEM); 'io_uring' is then refused (refused: MakeEngine throws it).
+struct BackendChoice {
+  bool uring;
+  int ioUringErrno;  // why not io_uring (0 for 'sendmmsg', which never asks)
+  bool refused;
+};
+BackendChoice ChooseBackend(const EngineSpec& spec, const SlotPool& pool);
 
 }  // namespace sendgroup

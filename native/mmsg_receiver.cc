@@ -1,5 +1,6 @@
 #include "mmsg_receiver.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,7 +22,7 @@ struct Room {
 
 MmsgReceiver::MmsgReceiver(uv_loop_t* loop, int fd, SlotPool& pool, OnDatagram onDatagram, OnBurst onBurst)
     : fd_(fd), pool_(pool), onDatagram_(std::move(onDatagram)), onBurst_(std::move(onBurst)) {
-  poll_ = std::make_unique<Poller>(loop, fd_, this, OnPoll);
+  if (loop) poll_ = std::make_unique<Poller>(loop, fd_, this, OnPoll);
   Watch();
 }
 
@@ -42,16 +43,19 @@ void MmsgReceiver::Stop() {
 
 // Readable while a slot is free to receive into; else the socket holds the
 // datagrams (or drops them, counted) until one comes back.
+short MmsgReceiver::Interest() const { return stopped_ || !pool_.Free() ? 0 : POLLIN; }
+
 void MmsgReceiver::Watch() {
-  if (poll_) poll_->Want(stopped_ || !pool_.Free() ? 0 : UV_READABLE);
+  if (poll_) poll_->Want(Interest() ? UV_READABLE : 0);
 }
 
-void MmsgReceiver::OnPoll(void* self, int /*status*/, int /*events*/) {
-  auto* receiver = static_cast<MmsgReceiver*>(self);
-  for (unsigned calls = 0; calls < kCallsPerTurn && !receiver->stopped_ && receiver->ReceiveSome(); ++calls) {
+void MmsgReceiver::OnPoll(void* self, int /*status*/, int /*events*/) { static_cast<MmsgReceiver*>(self)->OnReadable(); }
+
+void MmsgReceiver::OnReadable() {
+  for (unsigned calls = 0; calls < kCallsPerTurn && !stopped_ && ReceiveSome(); ++calls) {
   }
-  receiver->Watch();
-  receiver->onBurst_();
+  Watch();
+  onBurst_();
 }
 
 bool MmsgReceiver::ReceiveSome() {

@@ -17,12 +17,21 @@ namespace sendgroup {
 
 class MmsgReceiver : public Receiver {
  public:
-  // fd: the receiver's own duplicate (closed with it).
+  // fd: the receiver's own duplicate (closed with it). loop nullptr: no
+  // loop watches it; its owner polls fd for Interest() and calls
+  // OnReadable().
   MmsgReceiver(uv_loop_t* loop, int fd, SlotPool& pool, OnDatagram onDatagram, OnBurst onBurst);
   ~MmsgReceiver() override;
 
   void Return(int slot) override;
   void Stop() override;
+  bool Receiving() const override { return !stopped_; }
+
+  int Fd() const { return fd_; }
+  // POLLIN while a slot is free to receive into, else 0.
+  short Interest() const;
+  // Receives what the socket holds (bounded), then OnBurst.
+  void OnReadable();
 
  private:
   static void OnPoll(void* self, int status, int events);

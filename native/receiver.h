@@ -31,6 +31,8 @@ class Receiver {
   virtual void Return(int slot) = 0;
   // No more datagrams from now on.
   virtual void Stop() = 0;
+  // Datagrams may still come (Stop() not called, or its receive not ended).
+  virtual bool Receiving() const = 0;
 };
 
 // Datagrams the socket fd has dropped (its count since it was opened, which

@@ -50,8 +50,8 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   Napi::Value Address(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
 
-  // io_uring with threads: 0 on a thread of its own, where the kernel lets
-  // it; whether it runs there.
+  // threads: 0 on a thread of its own, where the kernel lets it start one
+  // (and set up its rings, with io_uring); whether it runs there.
   bool StartThread(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket);
   // Anything else: receiver and engine on this thread's loop.
   void StartOnLoop(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket);

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "mmsg_backend.h"
+
 namespace sendgroup {
 
 namespace {
@@ -93,26 +95,38 @@ bool RelayThread::AwaitBegin() {
   return begun_;
 }
 
-// On the thread: a ring with SINGLE_ISSUER belongs to the task that set it up.
 bool RelayThread::SetUp(const RelayThreadConfig& config, OnDatagram onDatagram) {
   sendFd_ = config.sendFd;
-  backend_ = std::make_unique<UringBackend>(config.sendFd, config.errorRoom, config.ring, *config.pool);
+  if (config.uring) return SetUpRings(config, std::move(onDatagram));
+  backend_ = std::make_unique<MmsgBackend>(config.sendFd, config.errorRoom, config.ioUringErrno);
   info_ = backend_->Info();
-  if ((setupErrno_ = backend_->SetupErrno())) {
+  receiver_ = std::make_unique<MmsgReceiver>(nullptr, config.receiveFd, *config.pool, std::move(onDatagram), [] {});
+  mmsg_ = static_cast<MmsgReceiver*>(receiver_.get());
+  return true;
+}
+
+// On the thread: a ring with SINGLE_ISSUER belongs to the task that set it up.
+bool RelayThread::SetUpRings(const RelayThreadConfig& config, OnDatagram onDatagram) {
+  auto backend = std::make_unique<UringBackend>(config.sendFd, config.errorRoom, config.ring, *config.pool);
+  info_ = backend->Info();
+  setupErrno_ = backend->SetupErrno();
+  backend_ = std::move(backend);
+  if (setupErrno_) {
     close(config.receiveFd);
     return false;
   }
-  receiver_ = std::make_unique<UringReceiver>(nullptr, config.receiveFd, *config.pool, config.ring.deferTaskrun,
+  auto ring = std::make_unique<UringReceiver>(nullptr, config.receiveFd, *config.pool, config.ring.deferTaskrun,
                                               std::move(onDatagram), [] {});
-  setupErrno_ = receiver_->SetupErrno();
+  setupErrno_ = ring->SetupErrno();
+  ring_ = ring.get();
+  receiver_ = std::move(ring);
   return setupErrno_ == 0;
 }
 
 void RelayThread::Loop() {
-  auto onOwner = [this](const io_uring_cqe& cqe) { OnOwnerCqe(cqe); };
   while (!shut_ && !(stopped_ && !receiver_->Receiving() && backend_->Idle())) {
-    Watch();
-    receiver_->Wait(onOwner);
+    if (ring_) WaitInRing();
+    else WaitInPoll();
     onResults_(*backend_);
   }
 }
@@ -154,13 +168,31 @@ void RelayThread::TakeRequest() {
 
 // A room poll left armed after the sends stopped waiting fires once,
 // harmlessly: a backend not blocked ignores a writable socket.
-void RelayThread::Watch() {
-  if (!commandsPolled_) commandsPolled_ = receiver_->Poll(commandFd_, POLLIN, kCommands, true);
+void RelayThread::WaitInRing() {
+  if (!commandsPolled_) commandsPolled_ = ring_->Poll(commandFd_, POLLIN, kCommands, true);
   // One-shot: io_uring's own eventfd signal ends a multishot poll anyway
   // (EPOLL_URING_WAKE, which keeps rings polling each other from looping).
-  if (!ringPolled_) ringPolled_ = receiver_->Poll(backend_->RingFd(), POLLIN, kSendRing, false);
-  if (!errorsPolled_) errorsPolled_ = receiver_->Poll(sendFd_, POLLERR, kSocketErrors, true);
-  if (!roomPolled_ && backend_->WantsWritable()) roomPolled_ = receiver_->Poll(sendFd_, POLLOUT, kSocketRoom, false);
+  if (!ringPolled_) ringPolled_ = ring_->Poll(backend_->RingFd(), POLLIN, kSendRing, false);
+  if (!errorsPolled_) errorsPolled_ = ring_->Poll(sendFd_, POLLERR, kSocketErrors, true);
+  if (!roomPolled_ && backend_->WantsWritable()) roomPolled_ = ring_->Poll(sendFd_, POLLOUT, kSocketRoom, false);
+  ring_->Wait([this](const io_uring_cqe& cqe) { OnOwnerCqe(cqe); });
+}
+
+// poll(2) reports POLLERR (ICMP errors queued) whatever it was asked: the
+// socket is asked for room only while sends wait for it, and its errors are
+// read there. The receiving duplicate (the same socket, so the same
+// POLLERR) is left out while no slot is free to receive into.
+void RelayThread::WaitInPoll() {
+  short receive = mmsg_->Interest();
+  pollfd fds[] = {
+      {commandFd_, POLLIN, 0},
+      {sendFd_, short(backend_->WantsWritable() ? POLLOUT : 0), 0},
+      {receive ? mmsg_->Fd() : -1, receive, 0},
+  };
+  if (poll(fds, 3, -1) < 0) return;  // EINTR: the loop asks again
+  if (fds[0].revents) TakeRequest();
+  if (fds[1].revents) backend_->OnSocketReady(fds[1].revents & POLLERR);
+  if (fds[2].revents & POLLIN) mmsg_->OnReadable();
 }
 
 // The backend cancels what waits and lets the kernel finish (bounded); its

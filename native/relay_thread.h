@@ -1,11 +1,13 @@
-// A relay's own native thread (io_uring, threads: 0): it receives and sends,
-// and sleeps in the ring that receives. Poll requests on that ring wait for
-// everything else: the sending ring's completions, the socket's errors and
-// room, and the JavaScript thread's commands. So a datagram costs one
-// io_uring_enter (the wake-up that receives it) and its sends, as a C
-// relay's blocking recvmmsg and sendmmsg; on the JavaScript thread's loop
-// it cost an epoll_wait more and a pass of Node's loop (docs/benchmarks.md,
-// Relay), and JavaScript running there delayed it.
+// A relay's own native thread (threads: 0): it receives and sends. With
+// io_uring it sleeps in the ring that receives, and poll requests on that
+// ring wait for everything else: the sending ring's completions, the
+// socket's errors and room, and the JavaScript thread's commands. So a
+// datagram costs one io_uring_enter (the wake-up that receives it) and its
+// sends, as a C relay's blocking recvmmsg and sendmmsg; on the JavaScript
+// thread's loop it cost an epoll_wait more and a pass of Node's loop
+// (docs/benchmarks.md, Relay), and JavaScript running there delayed it.
+// Where io_uring is blocked it sleeps in poll(2) on the same things, and
+// receives with recvmmsg and sends with sendmmsg.
 #pragma once
 
 #include <atomic>
@@ -16,6 +18,7 @@
 #include <thread>
 
 #include "backend.h"
+#include "mmsg_receiver.h"
 #include "receiver.h"
 #include "uring_backend.h"
 #include "uring_receiver.h"
@@ -26,6 +29,8 @@ struct RelayThreadConfig {
   int sendFd;     // the relay's socket (stays the relay's)
   int receiveFd;  // the thread's own duplicate of it (closed with it)
   unsigned errorRoom;
+  bool uring;        // io_uring, or recvmmsg and sendmmsg
+  int ioUringErrno;  // why not io_uring, for BackendInfo
   RingOptions ring;
   SlotPool* pool;  // outlives the thread
 };
@@ -72,12 +77,17 @@ class RelayThread {
   bool SetUp(const RelayThreadConfig& config, OnDatagram onDatagram);
   // Until Begin(), or Shut() before it; whether it began.
   bool AwaitBegin();
+  bool SetUpRings(const RelayThreadConfig& config, OnDatagram onDatagram);
   void Loop();
   void OnOwnerCqe(const io_uring_cqe& cqe);
   void TakeRequest();
-  // Polls what is not polled yet: the socket's errors always, its room
-  // while sends wait for it, the sending ring's eventfd.
-  void Watch();
+  // With io_uring, sleeps in the receiving ring: polls what is not polled
+  // yet there (the socket's errors always, its room while sends wait for
+  // it, the sending ring's eventfd), then waits.
+  void WaitInRing();
+  // Without: one poll(2) on the commands, the socket and its receiving
+  // duplicate.
+  void WaitInPoll();
   void Finish();
   // The rings go, on the thread that set them up.
   void Close();
@@ -98,8 +108,10 @@ class RelayThread {
 
   // The thread's own.
   int sendFd_ = -1;
-  std::unique_ptr<UringReceiver> receiver_;
-  std::unique_ptr<UringBackend> backend_;
+  std::unique_ptr<Receiver> receiver_;
+  UringReceiver* ring_ = nullptr;  // receiver_, with io_uring
+  MmsgReceiver* mmsg_ = nullptr;   // or receiver_
+  std::unique_ptr<Backend> backend_;
   bool stopped_ = false;
   bool shut_ = false;
   bool commandsPolled_ = false, ringPolled_ = false, errorsPolled_ = false, roomPolled_ = false;

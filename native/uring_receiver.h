@@ -29,7 +29,7 @@ class UringReceiver : public Receiver {
   void Return(int slot) override;
   void Stop() override;
   // A receive is armed, or its last completion is not yet reaped.
-  bool Receiving() const { return armed_; }
+  bool Receiving() const override { return armed_; }
 
   // Without a loop: the owner's tags for Poll are kFirstOwnerTag and up.
   static constexpr uint64_t kFirstOwnerTag = 16;

@@ -223,8 +223,13 @@ netTest('(k) a relay with threads: 2, half of 1,000 IPv6 members net-unreachable
     const { address } = await node.request('relay', { options: { listen: '[::]:0', allow: [source], threads: 2, inlineBelow: 0 }, members });
     await node.request('send', { to: `127.0.0.1:${address.port}`, from: 0, count, size: SIZE });
     await node.request('waitRelay', { handled: count });
-    await expectLiveDelivered('IPv6', count);
+    const arrived = await env.rx.waitFor(count * LIVE);
     const { after } = await node.request('close');
+    if (arrived.timedOut) {
+      assert.unreachable(`only ${arrived.total} of ${count * LIVE} datagrams reached the live receivers (${arrived.drops} dropped by their sockets); `
+        + `relay: ${JSON.stringify(after)}; losses: ${JSON.stringify(env.link.losses())}`);
+    }
+    await expectLiveDelivered('IPv6', count);
     assert.equal(after.failures, {}, `sends failed (${after.staleRetries} stale errors retried)`);
     assert.is(after.sends, count * (LIVE + DEAD));
     assert.ok(after.staleRetries > 0, 'no send picked up another\'s error: the test did not race the two threads');

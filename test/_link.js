@@ -15,7 +15,7 @@ const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const { available, receiveInFlowOrder } = require('./_netns');
 const { onLines, testUnless } = require('./_helpers');
-const { icmpCounters } = require('./_proc');
+const { icmpCounters, snmpCounters } = require('./_proc');
 const path = require('node:path');
 
 const ADDRESSES = Object.freeze({
@@ -153,8 +153,19 @@ function newLink(rate) {
     },
     /** ICMP counters (`Icmp:` and `Icmp6` lines of /proc/net/snmp{,6}) of namespace a or b. */
     icmp: (ns) => icmpCounters(run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6'])),
+    /** Where datagrams were lost, for a failure's message: A's qdisc drops and each namespace's non-zero discard, error and drop counters. */
+    losses: () => ({
+      qdiscDrops: Number(/dropped (\d+)/.exec(run('tc', ['-n', a, '-s', 'qdisc', 'show', 'dev', dev]))?.[1]),
+      a: lossCounters(a),
+      b: lossCounters(b),
+    }),
   };
   return link;
+}
+
+function lossCounters(ns) {
+  const counters = snmpCounters(run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6']));
+  return Object.fromEntries(Object.entries(counters).filter(([name, value]) => value && /Discard|Error|Drop|NoRoute|NoPort/.test(name)));
 }
 
 /** Kills the link's processes and deletes its namespaces (once). */

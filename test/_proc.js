@@ -21,19 +21,37 @@ function udpSockets() {
 }
 
 /**
- * The ICMP counters in the text of /proc/net/snmp and snmp6: those of the
- * `Icmp:` lines (InDestUnreachs, ...) and the Icmp6 ones (Icmp6InDestUnreachs, ...).
+ * Every counter in the text of /proc/net/snmp and snmp6, by name: the
+ * snmp ones prefixed with their protocol (IpOutDiscards, UdpRcvbufErrors,
+ * IcmpInDestUnreachs), the snmp6 ones as they are (Ip6OutDiscards, ...).
  */
-function icmpCounters(text) {
+function snmpCounters(text) {
+  const counters = {};
   const lines = text.split('\n');
-  const header = lines.find((line) => line.startsWith('Icmp: I')).split(/\s+/);
-  const values = lines.find((line) => line.startsWith('Icmp: ') && /^Icmp: \d/.test(line)).split(/\s+/);
-  const counters = Object.fromEntries(header.slice(1).map((name, i) => [name, Number(values[i + 1])]));
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const [proto, ...names] = lines[i].split(/\s+/);
+    const [again, ...values] = lines[i + 1].split(/\s+/);
+    if (!proto.endsWith(':') || again !== proto || !/^-?\d/.test(values[0] ?? '')) continue;
+    names.forEach((name, j) => { counters[proto.slice(0, -1) + name] = Number(values[j]); });
+  }
   for (const line of lines) {
     const [name, value] = line.split(/\s+/);
-    if (name?.startsWith('Icmp6')) counters[name] = Number(value);
+    if (/^(Ip6|Icmp6|Udp6|UdpLite6)/.test(name ?? '')) counters[name] = Number(value);
   }
   return counters;
 }
 
-module.exports = { icmpCounters, udpSockets };
+/**
+ * The ICMP counters in the text of /proc/net/snmp and snmp6: those of the
+ * `Icmp:` lines (InDestUnreachs, ...) and the Icmp6 ones (Icmp6InDestUnreachs, ...).
+ */
+function icmpCounters(text) {
+  const counters = {};
+  for (const [name, value] of Object.entries(snmpCounters(text))) {
+    if (name.startsWith('Icmp6')) counters[name] = value;
+    else if (name.startsWith('Icmp') && !name.startsWith('IcmpMsg')) counters[name.slice(4)] = value;
+  }
+  return counters;
+}
+
+module.exports = { icmpCounters, snmpCounters, udpSockets };
