@@ -164,7 +164,7 @@ void ErrorQueue::Drain() {
     msg.msg_controllen = sizeof(control);
     if (recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
       if (errno == EINTR) continue;
-      break;  // EAGAIN: empty (and the socket error cleared)
+      break;  // EAGAIN: empty
     }
     const sock_extended_err* ee = ExtendedError(msg);
     if (!ee) continue;
@@ -176,6 +176,18 @@ void ErrorQueue::Drain() {
     if (IsUnreachable(*ee)) unreachable_.push_back({destination, err});
   }
   if (!read.empty()) proofs_->Add(read);
+  else ClearLateSocketError();
+}
+
+// Reading the last entry cleared the socket error, but the kernel sets it
+// after queueing the entry (and wakes readers on both): a read in between
+// leaves it set over an empty queue, and poll reports POLLERR until a send
+// or a receive takes it. Its entry was read (proved) already; an idle
+// socket would otherwise wake its waiter again and again.
+void ErrorQueue::ClearLateSocketError() {
+  int err = 0;
+  socklen_t length = sizeof(err);
+  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length);
 }
 
 }  // namespace sendgroup

@@ -67,6 +67,7 @@ class ErrorQueue {
   bool Stale(int err);
   // Reads every queued entry: the queue must never fill the receive buffer
   // (the socket would then poll POLLERR for good and lose later errors).
+  // Finding none, clears a socket error set after its entry was read.
   void Drain();
   // Unreachable errors read since the last call.
   std::vector<Unreachable> TakeUnreachable() { return std::move(unreachable_); }
@@ -74,6 +75,8 @@ class ErrorQueue {
   double StaleRetries() const { return staleRetries_; }
 
  private:
+  void ClearLateSocketError();
+
   int fd_;
   bool drainedThisRound_ = false;
   std::shared_ptr<SocketProofs> proofs_;  // the socket's, whoever reads it

@@ -89,9 +89,10 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
 }
 
 bool Relay::StartThread(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket) {
+  if (spec.threads) return false;
   BackendChoice choice = ChooseBackend(spec, *pool_);
   // A refused 'io_uring' throws on the loop path (MakeEngine).
-  if (spec.threads || choice.refused) return false;
+  if (choice.refused) return false;
   RelayThreadConfig config{fd_, Duplicate(env), socket.errorRoom, choice.uring, choice.ioUringErrno,
                            spec.ring, pool_.get()};
   auto thread = std::make_unique<RelayThread>(
