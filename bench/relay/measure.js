@@ -32,21 +32,32 @@ async function waitForQuiet(log) {
   }
 }
 
-const same = (a, b) => a.received === b.received && a.forwarded === b.forwarded && a.sends + a.failed === b.sends + b.failed;
+const same = (a, b) => a.received === b.received && a.forwarded === b.forwarded && a.sends + a.failed === b.sends + b.failed
+  && a.udpSent === b.udpSent;
+// Marks in a row that must find nothing moving. One was not enough: a
+// native relay takes what its receive buffers hold (256) in one wake-up and
+// reports their sends once it has sent them all, at 1,000 members half a
+// second with no counter moving; what it sent after a premature mark went
+// to the next variant's kernel count.
+const QUIET_MARKS = 3;
 
 /**
- * Marks the relay until its counters stop moving (it has forwarded all it
- * took); resolves with the last mark and when the counters had stopped.
+ * Marks the relay until neither its counters nor the namespace's count of
+ * sent datagrams (every relay's and the source's) move (it has forwarded
+ * all it took); resolves with the last mark and when they had stopped.
  */
-async function settledMark(relay) {
-  let last = await relay.mark();
+async function settledMark(relay, network) {
+  const markNow = async () => ({ ...(await relay.mark()), udpSent: network.udpSent() });
+  let last = await markNow();
   let lastAt = performance.now();
+  let quiet = 0;
   for (const deadline = lastAt + SETTLE_LIMIT_MS; performance.now() < deadline;) {
     await sleep(SETTLE_MS);
-    const now = await relay.mark();
-    if (same(last, now)) return { mark: now, settledAt: lastAt };
+    const now = await markNow();
+    quiet = same(last, now) ? quiet + 1 : 0;
+    if (quiet === QUIET_MARKS) return { mark: now, settledAt: lastAt };
+    if (!quiet) lastAt = performance.now();
     last = now;
-    lastAt = performance.now();
   }
   throw new Error(`${relay.variant} still forwarding ${SETTLE_LIMIT_MS} ms after the source stopped`);
 }
@@ -65,7 +76,7 @@ async function measure({ network, binaries, relay, port, members, rate, seconds,
   const udpBefore = network.udpSent();
   const start = performance.now();
   const source = await runSource(network, binaries, { port, rate, seconds, size });
-  const { mark: after, settledAt } = await settledMark(relay);
+  const { mark: after, settledAt } = await settledMark(relay, network);
   const udpSent = network.udpSent() - udpBefore;
   const sends = delta(before, after, 'sends');
   return {
