@@ -14,6 +14,12 @@ namespace sendgroup {
 
 namespace {
 
+// A wake-up may take up to every receive buffer's datagram (256 by
+// default) and send them all before its results are collected: at 1,000
+// members half a second in which stats() stood still and no buffer came
+// back. Results are collected at least this often, in member sends.
+constexpr uint32_t kSendsPerResults = 4096;
+
 enum Tag : uint64_t {
   kCommands = UringReceiver::kFirstOwnerTag,
   kSendRing,
@@ -128,7 +134,19 @@ void RelayThread::Loop() {
     if (ring_) WaitInRing();
     else WaitInPoll();
     onResults_(*backend_);
+    sendsSinceResults_ = 0;
   }
+}
+
+// Called while the receiver delivers: collecting here gives slots back
+// (UringReceiver::Return may re-arm its receive, which its own completion
+// handling then sees armed).
+void RelayThread::Send(std::unique_ptr<Batch> batch) {
+  sendsSinceResults_ += batch->tx.Count();
+  backend_->Start(std::move(batch), Sources{});
+  if (sendsSinceResults_ < kSendsPerResults) return;
+  onResults_(*backend_);
+  sendsSinceResults_ = 0;
 }
 
 void RelayThread::OnOwnerCqe(const io_uring_cqe& cqe) {

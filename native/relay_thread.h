@@ -58,7 +58,7 @@ class RelayThread {
   BackendInfo Info() const { return info_; }
 
   // On the thread.
-  void Send(std::unique_ptr<Batch> batch) { backend_->Start(std::move(batch), Sources{}); }
+  void Send(std::unique_ptr<Batch> batch);
   void Return(int slot) { receiver_->Return(slot); }
 
   // From the JavaScript thread.
@@ -114,6 +114,7 @@ class RelayThread {
   std::unique_ptr<Backend> backend_;
   bool stopped_ = false;
   bool shut_ = false;
+  uint32_t sendsSinceResults_ = 0;
   bool commandsPolled_ = false, ringPolled_ = false, errorsPolled_ = false, roomPolled_ = false;
 };
 
