@@ -182,8 +182,9 @@ void ErrorQueue::Drain() {
 // Reading the last entry cleared the socket error, but the kernel sets it
 // after queueing the entry (and wakes readers on both): a read in between
 // leaves it set over an empty queue, and poll reports POLLERR until a send
-// or a receive takes it. Its entry was read (proved) already; an idle
-// socket would otherwise wake its waiter again and again.
+// or a receive takes it; an idle socket would wake its waiter again and
+// again. Its entry was read already, or (queued after our read found none)
+// is still queued: POLLERR calls the next drain for it.
 void ErrorQueue::ClearLateSocketError() {
   int err = 0;
   socklen_t length = sizeof(err);

@@ -7,9 +7,9 @@ namespace sendgroup {
 
 namespace {
 
-// Work per turn of the event loop: a huge group, or one whose sends keep
-// stopping at failures (a drop storm, stale ICMP errors), must not hold the
-// JavaScript thread.
+// Work per wake-up of the thread it runs on (the JavaScript thread's loop, a
+// worker's, a relay's): a huge group, or one whose sends keep stopping at
+// failures (a drop storm, stale ICMP errors), must not hold it.
 constexpr unsigned kMaxMembersPerPump = 4096;
 constexpr unsigned kMaxCallsPerPump = 64;
 
@@ -56,7 +56,7 @@ void MmsgBackend::Pump() {
   while (!queue_.empty() && !blocked_) {
     Batch* batch = queue_.front();
     while (batch->HasQueued() && !blocked_) {
-      // Yield, and go on when the loop finds the socket writable (at once,
+      // Yield, and go on when the socket is found writable (at once,
       // unless it is full).
       if (calls >= kMaxCallsPerPump || members >= kMaxMembersPerPump) blocked_ = true;
       uint32_t done = batch->Recorded();

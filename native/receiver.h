@@ -31,7 +31,7 @@ class Receiver {
   virtual void Return(int slot) = 0;
   // No more datagrams from now on.
   virtual void Stop() = 0;
-  // Datagrams may still come (Stop() not called, or its receive not ended).
+  // After Stop(): datagrams may still come (the receive has not ended).
   virtual bool Receiving() const = 0;
 };
 

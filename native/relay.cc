@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "args.h"
 #include "errors.h"
@@ -115,7 +116,7 @@ void Relay::StartOnLoop(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, 
   auto onDatagram = [this](const Datagram& d) { OnDatagram(d); };
   auto onBurst = [this] { Notify(); };
   std::unique_ptr<UringReceiver> uring;
-  if (spec.backend != "sendmmsg") {
+  if (std::string(backend_) == "io_uring") {
     uring = std::make_unique<UringReceiver>(loop, Duplicate(env), *pool_, spec.ring.deferTaskrun, onDatagram, onBurst);
   }
   if (uring && !uring->SetupErrno()) receiver_ = std::move(uring);
@@ -194,8 +195,24 @@ void Relay::OnDatagram(const Datagram& d) {
   // once every send and zero-copy notification of this one is done.
   int slot = d.slot;
   batch->PlaceShared(std::make_shared<SharedCopy>(const_cast<uint8_t*>(d.data), slot, [this, slot] { ReturnSlot(slot); }));
+  uint32_t sends = batch->tx.Count();
   if (thread_) thread_->Send(std::move(batch));
   else engine_->Start(std::move(batch), Sources{});
+  CollectEvery(sends);
+}
+
+// A wake-up may take every receive buffer's datagram (256 by default) and
+// send them all before its results are collected: at 1,000 members half a
+// second in which stats() stood still and no buffer came back. Called while
+// the receiver delivers, the collection gives slots back (UringReceiver's
+// Return may re-arm its receive, which its completion handling then finds
+// armed; MmsgReceiver's were delivered already).
+void Relay::CollectEvery(uint32_t sends) {
+  sendsSinceResults_ += sends;
+  if (sendsSinceResults_ < kSendsPerResults) return;
+  sendsSinceResults_ = 0;
+  if (thread_) thread_->CollectResults();
+  else engine_->Collect(*this);
 }
 
 // To whoever receives: the relay's thread (where its batches end), or this

@@ -1,7 +1,7 @@
 // The JavaScript-facing Relay: receives datagrams on its socket and sends
 // each, from the buffer it landed in, to every member of its table: on a
-// native thread of its own (relay_thread.h: io_uring, threads: 0), or on
-// this thread's loop through an engine (engine.h) as a Sender would. Closed
+// native thread of its own (relay_thread.h: threads: 0), or on this
+// thread's loop through an engine (engine.h) as a Sender would. Closed
 // by default: only datagrams from allowed sources are forwarded. Results
 // stay here as counters; only 'unreachable' events and the close reach
 // JavaScript (the mailbox).
@@ -59,6 +59,9 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
 
   // On the relay's thread, or this one's loop.
   void OnDatagram(const Datagram& datagram);
+  // Collects results once this many member sends went since the last time.
+  static constexpr uint32_t kSendsPerResults = 4096;
+  void CollectEvery(uint32_t sends);
   void ReturnSlot(int slot);
   bool Allowed(const sockaddr* from) const;
   // On the relay's thread: its backend's results, and a wake-up here when
@@ -102,6 +105,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   int zeroCopy_ = 0;  // 0 never, 1 always, 2 from zeroCopyMinBytes_ up
   size_t zeroCopyMinBytes_ = 0;
   uint32_t nextToken_ = 1;
+  uint32_t sendsSinceResults_ = 0;  // on whichever thread forwards
   Outbox outbox_;
   bool closing_ = false;
   bool released_ = false;

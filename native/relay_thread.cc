@@ -14,12 +14,6 @@ namespace sendgroup {
 
 namespace {
 
-// A wake-up may take up to every receive buffer's datagram (256 by
-// default) and send them all before its results are collected: at 1,000
-// members half a second in which stats() stood still and no buffer came
-// back. Results are collected at least this often, in member sends.
-constexpr uint32_t kSendsPerResults = 4096;
-
 enum Tag : uint64_t {
   kCommands = UringReceiver::kFirstOwnerTag,
   kSendRing,
@@ -62,8 +56,8 @@ void RelayThread::Begin() {
   setUp_.notify_all();
 }
 
-// The eventfd wakes a thread sleeping in its ring, the condition one
-// waiting for Begin.
+// The eventfd wakes a thread sleeping in its ring or in poll(2), the
+// condition one waiting for Begin.
 void RelayThread::Ask(Request request) {
   if (!thread_.joinable() || request_.load() >= request) return;
   {
@@ -103,50 +97,42 @@ bool RelayThread::AwaitBegin() {
 
 bool RelayThread::SetUp(const RelayThreadConfig& config, OnDatagram onDatagram) {
   sendFd_ = config.sendFd;
-  if (config.uring) return SetUpRings(config, std::move(onDatagram));
-  backend_ = std::make_unique<MmsgBackend>(config.sendFd, config.errorRoom, config.ioUringErrno);
+  bool up = config.uring ? SetUpRings(config, std::move(onDatagram)) : SetUpMmsg(config, std::move(onDatagram));
   info_ = backend_->Info();
-  receiver_ = std::make_unique<MmsgReceiver>(nullptr, config.receiveFd, *config.pool, std::move(onDatagram), [] {});
-  mmsg_ = static_cast<MmsgReceiver*>(receiver_.get());
+  return up;
+}
+
+bool RelayThread::SetUpMmsg(const RelayThreadConfig& config, OnDatagram onDatagram) {
+  backend_ = std::make_unique<MmsgBackend>(config.sendFd, config.errorRoom, config.ioUringErrno);
+  auto receiver = std::make_unique<MmsgReceiver>(nullptr, config.receiveFd, *config.pool, std::move(onDatagram), [] {});
+  mmsgReceiver_ = receiver.get();
+  receiver_ = std::move(receiver);
   return true;
 }
 
 // On the thread: a ring with SINGLE_ISSUER belongs to the task that set it up.
 bool RelayThread::SetUpRings(const RelayThreadConfig& config, OnDatagram onDatagram) {
   auto backend = std::make_unique<UringBackend>(config.sendFd, config.errorRoom, config.ring, *config.pool);
-  info_ = backend->Info();
   setupErrno_ = backend->SetupErrno();
   backend_ = std::move(backend);
   if (setupErrno_) {
     close(config.receiveFd);
     return false;
   }
-  auto ring = std::make_unique<UringReceiver>(nullptr, config.receiveFd, *config.pool, config.ring.deferTaskrun,
-                                              std::move(onDatagram), [] {});
-  setupErrno_ = ring->SetupErrno();
-  ring_ = ring.get();
-  receiver_ = std::move(ring);
+  auto receiver = std::make_unique<UringReceiver>(nullptr, config.receiveFd, *config.pool, config.ring.deferTaskrun,
+                                                  std::move(onDatagram), [] {});
+  setupErrno_ = receiver->SetupErrno();
+  uringReceiver_ = receiver.get();
+  receiver_ = std::move(receiver);
   return setupErrno_ == 0;
 }
 
 void RelayThread::Loop() {
   while (!shut_ && !(stopped_ && !receiver_->Receiving() && backend_->Idle())) {
-    if (ring_) WaitInRing();
+    if (uringReceiver_) WaitInRing();
     else WaitInPoll();
     onResults_(*backend_);
-    sendsSinceResults_ = 0;
   }
-}
-
-// Called while the receiver delivers: collecting here gives slots back
-// (UringReceiver::Return may re-arm its receive, which its own completion
-// handling then sees armed).
-void RelayThread::Send(std::unique_ptr<Batch> batch) {
-  sendsSinceResults_ += batch->tx.Count();
-  backend_->Start(std::move(batch), Sources{});
-  if (sendsSinceResults_ < kSendsPerResults) return;
-  onResults_(*backend_);
-  sendsSinceResults_ = 0;
 }
 
 void RelayThread::OnOwnerCqe(const io_uring_cqe& cqe) {
@@ -187,30 +173,36 @@ void RelayThread::TakeRequest() {
 // A room poll left armed after the sends stopped waiting fires once,
 // harmlessly: a backend not blocked ignores a writable socket.
 void RelayThread::WaitInRing() {
-  if (!commandsPolled_) commandsPolled_ = ring_->Poll(commandFd_, POLLIN, kCommands, true);
+  if (!commandsPolled_) commandsPolled_ = uringReceiver_->Poll(commandFd_, POLLIN, kCommands, true);
   // One-shot: io_uring's own eventfd signal ends a multishot poll anyway
   // (EPOLL_URING_WAKE, which keeps rings polling each other from looping).
-  if (!ringPolled_) ringPolled_ = ring_->Poll(backend_->RingFd(), POLLIN, kSendRing, false);
-  if (!errorsPolled_) errorsPolled_ = ring_->Poll(sendFd_, POLLERR, kSocketErrors, true);
-  if (!roomPolled_ && backend_->WantsWritable()) roomPolled_ = ring_->Poll(sendFd_, POLLOUT, kSocketRoom, false);
-  ring_->Wait([this](const io_uring_cqe& cqe) { OnOwnerCqe(cqe); });
+  if (!ringPolled_) ringPolled_ = uringReceiver_->Poll(backend_->RingFd(), POLLIN, kSendRing, false);
+  if (!errorsPolled_) errorsPolled_ = uringReceiver_->Poll(sendFd_, POLLERR, kSocketErrors, true);
+  if (!roomPolled_ && backend_->WantsWritable()) {
+    roomPolled_ = uringReceiver_->Poll(sendFd_, POLLOUT, kSocketRoom, false);
+  }
+  uringReceiver_->Wait([this](const io_uring_cqe& cqe) { OnOwnerCqe(cqe); });
 }
 
-// poll(2) reports POLLERR (ICMP errors queued) whatever it was asked: the
-// socket is asked for room only while sends wait for it, and its errors are
-// read there. The receiving duplicate (the same socket, so the same
-// POLLERR) is left out while no slot is free to receive into.
+// poll(2) reports POLLERR (ICMP errors queued, or the socket error set)
+// whatever it was asked, on either descriptor of the socket. Each polled
+// descriptor puts a waiter on the socket's wait queue, which every sent
+// datagram's release wakes: the socket itself is polled only while sends
+// wait for room or nothing is received (its errors still need a watch),
+// the receiving duplicate only while a buffer is free.
 void RelayThread::WaitInPoll() {
-  short receive = mmsg_->Interest();
+  short receive = mmsgReceiver_->Interest();
+  bool room = backend_->WantsWritable();
   pollfd fds[] = {
       {commandFd_, POLLIN, 0},
-      {sendFd_, short(backend_->WantsWritable() ? POLLOUT : 0), 0},
-      {receive ? mmsg_->Fd() : -1, receive, 0},
+      {room || !receive ? sendFd_ : -1, short(room ? POLLOUT : 0), 0},
+      {receive ? mmsgReceiver_->Fd() : -1, receive, 0},
   };
   if (poll(fds, 3, -1) < 0) return;  // EINTR: the loop asks again
+  bool error = (fds[1].revents | fds[2].revents) & POLLERR;
   if (fds[0].revents) TakeRequest();
-  if (fds[1].revents) backend_->OnSocketReady(fds[1].revents & POLLERR);
-  if (fds[2].revents & POLLIN) mmsg_->OnReadable();
+  if (fds[1].revents || error) backend_->OnSocketReady(error);
+  if (fds[2].revents & POLLIN) mmsgReceiver_->OnReadable();
 }
 
 // The backend cancels what waits and lets the kernel finish (bounded); its

@@ -38,13 +38,15 @@ struct RelayThreadConfig {
 class RelayThread {
  public:
   // Both run on the thread: a datagram (its slot the callee's until
-  // Return), and after each wake-up the backend, to collect results from.
+  // Return), and after each wake-up (or CollectResults) the backend, to
+  // collect results from.
   using OnDatagram = Receiver::OnDatagram;
   using OnResults = std::function<void(Backend&)>;
   // After the thread ended (Ended()), from the thread.
   using OnEnded = std::function<void()>;
 
-  // Starts the thread and waits until its rings are set up. Check
+  // Starts the thread and waits until it is set up (its rings, with
+  // io_uring). Check
   // StartErrno(), then SetupErrno() (the thread has ended then); then
   // Begin() lets it receive (its callbacks may need the caller to hold it).
   RelayThread(const RelayThreadConfig& config, OnDatagram onDatagram, OnResults onResults, OnEnded onEnded);
@@ -58,7 +60,8 @@ class RelayThread {
   BackendInfo Info() const { return info_; }
 
   // On the thread.
-  void Send(std::unique_ptr<Batch> batch);
+  void Send(std::unique_ptr<Batch> batch) { backend_->Start(std::move(batch), Sources{}); }
+  void CollectResults() { onResults_(*backend_); }
   void Return(int slot) { receiver_->Return(slot); }
 
   // From the JavaScript thread.
@@ -78,6 +81,7 @@ class RelayThread {
   // Until Begin(), or Shut() before it; whether it began.
   bool AwaitBegin();
   bool SetUpRings(const RelayThreadConfig& config, OnDatagram onDatagram);
+  bool SetUpMmsg(const RelayThreadConfig& config, OnDatagram onDatagram);
   void Loop();
   void OnOwnerCqe(const io_uring_cqe& cqe);
   void TakeRequest();
@@ -85,8 +89,8 @@ class RelayThread {
   // yet there (the socket's errors always, its room while sends wait for
   // it, the sending ring's eventfd), then waits.
   void WaitInRing();
-  // Without: one poll(2) on the commands, the socket and its receiving
-  // duplicate.
+  // Without: one poll(2) on the commands and the socket (or its receiving
+  // duplicate).
   void WaitInPoll();
   void Finish();
   // The rings go, on the thread that set them up.
@@ -109,12 +113,11 @@ class RelayThread {
   // The thread's own.
   int sendFd_ = -1;
   std::unique_ptr<Receiver> receiver_;
-  UringReceiver* ring_ = nullptr;  // receiver_, with io_uring
-  MmsgReceiver* mmsg_ = nullptr;   // or receiver_
+  UringReceiver* uringReceiver_ = nullptr;  // receiver_, with io_uring
+  MmsgReceiver* mmsgReceiver_ = nullptr;    // or receiver_
   std::unique_ptr<Backend> backend_;
   bool stopped_ = false;
   bool shut_ = false;
-  uint32_t sendsSinceResults_ = 0;
   bool commandsPolled_ = false, ringPolled_ = false, errorsPolled_ = false, roomPolled_ = false;
 };
 

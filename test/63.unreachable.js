@@ -64,10 +64,15 @@ function expectAnswered(result, datagrams) {
     `namespace B answered ${result.icmpFromB} of ${datagrams} datagrams to closed ports`);
 }
 
-/** Every live port got rounds datagrams, rounds 0 .. rounds-1 in order, bytes intact. */
-async function expectLiveDelivered(family, rounds, live = LIVE) {
+/**
+ * Every live port got rounds datagrams, rounds 0 .. rounds-1 in order, bytes
+ * intact. On a shortfall, the message ends with what `why()` says.
+ */
+async function expectLiveDelivered(family, rounds, live = LIVE, why = async () => '') {
   const stats = await env.rx.waitFor(rounds * live);
-  assert.not.ok(stats.timedOut, `only ${stats.total} of ${rounds * live} datagrams reached the live receivers (${stats.drops} dropped by their sockets)`);
+  if (stats.timedOut) {
+    assert.unreachable(`only ${stats.total} of ${rounds * live} datagrams reached the live receivers (${stats.drops} dropped by their sockets)${await why()}`);
+  }
   assert.is(stats.total, rounds * live);
   assert.is(stats.bad, 0, `${stats.bad} datagrams with wrong bytes`);
   for (let j = 0; j < live; j++) {
@@ -223,13 +228,8 @@ netTest('(k) a relay with threads: 2, half of 1,000 IPv6 members net-unreachable
     const { address } = await node.request('relay', { options: { listen: '[::]:0', allow: [source], threads: 2, inlineBelow: 0 }, members });
     await node.request('send', { to: `127.0.0.1:${address.port}`, from: 0, count, size: SIZE });
     await node.request('waitRelay', { handled: count });
-    const arrived = await env.rx.waitFor(count * LIVE);
+    await expectLiveDelivered('IPv6', count, LIVE, async () => `; relay: ${JSON.stringify((await node.request('close')).after)}; losses: ${JSON.stringify(env.link.losses())}`);
     const { after } = await node.request('close');
-    if (arrived.timedOut) {
-      assert.unreachable(`only ${arrived.total} of ${count * LIVE} datagrams reached the live receivers (${arrived.drops} dropped by their sockets); `
-        + `relay: ${JSON.stringify(after)}; losses: ${JSON.stringify(env.link.losses())}`);
-    }
-    await expectLiveDelivered('IPv6', count);
     assert.equal(after.failures, {}, `sends failed (${after.staleRetries} stale errors retried)`);
     assert.is(after.sends, count * (LIVE + DEAD));
     assert.ok(after.staleRetries > 0, 'no send picked up another\'s error: the test did not race the two threads');

@@ -152,10 +152,10 @@ function newLink(rate) {
       return startReceivers(children, ['netns', 'exec', b, process.execPath, RECEIVERS, JSON.stringify({ address4: ADDRESSES.b4, address6: ADDRESSES.b6 })]);
     },
     /** ICMP counters (`Icmp:` and `Icmp6` lines of /proc/net/snmp{,6}) of namespace a or b. */
-    icmp: (ns) => icmpCounters(run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6'])),
+    icmp: (ns) => icmpCounters(snmpText(ns)),
     /** Where datagrams were lost, for a failure's message: A's qdisc drops and each namespace's non-zero discard, error and drop counters. */
     losses: () => ({
-      qdiscDrops: Number(/dropped (\d+)/.exec(run('tc', ['-n', a, '-s', 'qdisc', 'show', 'dev', dev]))?.[1]),
+      qdiscDrops: Number(/dropped (\d+)/.exec(run('tc', ['-n', a, '-s', 'qdisc', 'show', 'dev', dev]))?.[1] ?? 0),
       a: lossCounters(a),
       b: lossCounters(b),
     }),
@@ -163,8 +163,13 @@ function newLink(rate) {
   return link;
 }
 
+/** Namespace ns's /proc/net/snmp and snmp6. */
+function snmpText(ns) {
+  return run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6']);
+}
+
 function lossCounters(ns) {
-  const counters = snmpCounters(run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6']));
+  const counters = snmpCounters(snmpText(ns));
   return Object.fromEntries(Object.entries(counters).filter(([name, value]) => value && /Discard|Error|Drop|NoRoute|NoPort/.test(name)));
 }
 
