@@ -37,9 +37,9 @@ const same = (a, b) => a.received === b.received && a.forwarded === b.forwarded 
 // Marks in a row that must find nothing moving. One was not enough: a
 // native relay took what its receive buffers hold (256) in one wake-up and
 // reported their sends once it had sent them all, at 1,000 members half a
-// second with no counter moving (a relay on its own thread now reports
-// every 4,096 sends; with threads: K it still reports per wake-up); what it
-// sent after a premature mark went to the next variant's kernel count.
+// second with no counter moving (a relay now collects every 4,096 sends;
+// with threads: K its workers still report per wake-up); what it sent after
+// a premature mark went to the next variant's kernel count.
 const QUIET_MARKS = 3;
 
 /**
