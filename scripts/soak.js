@@ -23,7 +23,7 @@
 //    /proc/net/udp6) returns to near zero, and that no member fails except
 //    with ECANCELED (aborted or closed) or ENOBUFS (the small queue).
 // 3. Relaying: Relays on loopback, one after another (io_uring copying and
-//    zero-copy, each on a thread of its own, and sendmmsg), each forwarding
+//    zero-copy, and sendmmsg, each on a thread of its own), each forwarding
 //    a source's datagrams while its group churns and some members' ports are
 //    closed; every datagram is accounted for and the readers get them in
 //    order (scripts/soak/relay.js).

@@ -1,7 +1,6 @@
 // Phase 3 of the soak (scripts/soak.js): Relays forwarding on loopback, one
 // after another, each for GENERATION datagrams: on io_uring copying and
-// zero-copy (each relay on a thread of its own) and on sendmmsg (on this
-// thread's loop). A source here sends sequence-numbered datagrams of mixed
+// zero-copy, and on sendmmsg (each relay on a thread of its own). A source here sends sequence-numbered datagrams of mixed
 // sizes; the relay's group churns (a member removed and another added every
 // CHURN datagrams), a quarter of its members are on closed ports (ICMP port
 // unreachable comes back), and the readers check what they get. Verdicts:
@@ -80,8 +79,8 @@ async function until(condition) {
 }
 
 class RelaySoak {
-  constructor(lib, state, readers, gone) {
-    Object.assign(this, { lib, state, readers, gone, problems: [], failures: new Map() });
+  constructor(lib, state, readers, gone, problems, source) {
+    Object.assign(this, { lib, state, readers, gone, problems, source, failures: new Map() });
     this.members = [...readers.map((r) => r.target), ...gone];
   }
 
@@ -136,9 +135,7 @@ async function relayPhase(seconds) {
   const state = newState('soak:relay');
   const problems = [];
   const readers = await openReaders(problems);
-  const soak = new RelaySoak(lib, state, readers, await gonePorts());
-  soak.problems = problems;
-  soak.source = await bound();
+  const soak = new RelaySoak(lib, state, readers, await gonePorts(), problems, await bound());
   const deadline = Date.now() + seconds * 1000;
   let generation = 0;
   // One relay of each kind before the start sample: threads, rings and pools have been made once.
