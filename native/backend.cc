@@ -27,6 +27,18 @@ constexpr uint32_t kRoomWaitsPerCall = 65536;
 // Of them, tries in a row that find the socket's queue empty.
 constexpr uint8_t kRoomEmptyTries = 8;
 
+// Runs each over what list holds, taken first: what each adds waits for the
+// next collection. The list keeps its capacity, so collecting after every
+// send (a relay's datagram) allocates nothing.
+template <typename T, typename Each>
+void ForEachTaken(std::vector<T>& list, Each each) {
+  std::vector<T> taken;
+  taken.swap(list);
+  for (T& item : taken) each(item);
+  taken.clear();
+  if (list.empty()) list.swap(taken);
+}
+
 }  // namespace
 
 bool Backend::SendDirect(Batch& batch) {
@@ -80,10 +92,7 @@ Backend::Chunk Backend::SendChunk(Batch& batch) {
   // A short count drops the failed message's error (it is neither returned
   // nor kept as the socket error): the next chunk begins with that member,
   // and its send says what it was, EAGAIN when the buffer is full.
-  for (int j = 0; j < sent; ++j) {
-    batch.PopQueued();
-    batch.Record(first + uint32_t(j), int(msgs[j].msg_len));
-  }
+  batch.RecordSent(first, msgs, unsigned(sent));
   NoteProgress(&batch);
   return Chunk::kOn;
 }
@@ -134,24 +143,42 @@ bool Backend::RecordUnsendable(Batch& batch, uint32_t i) {
 }
 
 unsigned Backend::Messages(Batch& batch, uint32_t first, mmsghdr** from) {
-  if (filledBatch_ != &batch || first < filledFirst_ || first >= filledFirst_ + filledCount_) {
-    if (msgs_.empty()) {
-      msgs_.resize(kChunk);
-      iovs_.resize(size_t(kChunk) * Batch::kMaxIov);
-    }
-    const std::vector<Destination>& to = *batch.tx.destinations;
-    unsigned limit = std::min(kChunk, roundLimit_), n = 0;
-    while (n < limit && first + n < batch.tx.Count() && !to[first + n].err) {
-      batch.FillMessage(first + n, msgs_[n].msg_hdr, &iovs_[size_t(n) * Batch::kMaxIov]);
-      ++n;
-    }
-    filledBatch_ = &batch;
-    filledFirst_ = first;
-    filledCount_ = n;
-  }
+  const Transmit& tx = batch.tx;
+  // A plain send is one buffer, the same for every member: its messages
+  // point at payloadIov_, so the next call to the same table (a relay's
+  // next datagram, a group sent to again) refills none of them.
+  bool plain = tx.Plain() && tx.payloadLength;
+  if (plain) payloadIov_ = {const_cast<uint8_t*>(batch.Payload()), tx.payloadLength};
+  bool filled = plain ? filledTable_ == tx.destinations : filledBatch_ == &batch;
+  if (!filled || first < filledFirst_ || first >= filledFirst_ + filledCount_) Fill(batch, first, plain);
   unsigned skip = first - filledFirst_;
   *from = &msgs_[skip];
   return filledCount_ - skip;
+}
+
+void Backend::Fill(Batch& batch, uint32_t first, bool plain) {
+  if (msgs_.empty()) {
+    msgs_.resize(kChunk);
+    iovs_.resize(size_t(kChunk) * Batch::kMaxIov);
+  }
+  const Transmit& tx = batch.tx;
+  unsigned limit = std::min(kChunk, roundLimit_), n = 0;
+  for (; n < limit && first + n < tx.Count() && !tx.To(first + n).err; ++n) {
+    msghdr& m = msgs_[n].msg_hdr;
+    if (!plain) {
+      batch.FillMessage(first + n, m, &iovs_[size_t(n) * Batch::kMaxIov]);
+      continue;
+    }
+    m = {};
+    m.msg_name = const_cast<sockaddr*>(&tx.To(first + n).sa);
+    m.msg_namelen = tx.To(first + n).len;
+    m.msg_iov = &payloadIov_;
+    m.msg_iovlen = 1;
+  }
+  filledBatch_ = plain ? nullptr : &batch;
+  filledTable_ = plain ? tx.destinations : nullptr;
+  filledFirst_ = first;
+  filledCount_ = n;
 }
 
 void Backend::Failed(Batch& batch, uint32_t i, int err) {
@@ -162,11 +189,11 @@ void Backend::Failed(Batch& batch, uint32_t i, int err) {
 }
 
 void Backend::Collect(ResultSink& sink) {
-  for (Batch* batch : TakeProgressed()) {
+  ForEachTaken(progressed_, [&sink](Batch* batch) {
     batch->hasNewProgress = false;
     if (!batch->progress.empty()) sink.Progress(*batch);
-  }
-  for (const auto& batch : TakeFinished()) sink.Done(*batch);
+  });
+  ForEachTaken(finished_, [&sink](std::unique_ptr<Batch>& batch) { sink.Done(*batch); });
   for (const Unreachable& u : TakeUnreachable()) sink.Unreachable(u);
 }
 

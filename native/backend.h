@@ -131,6 +131,9 @@ class Backend {
   // msgs_ from the batch's member `first` on, filled if they are not yet;
   // how many there are.
   unsigned Messages(Batch& batch, uint32_t first, mmsghdr** from);
+  // Fills msgs_ from member `first` on: a plain batch's (one buffer each)
+  // for its table, any other's for the batch.
+  void Fill(Batch& batch, uint32_t first, bool plain);
   // Member i's send failed with err: it goes again if the error was
   // another datagram's (ErrorQueue), else it is recorded.
   void Failed(Batch& batch, uint32_t i, int err);
@@ -142,10 +145,14 @@ class Backend {
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   // What msgs_ holds: members [filledFirst_, filledFirst_ + filledCount_)
-  // of filledBatch_. A send that stops at a failure goes on from the
-  // messages already filled: refilling the rest of a chunk after each
-  // failure made a drop storm (every send fails) quadratic in the group.
+  // of filledBatch_, or of any plain batch to filledTable_ (kept alive, so
+  // no other table takes its address). A send that stops at a failure goes
+  // on from the messages already filled: refilling the rest of a chunk
+  // after each failure made a drop storm (every send fails) quadratic in
+  // the group.
   const Batch* filledBatch_ = nullptr;
+  std::shared_ptr<const std::vector<Destination>> filledTable_;
+  iovec payloadIov_ = {};  // the plain batch being sent: every message's one buffer
   uint32_t filledFirst_ = 0;
   unsigned filledCount_ = 0;
 };

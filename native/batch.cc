@@ -130,6 +130,22 @@ void Batch::Record(uint32_t i, int result) {
   if (tx.stream) progress.insert(progress.end(), {int32_t(i), result >= 0 ? result : 0, result >= 0 ? 0 : -result});
 }
 
+void Batch::RecordSent(uint32_t first, const mmsghdr* msgs, unsigned count) {
+  if (tx.stream) {  // each with its progress
+    for (unsigned j = 0; j < count; ++j) {
+      PopQueued();
+      Record(first + j, int(msgs[j].msg_len));
+    }
+    return;
+  }
+  for (unsigned j = 0; j < count; ++j) {
+    PopQueued();
+    bytes += msgs[j].msg_len;
+  }
+  done_ += count;
+  sent += count;
+}
+
 void Batch::CancelQueued() {
   aborted_ = true;
   while (HasQueued()) {

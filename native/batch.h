@@ -125,6 +125,9 @@ class Batch {
   void Requeue(uint32_t i) { retries_.push_back(i); }
   // Records member i's result: bytes sent, or a negative errno.
   void Record(uint32_t i, int result);
+  // The next count queued members, first on, left in one sendmmsg(2):
+  // taken off the queue, each recorded with its msg_len.
+  void RecordSent(uint32_t first, const mmsghdr* msgs, unsigned count);
   // Abort: members not yet handed to the kernel fail with ECANCELED, and
   // nothing is sent again any more.
   void CancelQueued();
