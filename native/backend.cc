@@ -165,15 +165,8 @@ void Backend::Fill(Batch& batch, uint32_t first, bool plain) {
   unsigned limit = std::min(kChunk, roundLimit_), n = 0;
   for (; n < limit && first + n < tx.Count() && !tx.To(first + n).err; ++n) {
     msghdr& m = msgs_[n].msg_hdr;
-    if (!plain) {
-      batch.FillMessage(first + n, m, &iovs_[size_t(n) * Batch::kMaxIov]);
-      continue;
-    }
-    m = {};
-    m.msg_name = const_cast<sockaddr*>(&tx.To(first + n).sa);
-    m.msg_namelen = tx.To(first + n).len;
-    m.msg_iov = &payloadIov_;
-    m.msg_iovlen = 1;
+    batch.FillMessage(first + n, m, &iovs_[size_t(n) * Batch::kMaxIov]);
+    if (plain) m.msg_iov = &payloadIov_;  // its one part, re-pointed per call
   }
   filledBatch_ = plain ? nullptr : &batch;
   filledTable_ = plain ? tx.destinations : nullptr;
