@@ -149,34 +149,48 @@ void ErrorQueue::Drain() {
   std::unique_lock<std::shared_mutex> noSends(proofs_->Rounds(), std::defer_lock);
   if (proofs_->Shared()) noSends.lock();
   std::vector<int> read;
-  // The payload copy in each entry is of no use: a short buffer, truncated.
-  uint8_t data[1];
-  alignas(cmsghdr) uint8_t control[512];
+  // Entries a recvmmsg(2) reads (with MSG_ERRQUEUE it reads them as it
+  // reads datagrams): a storm of ICMP errors costs a call per kEntries, not
+  // one each. The payload copy in each is of no use: a short buffer, truncated.
+  constexpr unsigned kEntries = 16;
+  struct Entry {
+    sockaddr_storage destination;
+    uint8_t data[1];
+    iovec iov;
+    alignas(cmsghdr) uint8_t control[128];
+  };
+  Entry entries[kEntries];
+  mmsghdr msgs[kEntries];
   for (;;) {
-    sockaddr_storage destination{};
-    iovec iov{data, sizeof(data)};
-    msghdr msg{};
-    msg.msg_name = &destination;
-    msg.msg_namelen = sizeof(destination);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    if (recvmsg(fd_, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
-      if (errno == EINTR) continue;
-      break;  // EAGAIN: empty
+    for (unsigned i = 0; i < kEntries; ++i) {
+      Entry& e = entries[i];
+      e.iov = {e.data, sizeof(e.data)};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_name = &e.destination;
+      msgs[i].msg_hdr.msg_namelen = sizeof(e.destination);
+      msgs[i].msg_hdr.msg_iov = &e.iov;
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = e.control;
+      msgs[i].msg_hdr.msg_controllen = sizeof(e.control);
     }
-    const sock_extended_err* ee = ExtendedError(msg);
-    if (!ee) continue;
-    // Local errors (EMSGSIZE from our own oversized send) were already
-    // returned by that send; only ICMP ones can fail someone else's.
-    if (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6) continue;
-    int err = int(ee->ee_errno);
-    read.push_back(err);
-    if (IsUnreachable(*ee)) unreachable_.push_back({destination, err});
+    int got = recvmmsg(fd_, msgs, kEntries, MSG_ERRQUEUE | MSG_DONTWAIT, nullptr);
+    if (got < 0 && errno == EINTR) continue;
+    for (int i = 0; i < got; ++i) ReadEntry(msgs[i].msg_hdr, entries[i].destination, read);
+    // Fewer than asked for: the queue was empty (EAGAIN ended the call).
+    if (got < int(kEntries)) break;
   }
   if (!read.empty()) proofs_->Add(read);
   else ClearLateSocketError();
+}
+
+// One entry: local errors (EMSGSIZE from our own oversized send) were
+// already returned by that send; only ICMP ones can fail someone else's.
+void ErrorQueue::ReadEntry(msghdr& msg, const sockaddr_storage& destination, std::vector<int>& read) {
+  const sock_extended_err* ee = ExtendedError(msg);
+  if (!ee || (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6)) return;
+  int err = int(ee->ee_errno);
+  read.push_back(err);
+  if (IsUnreachable(*ee)) unreachable_.push_back({destination, err});
 }
 
 // Reading the last entry cleared the socket error, but the kernel sets it

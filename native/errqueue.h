@@ -76,6 +76,9 @@ class ErrorQueue {
 
  private:
   void ClearLateSocketError();
+  // One entry Drain read: an ICMP error's errno into read, and into
+  // unreachable_ if it says the destination is unreachable.
+  void ReadEntry(msghdr& msg, const sockaddr_storage& destination, std::vector<int>& read);
 
   int fd_;
   bool drainedThisRound_ = false;
