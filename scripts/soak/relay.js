@@ -1,7 +1,8 @@
 // Phase 3 of the soak (scripts/soak.js): Relays forwarding on loopback, one
 // after another, each for GENERATION datagrams: on io_uring copying and
-// zero-copy, and on sendmmsg (each relay on a thread of its own). A source here sends sequence-numbered datagrams of mixed
-// sizes; the relay's group churns (a member removed and another added every
+// zero-copy, and on sendmmsg (each relay on a thread of its own). A source
+// here sends sequence-numbered datagrams of mixed sizes; the relay's group
+// churns (a member removed and another added every
 // CHURN datagrams), a quarter of its members are on closed ports (ICMP port
 // unreachable comes back), and the readers check what they get. Verdicts:
 // RSS, heap and descriptors flat; per relay, every datagram sent to it was
