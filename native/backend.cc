@@ -149,7 +149,7 @@ unsigned Backend::Messages(Batch& batch, uint32_t first, mmsghdr** from) {
   // next datagram, a group sent to again) refills none of them.
   bool plain = tx.Plain() && tx.payloadLength;
   if (plain) payloadIov_ = {const_cast<uint8_t*>(batch.Payload()), tx.payloadLength};
-  bool filled = plain ? filledTable_ == tx.destinations : filledBatch_ == &batch;
+  bool filled = plain ? FilledFor(tx.destinations) : filledBatch_ == &batch;
   if (!filled || first < filledFirst_ || first >= filledFirst_ + filledCount_) Fill(batch, first, plain);
   unsigned skip = first - filledFirst_;
   *from = &msgs_[skip];
@@ -169,7 +169,8 @@ void Backend::Fill(Batch& batch, uint32_t first, bool plain) {
     if (plain) m.msg_iov = &payloadIov_;  // its one part, re-pointed per call
   }
   filledBatch_ = plain ? nullptr : &batch;
-  filledTable_ = plain ? tx.destinations : nullptr;
+  if (plain) filledTable_ = tx.destinations;
+  else filledTable_.reset();
   filledFirst_ = first;
   filledCount_ = n;
 }

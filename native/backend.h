@@ -145,13 +145,18 @@ class Backend {
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   // What msgs_ holds: members [filledFirst_, filledFirst_ + filledCount_)
-  // of filledBatch_, or of any plain batch to filledTable_ (kept alive, so
-  // no other table takes its address). A send that stops at a failure goes
-  // on from the messages already filled: refilling the rest of a chunk
-  // after each failure made a drop storm (every send fails) quadratic in
-  // the group.
+  // of filledBatch_, or of any plain batch to filledTable_. A send that
+  // stops at a failure goes on from the messages already filled: refilling
+  // the rest of a chunk after each failure made a drop storm (every send
+  // fails) quadratic in the group.
   const Batch* filledBatch_ = nullptr;
-  std::shared_ptr<const std::vector<Destination>> filledTable_;
+  // Weak, and compared by owner: a dropped group's table is freed (a
+  // 100,000-member one is 13 MB), while the control block it keeps can
+  // never be another table's, so no new table compares equal.
+  std::weak_ptr<const std::vector<Destination>> filledTable_;
+  bool FilledFor(const std::shared_ptr<const std::vector<Destination>>& table) const {
+    return !filledTable_.owner_before(table) && !table.owner_before(filledTable_);
+  }
   iovec payloadIov_ = {};  // the plain batch being sent: every message's one buffer
   uint32_t filledFirst_ = 0;
   unsigned filledCount_ = 0;

@@ -255,6 +255,10 @@ void Relay::TakeUnreachable() {
   for (const struct Unreachable& u : taken) outbox_.Unreachable(u);
 }
 
+// An edited table is always a new one: backends keep their messages filled
+// per table (Backend::FilledFor, by owner), so one edited in place would be
+// sent to from stale messages. Where no batch holds it, its entries move
+// over (no copy of the whole table per change).
 std::vector<Destination>& Relay::EditTable() {
   if (table_.use_count() > 1) {
     table_ = std::make_shared<std::vector<Destination>>(*table_);
@@ -263,6 +267,7 @@ std::vector<Destination>& Relay::EditTable() {
     // (a release); this fence orders its reads of the table before our
     // writes, which the relaxed use_count() alone would not.
     std::atomic_thread_fence(std::memory_order_acquire);
+    table_ = std::make_shared<std::vector<Destination>>(std::move(*table_));
   }
   return *table_;
 }
