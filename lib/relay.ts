@@ -63,19 +63,31 @@ const RELAY_KEYS = [...SENDER_KEYS.filter((key) => key !== 'bind' && key !== 'sl
 const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
 const ZERO_COPY: Record<string, number> = { false: 0, true: 1, auto: 2 };
 
+const SOURCE_FORMS = "'10.0.0.1', '10.0.0.1:5004', '::1' or '[::1]:5004'";
+
 /** 'address', 'address:port' or '[v6]:port' as a packed member; port 0: any. */
 function packSource(text: unknown, at: number, out: Uint8Array): void {
   const name = `options.allow[${at / MEMBER_BYTES}]`;
   if (typeof text !== 'string') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, received ${typeof text}`);
+  if (text === 'any') throw argError('ERR_INVALID_ARG_VALUE', `${name}: 'any' is not a source; to forward from everyone, pass allow: 'any' itself`);
+  if (!isIP(text) && !text.includes(':')) throw argError('ERR_INVALID_ARG_VALUE', `${name} must be a source such as ${SOURCE_FORMS}, received '${text}'`);
   const endpoint = isIP(text) ? parseEndpoint({ address: text, port: 0 }, undefined, name) : parseEndpoint(text, undefined, name);
   packEndpoint(endpoint, out, at);
 }
 
 function packAllow(allow: unknown): { allow: Uint8Array; allowCount: number; allowAny: boolean } {
   if (allow === 'any') return { allow: new Uint8Array(0), allowCount: 0, allowAny: true };
-  if (!Array.isArray(allow)) {
+  if (allow === undefined) {
     throw argError('ERR_INVALID_ARG_TYPE', "options.allow is required: the source addresses to forward from, or 'any' (see the docs: a relay open to anyone is an amplifier)");
   }
+  if (typeof allow === 'string') {
+    throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources or 'any', received the string '${allow}' (one source is ['${allow}'])`);
+  }
+  if (!Array.isArray(allow)) {
+    throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources (${SOURCE_FORMS}) or 'any', received ${allow === null ? 'null' : typeof allow}`);
+  }
+  // A relay's sources are fixed when it is made: an empty list would forward nothing, ever.
+  if (allow.length === 0) throw argError('ERR_INVALID_ARG_VALUE', "options.allow is empty: the relay would forward nothing; list the sources, or say 'any'");
   const sources = [...allow];
   const packed = new Uint8Array(sources.length * MEMBER_BYTES);
   sources.forEach((text, i) => packSource(text, i * MEMBER_BYTES, packed));
