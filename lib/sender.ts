@@ -66,6 +66,8 @@ export class Sender extends EventEmitter<SenderEvents> {
   readonly #send: NativeSend;
   readonly #zeroCopy: ZeroCopyMode;
   readonly #pending = new Map<number, Pending>();
+  // Signals of calls in flight: the calls each can stop, and its one listener.
+  readonly #watched = new Map<AbortSignal, { tokens: Set<number>; onAbort: () => void }>();
   // The call being started: its result may come back before #pending has it.
   // The call inside send(): its results may come before it is registered.
   #startingToken = 0;
@@ -249,10 +251,28 @@ export class Sender extends EventEmitter<SenderEvents> {
     return table;
   }
 
+  /** One 'abort' listener per signal, however many of our calls it can stop (one signal on many calls is common; a listener each drew Node's MaxListenersExceededWarning past 10). */
   #watch(signal: AbortSignal, token: number, pending: Pending): void {
-    const onAbort = (): void => this.#deliver(this.#native.abort(token));
-    addEventListener.call(signal, 'abort', onAbort, { once: true });
-    pending.detach = () => removeEventListener.call(signal, 'abort', onAbort);
+    let watch = this.#watched.get(signal);
+    if (!watch) {
+      const tokens = new Set<number>();
+      // Calls in call order; each one's results, delivered here, detach it.
+      const onAbort = (): void => {
+        this.#watched.delete(signal);
+        for (const call of tokens) this.#deliver(this.#native.abort(call));
+      };
+      watch = { tokens, onAbort };
+      this.#watched.set(signal, watch);
+      addEventListener.call(signal, 'abort', onAbort, { once: true });
+    }
+    const { tokens, onAbort } = watch;
+    tokens.add(token);
+    pending.detach = () => {
+      tokens.delete(token);
+      if (tokens.size > 0 || this.#watched.get(signal)?.tokens !== tokens) return;
+      this.#watched.delete(signal);
+      removeEventListener.call(signal, 'abort', onAbort);
+    };
   }
 
   /** Handles `count` mailbox records, and any more that wait. */

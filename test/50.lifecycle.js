@@ -2,6 +2,7 @@
 const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { execFileSync, spawn } = require('node:child_process');
+const dgram = require('node:dgram');
 const { getEventListeners } = require('node:events');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -36,6 +37,35 @@ test('aborting after the send finished changes nothing and leaves no listener be
   assert.is(report.sent, 3);
   assert.is(getEventListeners(controller.signal, 'abort').length, 0);
   await sender.close();
+});
+
+test('one AbortSignal on many calls in flight: one listener on it and no warning; aborting settles every call, its members sent or ECANCELED', async () => {
+  const sink = dgram.createSocket('udp4');
+  await new Promise((resolve) => sink.bind(0, '127.0.0.1', resolve));
+  const warnings = [];
+  const onWarning = (warning) => warnings.push(warning.name);
+  process.on('warning', onWarning);
+  // On a thread of its own every call's results come back after the call
+  // returns: all 30 are in flight together.
+  const sender = new Sender({ threads: 1, inlineBelow: 0 });
+  try {
+    const controller = new AbortController();
+    const group = new Group(Array(200).fill(`127.0.0.1:${sink.address().port}`));
+    const calls = Array.from({ length: 30 }, (_, i) => sender.sendGroup(group, `call ${i}`, { signal: controller.signal }));
+    assert.is(getEventListeners(controller.signal, 'abort').length, 1);
+    controller.abort();
+    for (const report of await Promise.all(calls)) {
+      assert.is(report.sent + report.failed, 200);
+      assert.ok(report.errors.every((e) => e.code === 'ECANCELED'), JSON.stringify(report.errors.slice(0, 2)));
+    }
+    await new Promise(setImmediate);
+    assert.equal(warnings, []);
+    assert.is(getEventListeners(controller.signal, 'abort').length, 0);
+  } finally {
+    process.off('warning', onWarning);
+    await sender.close();
+    sink.close();
+  }
 });
 
 test('a closed sender rejects sends, throws on streams and address(), and close() is idempotent', async () => {
