@@ -1,7 +1,12 @@
 // Watching --to-file: its directories, not the file. An editor that saves by
 // rename replaces the file watched (a watch on it would see no more
-// changes); a symlink's target may live elsewhere. Any event there calls
-// back once things settle (a re-read of an unchanged text does nothing).
+// changes); a symlink's target may live elsewhere; the directory itself may
+// be removed and made again, or be a symlink swapped to another release.
+// So the file's directory (as named, and as its symlinks resolve) is watched,
+// and that directory's parent for the directory's own name; after every
+// change the watches are set up again for what the path now leads to. Any
+// event calls back once things settle (a re-read of an unchanged text does
+// nothing).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { reason } from './errors';
@@ -10,40 +15,71 @@ import type { CliIO } from './io';
 /** How long after the last event the file is re-read. */
 const DEBOUNCE_MS = 200;
 
+/** Per directory to watch, the names in it that matter; undefined: all. */
+type WatchPlan = Map<string, Set<string> | undefined>;
+
 /** Calls `onChange` after events in the directories of `file`; failures to watch are warnings. Returns the stop. */
 export function watchFile(file: string, io: CliIO, onChange: () => void): () => void {
   let debounce: NodeJS.Timeout | undefined;
+  let watchers: fs.FSWatcher[] = [];
+  const warned = new Set<string>();
+  const rewatch = (): void => {
+    for (const watcher of watchers) watcher.close();
+    watchers = [...planFor(file)].flatMap(([dir, names]) => watchDirectory(dir, names, file, io, warned, schedule));
+  };
   const schedule = (): void => {
     clearTimeout(debounce);
-    debounce = setTimeout(onChange, DEBOUNCE_MS);
+    debounce = setTimeout(() => {
+      rewatch();
+      onChange();
+    }, DEBOUNCE_MS);
   };
-  const watchers = [...directoriesOf(file)].flatMap((dir) => watchDirectory(dir, file, io, schedule));
+  rewatch();
   return () => {
     clearTimeout(debounce);
     for (const watcher of watchers) watcher.close();
   };
 }
 
-/** The file's directory, and its target's when it is a symlink. */
-function directoriesOf(file: string): Set<string> {
-  const dirs = new Set([path.dirname(path.resolve(file))]);
+/** The file's directory as named and as resolved (all of each), and each one's parent (only its name there). */
+function planFor(file: string): WatchPlan {
+  const plan: WatchPlan = new Map();
+  const named = path.dirname(path.resolve(file));
+  addDirectory(plan, named);
   try {
-    dirs.add(path.dirname(fs.realpathSync(file)));
-  } catch { /* read at start; gone meanwhile: the next change says so */ }
-  return dirs;
+    addDirectory(plan, path.dirname(fs.realpathSync(file)));
+  } catch { /* gone meanwhile: the re-read says so, and the parent's watch sees it come back */ }
+  return plan;
 }
 
-/** A watcher on `dir`, or none (said) when it cannot be watched. */
-function watchDirectory(dir: string, file: string, io: CliIO, onEvent: () => void): fs.FSWatcher[] {
+function addDirectory(plan: WatchPlan, dir: string): void {
+  plan.set(dir, undefined);
+  const parent = path.dirname(dir);
+  if (parent === dir) return;
+  const names = plan.has(parent) ? plan.get(parent) : new Set<string>();
+  names?.add(path.basename(dir));
+  plan.set(parent, names);
+}
+
+/** A watcher on `dir`, or none (said once per directory) when it cannot be watched; a missing one is not said: its parent's watch sees it made again. */
+function watchDirectory(dir: string, names: Set<string> | undefined, file: string, io: CliIO, warned: Set<string>,
+  onEvent: () => void): fs.FSWatcher[] {
+  const warn = (error: NodeJS.ErrnoException, what: string): void => {
+    if (error.code === 'ENOENT' || warned.has(dir)) return;
+    warned.add(dir);
+    io.err(`warning: ${what} (${reason(error)}): re-read ${file} with SIGHUP`);
+  };
   try {
-    const watcher = fs.watch(dir, { persistent: false }, onEvent);
+    const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
+      if (!names || name === null || names.has(String(name))) onEvent();
+    });
     watcher.on('error', (error: NodeJS.ErrnoException) => {
-      io.err(`warning: watching ${dir} failed (${reason(error)}): re-read ${file} with SIGHUP`);
+      warn(error, `watching ${dir} failed`);
       watcher.close();
     });
     return [watcher];
   } catch (error) {
-    io.err(`warning: cannot watch ${dir} (${reason(error)}): re-read ${file} with SIGHUP`);
+    warn(error as NodeJS.ErrnoException, `cannot watch ${dir}`);
     return [];
   }
 }
