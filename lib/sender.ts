@@ -90,8 +90,10 @@ export class Sender extends EventEmitter<SenderEvents> {
     this.#zeroCopy = config.zeroCopy;
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
     this.#mailbox = new Mailbox(this.#handler());
-    // Listeners for 'unreachable' keep the Sender alive, as they keep a
-    // dgram socket alive: an event must reach them, dropped reference or not.
+    // Listeners for 'unreachable' keep the Sender from being collected: an
+    // event must reach them, dropped reference or not. They do not keep the
+    // process running (an idle Sender holds the event loop open no more than
+    // an unref'd socket would).
     this.on('newListener', (event) => { if (event === 'unreachable') this.#native?.hold(true); });
     this.on('removeListener', (event) => { if (event === 'unreachable') this.#native.hold(this.listenerCount('unreachable') > 0); });
     try {
