@@ -99,14 +99,15 @@ export class Group implements Iterable<Member> {
   }
 
   #append(endpoint: Endpoint): Member {
-    const member: Member = Object.freeze({ id: this.#nextId++, ...endpoint });
     const at = this.#members.length * MEMBER_BYTES;
     if (at + MEMBER_BYTES > this.#table.length) {
       const grown = new Uint8Array(this.#table.length * 2);
       grown.set(this.#table);
       this.#table = grown;
     }
-    packEndpoint(member, this.#table, at);
+    // Past the members: a throw here (an IPv6 zone out of range) changes nothing, not even the next id.
+    packEndpoint(endpoint, this.#table, at);
+    const member: Member = Object.freeze({ id: this.#nextId++, ...endpoint });
     this.#members.push(member);
     this.#snapshot = undefined;
     if (this.#observers.size) this.#notify({ kind: 'add', packed: this.#table.subarray(at, at + MEMBER_BYTES) });
