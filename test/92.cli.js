@@ -337,37 +337,39 @@ test('a --to-file reached through symlinks swapped the way Kubernetes updates a 
   }
 });
 
-test('a --to-file whose directory is removed and made again, or reached through a symlinked directory swapped to another release, is still followed', async () => {
+test('a --to-file is still followed after a directory on its path is removed and made again, or a symlinked directory above it is swapped to another release', async () => {
   const rx = await openReceivers(4);
   const source = await openSource();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-cli-'));
-  const conf = path.join(dir, 'conf');
-  fs.mkdirSync(conf);
+  // dir/site/conf/members; then dir/site goes, and comes back.
+  const conf = path.join(dir, 'site', 'conf');
+  fs.mkdirSync(conf, { recursive: true });
   fs.writeFileSync(path.join(conf, 'members'), `${rx.targets[0]}\n`);
-  // dir/current -> release1; a deploy makes release2 and renames a new link over current.
-  fs.mkdirSync(path.join(dir, 'release1'));
-  fs.writeFileSync(path.join(dir, 'release1', 'members'), `${rx.targets[0]}\n`);
+  // dir/current/conf/members, current -> release1; a deploy makes release2 and renames a new link over current.
+  const releaseFile = (n) => path.join(dir, `release${n}`, 'conf', 'members');
+  fs.mkdirSync(path.dirname(releaseFile(1)), { recursive: true });
+  fs.writeFileSync(releaseFile(1), `${rx.targets[0]}\n`);
   fs.symlinkSync('release1', path.join(dir, 'current'));
   const recreated = startRelay(['--listen', '127.0.0.1:0', '--allow', '127.0.0.1', '--to-file', path.join(conf, 'members'), '--stats-interval', '0']);
-  const swapped = startRelay(['--listen', '127.0.0.1:0', '--allow', '127.0.0.1', '--to-file', path.join(dir, 'current', 'members'), '--stats-interval', '0']);
+  const swapped = startRelay(['--listen', '127.0.0.1:0', '--allow', '127.0.0.1', '--to-file', path.join(dir, 'current', 'conf', 'members'), '--stats-interval', '0']);
   try {
     const ports = [await listening(recreated), await listening(swapped)];
-    fs.rmSync(conf, { recursive: true });
+    fs.rmSync(path.join(dir, 'site'), { recursive: true });
     await recreated.line(/cannot read it \(ENOENT\); keeping the 1 member$/, { stream: 'err' });
-    fs.mkdirSync(conf);
+    fs.mkdirSync(conf, { recursive: true });
     fs.writeFileSync(path.join(conf, 'members'), `${rx.targets[1]}\n`);
     await recreated.line(new RegExp(`^reloaded .*members \\(change\\): \\+1 -1, 1 member; added ${rx.targets[1]}; removed ${rx.targets[0]}$`));
     // Edited in place in the directory made again: its watch is new too.
     fs.writeFileSync(path.join(conf, 'members'), `${rx.targets[1]}\n${rx.targets[2]}\n`);
     await recreated.line(new RegExp(`^reloaded .*members \\(change\\): \\+1 -0, 2 members; added ${rx.targets[2]}$`));
 
-    fs.mkdirSync(path.join(dir, 'release2'));
-    fs.writeFileSync(path.join(dir, 'release2', 'members'), `${rx.targets[3]}\n`);
+    fs.mkdirSync(path.dirname(releaseFile(2)), { recursive: true });
+    fs.writeFileSync(releaseFile(2), `${rx.targets[3]}\n`);
     fs.symlinkSync('release2', path.join(dir, 'current.new'));
     fs.renameSync(path.join(dir, 'current.new'), path.join(dir, 'current'));
     await swapped.line(new RegExp(`^reloaded .*members \\(change\\): \\+1 -1, 1 member; added ${rx.targets[3]}; removed ${rx.targets[0]}$`));
     // Edited in place in the new release: watched now, the old one no more.
-    fs.writeFileSync(path.join(dir, 'release2', 'members'), `${rx.targets[3]}\n${rx.targets[0]}\n`);
+    fs.writeFileSync(releaseFile(2), `${rx.targets[3]}\n${rx.targets[0]}\n`);
     await swapped.line(new RegExp(`^reloaded .*members \\(change\\): \\+1 -0, 2 members; added ${rx.targets[0]}$`));
 
     await send(source, 'recreated', ports[0]);

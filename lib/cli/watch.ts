@@ -1,12 +1,12 @@
 // Watching --to-file: its directories, not the file. An editor that saves by
 // rename replaces the file watched (a watch on it would see no more
-// changes); a symlink's target may live elsewhere; the directory itself may
-// be removed and made again, or be a symlink swapped to another release.
-// So the file's directory (as named, and as its symlinks resolve) is watched,
-// and that directory's parent for the directory's own name; after every
-// change the watches are set up again for what the path now leads to. Any
-// event calls back once things settle (a re-read of an unchanged text does
-// nothing).
+// changes); a symlink's target may live elsewhere; a directory on the way
+// may be removed and made again, or be a symlink swapped to another release
+// (current -> releases/N, at any depth). So the file's directory is watched
+// (as named, and as its symlinks resolve) and every directory above it for
+// the name of the next one down; after every change the watches are set up
+// again for what the path now leads to. Any event calls back once things
+// settle (a re-read of an unchanged text does nothing).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { reason } from './errors';
@@ -41,33 +41,32 @@ export function watchFile(file: string, io: CliIO, onChange: () => void): () => 
   };
 }
 
-/** The file's directory as named and as resolved (all of each), and each one's parent (only its name there). */
+/** The file's directory as named and as resolved, all of each; every directory above them, for one name. */
 function planFor(file: string): WatchPlan {
   const plan: WatchPlan = new Map();
-  const named = path.dirname(path.resolve(file));
-  addDirectory(plan, named);
+  addPath(plan, path.dirname(path.resolve(file)));
   try {
-    addDirectory(plan, path.dirname(fs.realpathSync(file)));
-  } catch { /* gone meanwhile: the re-read says so, and the parent's watch sees it come back */ }
+    addPath(plan, path.dirname(fs.realpathSync(file)));
+  } catch { /* gone meanwhile: the re-read says so, and a watch above sees it come back */ }
   return plan;
 }
 
-function addDirectory(plan: WatchPlan, dir: string): void {
+function addPath(plan: WatchPlan, dir: string): void {
   plan.set(dir, undefined);
-  const parent = path.dirname(dir);
-  if (parent === dir) return;
-  const names = plan.has(parent) ? plan.get(parent) : new Set<string>();
-  names?.add(path.basename(dir));
-  plan.set(parent, names);
+  for (let child = dir, parent = path.dirname(dir); parent !== child; child = parent, parent = path.dirname(parent)) {
+    if (!plan.has(parent)) plan.set(parent, new Set());
+    plan.get(parent)?.add(path.basename(child));
+  }
 }
 
-/** A watcher on `dir`, or none (said once per directory) when it cannot be watched; a missing one is not said: its parent's watch sees it made again. */
+/** A watcher on `dir`, or none (said once per directory) when it cannot be watched; a missing one is not said: a watch above sees it made again. */
 function watchDirectory(dir: string, names: Set<string> | undefined, file: string, io: CliIO, warned: Set<string>,
   onEvent: () => void): fs.FSWatcher[] {
+  const unseen = names ? `${[...names].map((name) => path.join(dir, name)).join(' or ')} replaced` : 'changes';
   const warn = (error: NodeJS.ErrnoException, what: string): void => {
     if (error.code === 'ENOENT' || warned.has(dir)) return;
     warned.add(dir);
-    io.err(`warning: ${what} (${reason(error)}): re-read ${file} with SIGHUP`);
+    io.err(`warning: ${what} (${reason(error)}): after ${unseen}, re-read ${file} with SIGHUP`);
   };
   try {
     const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
