@@ -65,6 +65,15 @@ const ZERO_COPY: Record<string, number> = { false: 0, true: 1, auto: 2 };
 
 const SOURCE_FORMS = "'10.0.0.1', '10.0.0.1:5004', '::1' or '[::1]:5004'";
 
+function isSource(text: string): boolean {
+  try {
+    packSource(text, 0, new Uint8Array(MEMBER_BYTES));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** 'address', 'address:port' or '[v6]:port' as a packed member; port 0: any. */
 function packSource(text: unknown, at: number, out: Uint8Array): void {
   const name = `options.allow[${at / MEMBER_BYTES}]`;
@@ -81,7 +90,8 @@ function packAllow(allow: unknown): { allow: Uint8Array; allowCount: number; all
     throw argError('ERR_INVALID_ARG_TYPE', "options.allow is required: the source addresses to forward from, or 'any' (see the docs: a relay open to anyone is an amplifier)");
   }
   if (typeof allow === 'string') {
-    throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources or 'any', received the string '${allow}' (one source is ['${allow}'])`);
+    const meant = allow.trim().toLowerCase() === 'any' ? "'any'" : isSource(allow) ? `['${allow}']` : `an array of ${SOURCE_FORMS}`;
+    throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources or 'any', received the string '${allow}' (did you mean ${meant}?)`);
   }
   if (!Array.isArray(allow)) {
     throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources (${SOURCE_FORMS}) or 'any', received ${allow === null ? 'null' : typeof allow}`);
