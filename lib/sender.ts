@@ -258,7 +258,9 @@ export class Sender extends EventEmitter<SenderEvents> {
     let watch = this.#watched.get(signal);
     if (!watch) {
       const tokens = new Set<number>();
-      // Calls in call order; each one's results, delivered here, detach it.
+      // Call order, as with a listener each. A call whose results come in
+      // while this runs detaches itself: deleting from a Set being iterated
+      // is safe, and the loop then skips it.
       const onAbort = (): void => {
         this.#watched.delete(signal);
         for (const call of tokens) this.#deliver(this.#native.abort(call));

@@ -169,8 +169,9 @@ test('streamGroup answers pulls asked for all at once: each settles with a compl
     const group = spread(40);
     const stream = threaded.streamGroup(group, 'pulled');
     const pulls = Promise.all(Array.from({ length: 42 }, () => stream.next()));
-    const stuck = new Promise((_, reject) => setTimeout(() => reject(new Error('pulls still waiting after 20 s')), 20000).unref());
-    const results = await Promise.race([pulls, stuck]);
+    let timer;
+    const stuck = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('pulls still waiting after 20 s')), 20000); });
+    const results = await Promise.race([pulls, stuck]).finally(() => clearTimeout(timer));
     assert.equal(results.map((r) => r.done), [...Array(40).fill(false), true, true]);
     assert.equal(results.slice(0, 40).map((r) => r.value.id).sort((a, b) => a - b), [...group].map((m) => m.id));
     assert.ok(results.slice(0, 40).every((r) => r.value.ok && r.value.bytes === 6));
