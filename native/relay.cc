@@ -60,6 +60,7 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   Socket socket = OpenSocket(env, args.sender.socket);
   fd_ = socket.fd;
   family_ = socket.family;
+  found_ = socket.found;
   dropsBefore_ = SocketDrops(fd_);
   allowed_ = ReadAllowed(args.allow.data, args.allowCount);
   allowAny_ = args.allowAny;
@@ -421,6 +422,7 @@ void Relay::Release() {
   pool_.reset();
   if (fd_ >= 0) {
     dropsAtRelease_ = Dropped();
+    HandBack(fd_, family_, found_);
     close(fd_);
   }
   fd_ = -1;

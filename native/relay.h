@@ -90,6 +90,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
 
   int fd_ = -1;
   int family_ = 0;
+  ErrorReporting found_;  // an adopted socket's, restored at release
   std::shared_ptr<SlotPool> pool_;
   std::unique_ptr<RelayThread> thread_;  // or, on this thread's loop:
   std::unique_ptr<Engine> engine_;

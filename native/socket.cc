@@ -25,6 +25,13 @@ int SetIntOption(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof(value));
 }
 
+// 0 where it cannot be read.
+int IntOption(int fd, int level, int name) {
+  int value = 0;
+  socklen_t length = sizeof(value);
+  return getsockopt(fd, level, name, &value, &length) < 0 ? 0 : value;
+}
+
 // Our own socket only sends and nobody reads its receive queue: datagrams
 // sent to its port would pile up there until the receive buffer is full,
 // and the kernel would then drop ICMP errors (error-queue entries count
@@ -140,8 +147,12 @@ Socket OpenSocket(Napi::Env env, const SocketSpec& spec) {
   // A relay reads its adopted socket itself (dgram no longer does): errors
   // reach it, not dgram's 'error' event.
   if (spec.adopt >= 0 && spec.receives) {
+    s.found.v4 = IntOption(s.fd, IPPROTO_IP, IP_RECVERR);
     SetIntOption(s.fd, IPPROTO_IP, IP_RECVERR, 1);
-    if (s.family == AF_INET6) SetIntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+    if (s.family == AF_INET6) {
+      s.found.v6 = IntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR);
+      SetIntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+    }
   }
   try {
     if (spec.sendBufferSize && SetIntOption(s.fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize) < 0) {
@@ -153,6 +164,13 @@ Socket OpenSocket(Napi::Env env, const SocketSpec& spec) {
     throw;
   }
   return s;
+}
+
+void HandBack(int fd, int family, const ErrorReporting& found) {
+  if (found.v4 < 0) return;
+  SetIntOption(fd, IPPROTO_IP, IP_RECVERR, found.v4);
+  if (family == AF_INET6) SetIntOption(fd, IPPROTO_IPV6, IPV6_RECVERR, found.v6);
+  if (!found.v4 && found.v6 <= 0) IntOption(fd, SOL_SOCKET, SO_ERROR);
 }
 
 Socket Twin(Napi::Env env, const SocketSpec& spec, const Socket& first) {

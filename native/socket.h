@@ -38,16 +38,28 @@ struct SocketSpec {
   SocketOptions options;
 };
 
+// An adopted socket's IP_RECVERR and IPV6_RECVERR as we found them, where
+// a relay turned them on to read its ICMP errors itself; -1: not changed.
+struct ErrorReporting {
+  int v4 = -1, v6 = -1;
+};
+
 struct Socket {
   int fd = -1;
   int family = 0;
   // ICMP errors the socket's error queue holds before the kernel drops
   // more (they count against the receive buffer); 0: none are queued.
   unsigned errorRoom = 0;
+  ErrorReporting found;
 };
 
 // Throws a system error (errno, syscall) when the kernel refuses.
 Socket OpenSocket(Napi::Env env, const SocketSpec& spec);
+// Gives an adopted socket back as it was found: left with IP_RECVERR on,
+// dgram would get every later ICMP error from recvmsg and emit it as an
+// 'error' event, which ends a process that has no listener. Turning it off
+// drops the error queue; the socket error still pending is read away.
+void HandBack(int fd, int family, const ErrorReporting& found);
 // Another socket like first, for another sending thread: bound to first's
 // address and port (SO_REUSEPORT; an adopted socket is duplicated). Each
 // has its own socket error and error queue, so what errqueue.h proves

@@ -338,10 +338,22 @@ test('socket: a bound dgram.Socket is adopted: the relay reads it (its \'message
   await new Promise((resolve, reject) => socket.send('after', rx.sockets[0].address().port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
   await rx.waitFor(1);
   assert.is(String(rx.messages[0][0]), 'after');
+  // An ICMP error for what it sends now is not dgram's 'error' event (the
+  // relay turned IP_RECVERR on to read its own, and turns it off again): a
+  // user without an 'error' listener would have lost the process.
+  const errors = [];
+  socket.on('error', (error) => errors.push(error.code));
+  const closed = dgram.createSocket('udp4');
+  await new Promise((resolve) => closed.bind(0, '127.0.0.1', resolve));
+  const closedPort = closed.address().port;
+  await new Promise((resolve) => closed.close(resolve));
+  await new Promise((resolve, reject) => socket.send('to nobody', closedPort, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
   // And it receives again, as before the relay.
   const heardAgain = new Promise((resolve) => socket.once('message', resolve));
   from.send(datagram(99), socket.port, '127.0.0.1');
   assert.is(seqs([await heardAgain])[0], 99);
+  await new Promise(setImmediate);
+  assert.equal(errors, [], 'dgram \'error\' events after the relay closed');
   assert.throws(() => relay.address(), /Relay is closed/);
 });
 
