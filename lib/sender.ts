@@ -271,9 +271,10 @@ export class Sender extends EventEmitter<SenderEvents> {
     }
     const { tokens, onAbort } = watch;
     tokens.add(token);
+    // After an abort both steps are no-ops: no call can watch an aborted signal again.
     pending.detach = () => {
       tokens.delete(token);
-      if (tokens.size > 0 || this.#watched.get(signal)?.tokens !== tokens) return;
+      if (tokens.size > 0) return;
       this.#watched.delete(signal);
       removeEventListener.call(signal, 'abort', onAbort);
     };
