@@ -29,6 +29,7 @@
         "native/uring_receiver.cc",
         "native/mmsg_receiver.cc",
         "native/js_link.cc",
+        "native/relay_members.cc",
         "native/relay.cc",
         "native/relay_thread.cc"
       ],

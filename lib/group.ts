@@ -16,13 +16,18 @@ export interface GroupSnapshot {
 }
 
 /** @internal A change, as a relay that keeps its own copy of the table applies it. */
-export type GroupChange = { kind: 'add'; packed: Uint8Array } | { kind: 'remove'; index: number } | { kind: 'clear' };
+export type GroupChange = { kind: 'add'; id: number; packed: Uint8Array } | { kind: 'remove'; id: number } | { kind: 'clear' };
 
 /** @internal The key of Group's observe(fn) (which returns the unsubscribe function): not part of the API. */
 export const observeChanges = Symbol('sendgroup.observeChanges');
 
 export class Group implements Iterable<Member> {
+  // In send order, which is id order (ids only grow, removal keeps order),
+  // so a member is found by binary search. A removed member stays, listed
+  // in #removed, until something reads the order (#compact): removing k of
+  // n members costs one pass, not k.
   #members: Member[] = [];
+  readonly #removed = new Set<number>();
   readonly #observers = new Set<(change: GroupChange) => void>();
   #table = new Uint8Array(MEMBER_BYTES * 16);
   #nextId = 1;
@@ -52,22 +57,20 @@ export class Group implements Iterable<Member> {
 
   /** Removes a member; false when no member has this id. */
   remove(id: number): boolean {
-    const index = this.#members.findIndex((member) => member.id === id);
-    if (index < 0) return false;
-    this.#unshare();
+    if (!this.has(id)) return false;
+    this.#removed.add(id);
     this.#snapshot = undefined;
-    this.#members.splice(index, 1);
-    this.#table.copyWithin(index * MEMBER_BYTES, (index + 1) * MEMBER_BYTES, (this.#members.length + 1) * MEMBER_BYTES);
-    this.#notify({ kind: 'remove', index });
+    this.#notify({ kind: 'remove', id });
     return true;
   }
 
   has(id: number): boolean {
-    return this.#members.some((member) => member.id === id);
+    return this.#indexOf(id) >= 0 && !this.#removed.has(id);
   }
 
   clear(): void {
     this.#members = [];
+    this.#removed.clear();
     if (this.#shared) this.#table = new Uint8Array(this.#table.length);
     this.#shared = false;
     this.#snapshot = undefined;
@@ -75,10 +78,11 @@ export class Group implements Iterable<Member> {
   }
 
   get size(): number {
-    return this.#members.length;
+    return this.#members.length - this.#removed.size;
   }
 
   [Symbol.iterator](): Iterator<Member> {
+    this.#compact();
     return this.#members.slice()[Symbol.iterator]();
   }
 
@@ -94,6 +98,7 @@ export class Group implements Iterable<Member> {
 
   /** @internal The current members for one send; later changes do not touch it. */
   snapshot(): GroupSnapshot {
+    this.#compact();
     this.#shared = true;
     return this.#snapshot ??= Object.freeze({ members: this.#members, table: this.#table, count: this.#members.length });
   }
@@ -110,14 +115,47 @@ export class Group implements Iterable<Member> {
     const member: Member = Object.freeze({ id: this.#nextId++, ...endpoint });
     this.#members.push(member);
     this.#snapshot = undefined;
-    if (this.#observers.size) this.#notify({ kind: 'add', packed: this.#table.subarray(at, at + MEMBER_BYTES) });
+    if (this.#observers.size) this.#notify({ kind: 'add', id: member.id, packed: this.#table.subarray(at, at + MEMBER_BYTES) });
     return member;
   }
 
-  #unshare(): void {
-    if (!this.#shared) return;
-    this.#members = this.#members.slice();
-    this.#table = this.#table.slice();
+  /** The index of the member with this id in #members (removed or not), or -1. */
+  #indexOf(id: number): number {
+    let low = 0;
+    let high = this.#members.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const at = this.#members[middle]!.id;
+      if (at === id) return middle;
+      if (at < id) low = middle + 1;
+      else high = middle - 1;
+    }
+    return -1;
+  }
+
+  /** Drops the removed members from #members and the table in one pass; into new ones while a send may read them. */
+  #compact(): void {
+    if (this.#removed.size === 0) return;
+    const from = this.#table;
+    const to = this.#shared ? new Uint8Array(from.length) : from;
+    const kept: Member[] = [];
+    // Members start..end (all kept) go to the end of `kept` and their entries after the last kept one.
+    const keep = (start: number, end: number): void => {
+      const at = kept.length * MEMBER_BYTES;
+      if (to === from) to.copyWithin(at, start * MEMBER_BYTES, end * MEMBER_BYTES);
+      else to.set(from.subarray(start * MEMBER_BYTES, end * MEMBER_BYTES), at);
+      for (let i = start; i < end; i++) kept.push(this.#members[i]!);
+    };
+    let runStart = 0;  // the first of the kept members not moved yet
+    this.#members.forEach((member, index) => {
+      if (!this.#removed.has(member.id)) return;
+      keep(runStart, index);
+      runStart = index + 1;
+    });
+    keep(runStart, this.#members.length);
+    this.#members = kept;
+    this.#table = to;
+    this.#removed.clear();
     this.#shared = false;
   }
 }

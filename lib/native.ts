@@ -144,6 +144,8 @@ export interface NativeRelayOptions extends NativeSenderOptions {
   /** The group's packed table and member count when the relay starts. */
   table: Uint8Array;
   count: number;
+  /** Their ids in the group, in the same order. */
+  ids: Float64Array;
   /** 0 never, 1 always, 2 from zeroCopyMinBytes up. */
   zeroCopy: number;
   zeroCopyMinBytes: number;
@@ -171,8 +173,9 @@ export interface NativeRelayStats {
 }
 
 export interface NativeRelay {
-  add(packed: Uint8Array): void;
-  remove(index: number): void;
+  /** A packed member and its id in the Group; takes effect for the next datagram, as do the others. */
+  add(packed: Uint8Array, id: number): void;
+  remove(id: number): void;
   clear(): void;
   /** Each returns how many records it left in the mailbox (only 'unreachable' and closed). */
   take(): number;

@@ -135,7 +135,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     const config = senderConfig({ ...o, bind: o.listen === undefined ? undefined : listenBind(o.listen) });
     const buffers = o.buffers === undefined ? RELAY_DEFAULTS.buffers : checkInteger(o.buffers, 'options.buffers', 1, addon.limits.maxRelayBuffers);
     const maxDatagram = o.maxDatagram === undefined ? RELAY_DEFAULTS.maxDatagram : checkInteger(o.maxDatagram, 'options.maxDatagram', 1, 65507);
-    const { table, count } = o.group.snapshot();
+    const { members, table, count } = o.group.snapshot();
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
     try {
       this.#native = new addon.NativeRelay({
@@ -143,7 +143,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
         backend: config.backend, queueDepth: config.queueDepth, slots: 1, registerBuffers: config.registerBuffers,
         sendBufferSize: config.sendBufferSize, threads: config.threads, inlineBelow: config.inlineBelow, socketOptions: config.socketOptions,
         deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',
-        ...packAllow(o.allow), table, count,
+        ...packAllow(o.allow), table, count, ids: Float64Array.from(members, (member) => member.id),
         zeroCopy: ZERO_COPY[String(config.zeroCopy as ZeroCopyMode)]!, zeroCopyMinBytes: AUTO_ZERO_COPY_MIN_BYTES,
         buffers, bufferSize: maxDatagram + HEADER_ROOM, maxDatagram,
       }, () => this.#deliver(this.#native.take()), this.#mailbox.numbers, this.#mailbox.attachments);
@@ -195,8 +195,8 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
   }
 
   #apply(change: GroupChange): void {
-    if (change.kind === 'add') this.#native.add(change.packed);
-    else if (change.kind === 'remove') this.#native.remove(change.index);
+    if (change.kind === 'add') this.#native.add(change.packed, change.id);
+    else if (change.kind === 'remove') this.#native.remove(change.id);
     else this.#native.clear();
   }
 

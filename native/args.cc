@@ -190,6 +190,21 @@ SenderArgs ReadSenderArgs(Napi::Object options) {
   return args;
 }
 
+namespace {
+
+std::vector<double> ReadIds(Napi::Value value, uint32_t count) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_status status = napi_get_typedarray_info(value.Env(), value, &type, &length, &data, nullptr, nullptr);
+  if (status != napi_ok || type != napi_float64_array) ThrowTypeError(value.Env(), "ids must be a Float64Array");
+  if (length < count) ThrowRangeError(value.Env(), "ids is too short");
+  const double* ids = static_cast<const double*>(data);
+  return std::vector<double>(ids, ids + count);
+}
+
+}  // namespace
+
 RelayArgs ReadRelayArgs(Napi::Object options) {
   Napi::Env env = options.Env();
   RelayArgs args;
@@ -201,6 +216,7 @@ RelayArgs ReadRelayArgs(Napi::Object options) {
   args.allowAny = options.Get("allowAny").ToBoolean();
   args.table = ReadBytes(options.Get("table"), "table");
   args.count = Uint(options.Get("count"), "count");
+  args.ids = ReadIds(options.Get("ids"), args.count);
   args.zeroCopy = int(Uint(options.Get("zeroCopy"), "zeroCopy"));
   args.zeroCopyMinBytes = Uint(options.Get("zeroCopyMinBytes"), "zeroCopyMinBytes");
   args.buffers = Uint(options.Get("buffers"), "buffers");

@@ -84,6 +84,7 @@ struct RelayArgs {
   bool allowAny = false;
   ByteView table;  // the group's members
   uint32_t count = 0;
+  std::vector<double> ids;  // and their ids, as many (a Float64Array)
   int zeroCopy = 0;  // 0 never, 1 always, 2 from zeroCopyMinBytes up
   uint32_t zeroCopyMinBytes = 0;
   uint32_t buffers = 0;
@@ -92,7 +93,7 @@ struct RelayArgs {
 };
 
 // new NativeRelay({ ...the Sender's, allow, allowCount, allowAny, table,
-//                   count, zeroCopy, zeroCopyMinBytes, buffers, bufferSize,
+//                   count, ids, zeroCopy, zeroCopyMinBytes, buffers, bufferSize,
 //                   maxDatagram }, ...)
 RelayArgs ReadRelayArgs(Napi::Object options);
 

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -67,8 +66,9 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   maxDatagram_ = args.maxDatagram;
   zeroCopy_ = args.zeroCopy;
   zeroCopyMinBytes_ = args.zeroCopyMinBytes;
-  table_ = std::make_shared<std::vector<Destination>>();
-  ParseDestinations(args.table.data, args.count, family_, *table_);
+  std::vector<Destination> members;
+  ParseDestinations(args.table.data, args.count, family_, members);
+  members_ = RelayMembers(std::move(members), std::move(args.ids));
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   const SenderArgs& s = args.sender;
@@ -179,8 +179,8 @@ void Relay::OnDatagram(const Datagram& d) {
     ++counters_.received;
     if (truncated) ++counters_.truncated;
     else if (!allowed) ++counters_.notAllowed;
-    else if (table_->empty()) ++counters_.noMembers;
-    else tx.destinations = table_;
+    else if (members_.Size() == 0) ++counters_.noMembers;
+    else tx.destinations = members_.Current();
     if (tx.destinations) ++counters_.forwarded;
   }
   if (!tx.destinations) {
@@ -260,43 +260,28 @@ void Relay::TakeUnreachable() {
 // per table (Backend::FilledFor, by owner), so one edited in place would be
 // sent to from stale messages. Where no batch holds it, its entries move
 // over (no copy of the whole table per change).
-std::vector<Destination>& Relay::EditTable() {
-  if (table_.use_count() > 1) {
-    table_ = std::make_shared<std::vector<Destination>>(*table_);
-  } else {
-    // The last batch that used the table dropped it on the relay's thread
-    // (a release); this fence orders its reads of the table before our
-    // writes, which the relaxed use_count() alone would not.
-    std::atomic_thread_fence(std::memory_order_acquire);
-    table_ = std::make_shared<std::vector<Destination>>(std::move(*table_));
-  }
-  return *table_;
-}
-
 Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
   ByteView packed = ReadBytes(info[0], "member");
   std::vector<Destination> parsed;
   if (packed.length < kMemberBytes || !ParseDestinations(packed.data, 1, family_, parsed)) {
     ThrowTypeError(info.Env(), "add() takes one packed member");
   }
+  double id = info[1].As<Napi::Number>().DoubleValue();
   std::lock_guard<std::mutex> lock(mutex_);
-  EditTable().push_back(parsed[0]);
+  members_.Add(parsed[0], id);
   return info.Env().Undefined();
 }
 
 Napi::Value Relay::Remove(const Napi::CallbackInfo& info) {
-  uint32_t index = info[0].As<Napi::Number>().Uint32Value();
+  double id = info[0].As<Napi::Number>().DoubleValue();
   std::lock_guard<std::mutex> lock(mutex_);
-  if (index >= table_->size()) ThrowRangeError(info.Env(), "remove() index out of range");
-  std::vector<Destination>& table = EditTable();
-  table.erase(table.begin() + index);
+  members_.Remove(id);
   return info.Env().Undefined();
 }
 
 Napi::Value Relay::Clear(const Napi::CallbackInfo& info) {
-  auto empty = std::make_shared<std::vector<Destination>>();
   std::lock_guard<std::mutex> lock(mutex_);
-  table_.swap(empty);
+  members_.Clear();
   return info.Env().Undefined();
 }
 
@@ -372,7 +357,7 @@ Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
     // Copied out: the relay's thread waits for this lock per datagram.
     std::lock_guard<std::mutex> lock(mutex_);
     c = counters_;
-    members = double(table_->size());
+    members = double(members_.Size());
   }
   if (engine_) c.staleRetries = engine_->Info().staleRetries;
   Napi::Object stats = Napi::Object::New(env);

@@ -20,6 +20,7 @@
 #include "make_engine.h"
 #include "outbox.h"
 #include "receiver.h"
+#include "relay_members.h"
 #include "relay_thread.h"
 #include "socket.h"
 
@@ -40,7 +41,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   ~Relay() override;
 
  private:
-  // The table: add(packed member), remove(index), clear(); each takes
+  // The members: add(packed member, id), remove(id), clear(); each takes
   // effect for the next datagram.
   Napi::Value Add(const Napi::CallbackInfo& info);
   Napi::Value Remove(const Napi::CallbackInfo& info);
@@ -68,9 +69,6 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   // there are records for JavaScript.
   void CollectOnThread(Backend& backend);
   static void OnWake(uv_async_t* handle);
-  // The table to edit (under mutex_): copied first only while datagrams in
-  // flight use it.
-  std::vector<Destination>& EditTable();
   bool InFlight() const;
   // The records the relay's thread left, into the outbox.
   void TakeUnreachable();
@@ -99,7 +97,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   // What the relay's thread shares with the calls from JavaScript: the
   // table, the counters and unreachable_.
   std::mutex mutex_;
-  std::shared_ptr<std::vector<Destination>> table_;
+  RelayMembers members_;
   std::vector<struct Unreachable> unreachable_;
   std::vector<AllowedSource> allowed_;
   bool allowAny_ = false;

@@ -65,7 +65,7 @@ std::unique_ptr<Engine> Sender::MakeEngine(Napi::Env env, const SenderArgs& args
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   EngineSpec spec{args.backend, args.ring, args.threads, args.socket, args.inlineBelow};
-  Socket socket{fd_, family_, errorRoom_};
+  Socket socket{fd_, family_, errorRoom_, {}};
   return sendgroup::MakeEngine(env, loop, spec, socket, std::make_shared<SlotPool>(args.slots), [this] { Notify(); });
 }
 

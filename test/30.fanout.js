@@ -3,7 +3,7 @@ const { test } = require('uvu');
 const assert = require('uvu/assert');
 const diagnosticsChannel = require('node:diagnostics_channel');
 const { Group, Sender } = require('..');
-const { openReceivers, testUnless } = require('./_helpers');
+const { openReceivers, shuffle, testUnless } = require('./_helpers');
 
 const SOCKETS = 50;
 let rx;
@@ -197,6 +197,48 @@ test('removing members during a send affects neither that send nor its report', 
   assert.is(report.recipients, 6);
   assert.is(report.errors[0].id, members[5].id);
   assert.is(group.size, 0);
+});
+
+test('most members removed at once in shuffled order, with additions between: each call reaches exactly the group it was made with', async () => {
+  const group = new Group(rx.targets);
+  const model = [...group].map((member, socket) => ({ id: member.id, socket }));
+  const calls = [];
+  const send = (text) => calls.push({ text, sockets: model.map((m) => m.socket), pending: sender.sendGroup(group, text) });
+  const checkAgainstModel = () => {
+    assert.is(group.size, model.length);
+    assert.equal([...group].map((member) => member.id), model.map((m) => m.id));
+  };
+  send('A');
+  const shuffled = shuffle(model.slice(), 7);
+  for (const { id } of shuffled.slice(0, 35)) {
+    assert.ok(group.remove(id));
+    assert.not.ok(group.has(id));
+    assert.not.ok(group.remove(id), 'a removed id is gone');
+    model.splice(model.findIndex((m) => m.id === id), 1);
+  }
+  for (const { socket } of shuffled.slice(0, 5)) model.push({ id: group.add(rx.targets[socket]), socket });
+  assert.ok(model.every((m) => group.has(m.id)));
+  send('B');
+  const removeSome = (seed) => {
+    for (const { id } of shuffle(model.slice(), seed).slice(0, 4)) {
+      group.remove(id);
+      model.splice(model.findIndex((m) => m.id === id), 1);
+    }
+  };
+  // Removals while a call may read the table (compacted into a new one), then while none can (in place).
+  removeSome(11);
+  checkAgainstModel();
+  removeSome(13);
+  model.push({ id: group.add(rx.targets[shuffled[0].socket]), socket: shuffled[0].socket });
+  send('C');
+  checkAgainstModel();
+  const reports = await Promise.all(calls.map((call) => call.pending));
+  assert.equal(reports.map((r) => r.sent), calls.map((call) => call.sockets.length));
+  await rx.waitFor(calls.reduce((sum, call) => sum + call.sockets.length, 0));
+  for (let socket = 0; socket < SOCKETS; socket++) {
+    const expected = calls.flatMap((call) => call.sockets.filter((s) => s === socket).map(() => call.text));
+    assert.equal(received(socket), expected.sort(), `socket ${socket}`);
+  }
 });
 
 // Last in this file: its datagrams overflow the receivers, so it checks the

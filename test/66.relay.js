@@ -15,7 +15,7 @@ const { execFileSync } = require('node:child_process');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const { Group, Relay, probe } = require('..');
-const { openReceivers } = require('./_helpers');
+const { openReceivers, shuffle } = require('./_helpers');
 const { build, check } = require('./fixtures/link-datagram');
 
 const DEADLINE_MS = 20000;
@@ -151,6 +151,36 @@ test('members added and removed while it runs: each change takes effect for the 
   // Datagrams 10 and 11 came while the group was empty: counted, not forwarded.
   assert.equal(relay.stats().dropped, { notAllowed: 0, noBuffer: 0, truncated: 0, noMembers: 2 });
   assert.is(relay.stats().forwarded, COUNT + 1 - 2);
+  await relay.close();
+});
+
+test('most members removed at once in shuffled order, some just added, then only additions: the next datagram reaches exactly the group', async () => {
+  const from = await source();
+  const group = new Group([...rx.targets, ...rx.targets]);
+  const relay = relayOf({ listen: '127.0.0.1:0', allow: [from.target], group });
+  let model = [...group].map((member, i) => ({ id: member.id, receiver: i % rx.targets.length }));
+  const expected = rx.targets.map(() => []);
+  const send = async (seq) => {
+    assert.is(relay.stats().members, group.size, `members before datagram ${seq}`);
+    for (const { receiver } of model) expected[receiver].push(seq);
+    await from.sendTo(relay, datagram(seq));
+    await until(() => relay.stats().received === seq + 1, () => JSON.stringify(relay.stats()));
+  };
+  const add = (receiver) => model.push({ id: group.add(rx.targets[receiver]), receiver });
+  const remove = (picked) => {
+    for (const { id } of picked) assert.ok(group.remove(id));
+    model = model.filter((m) => !picked.includes(m));
+  };
+  await send(0);
+  // Shuffled ids, both copies of some receivers; then members added and three of them removed before a datagram.
+  remove(shuffle(model.slice(), 5).slice(0, 70));
+  range(0, 10).forEach(add);
+  remove(model.slice(-10).filter((_, i) => i % 3 === 0));
+  await send(1);
+  range(20, 25).forEach(add);
+  await send(2);
+  await rx.waitFor(expected.flat().length);
+  rx.messages.forEach((messages, i) => assert.equal(seqs(messages).sort(), expected[i].sort(), `receiver ${i}`));
   await relay.close();
 });
 

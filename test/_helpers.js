@@ -87,6 +87,17 @@ function fill(bytes, seed) {
  * `test`, or `test.skip` when `reason` says why the test cannot run here: uvu
  * then counts it as skipped, never as passed. The reason is printed once.
  */
+/** The same shuffle for the same seed (Fisher-Yates over a small LCG), in place. */
+function shuffle(list, seed) {
+  let x = seed;
+  for (let i = list.length - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    const j = x % (i + 1);
+    [list[i], list[j]] = [list[j], list[i]];
+  }
+  return list;
+}
+
 function testUnless(test, reason, label) {
   if (!reason) return test;
   console.warn(`\n  SKIP ${label}: ${reason}`);
@@ -144,4 +155,4 @@ function privateNetwork(setup, { nodeArgs = [], timeout = 60000 } = {}) {
   return { missing, run };
 }
 
-module.exports = { fill, launcher, onLines, openReceivers, privateNetwork, rejectsWith, targetOf, testUnless };
+module.exports = { fill, launcher, onLines, openReceivers, privateNetwork, rejectsWith, shuffle, targetOf, testUnless };
