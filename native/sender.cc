@@ -42,6 +42,7 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
     throw;
   }
   js_.Attach(info, "sendgroup");
+  TellExternalBytes(env, int64_t(args.slots) * int64_t(kSlotSize));
   UpdateBusy();
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
   hookAdded_ = true;
@@ -58,7 +59,14 @@ void Sender::OnEnvCleanup(void* self) {
   // JavaScript, but the kernel must be done with our memory before it goes.
   auto* sender = static_cast<Sender*>(self);
   sender->hookAdded_ = false;
+  sender->externalBytes_ = 0;  // V8's count goes with the environment
   sender->Release();
+}
+
+void Sender::TellExternalBytes(Napi::Env env, int64_t bytes) {
+  int64_t total = 0;
+  napi_adjust_external_memory(env, bytes - externalBytes_, &total);
+  externalBytes_ = bytes;
 }
 
 std::unique_ptr<Engine> Sender::MakeEngine(Napi::Env env, const SenderArgs& args) {
@@ -213,6 +221,7 @@ void Sender::Release() {
   released_ = true;
   if (engine_) engine_->Drain();
   engine_.reset();
+  if (externalBytes_) TellExternalBytes(Env(), 0);
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   // Busy here only at environment teardown, where references die with the

@@ -64,6 +64,12 @@ class Sender : public Napi::ObjectWrap<Sender> {
   bool released_ = false;
   JsLink js_;
   bool hookAdded_ = false;
+  // The payload slots' size, told to V8 while the engine lives: a Sender
+  // dropped without close() is a small object to the collector, which
+  // would otherwise let thousands of them (and their rings, sockets and
+  // mappings) pile up before it runs.
+  int64_t externalBytes_ = 0;
+  void TellExternalBytes(Napi::Env env, int64_t bytes);
   // What bound send() functions reach this Sender by: cleared when it is
   // destroyed, so a function that outlives it throws instead of calling
   // into freed memory (each function owns a copy, freed with it).
