@@ -34,6 +34,23 @@ void ToV6(const uint8_t* member, uint16_t portBe, bool mapped, Destination& d) {
 
 }  // namespace
 
+HostPort HostPortOf(const sockaddr* address) {
+  HostPort out;
+  if (address->sa_family == AF_INET) {
+    auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
+    out.family = 4;
+    out.portBe = v4->sin_port;
+    std::memcpy(out.address, &v4->sin_addr, 4);
+    return out;
+  }
+  auto* v6 = reinterpret_cast<const sockaddr_in6*>(address);
+  bool mapped = IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
+  out.family = mapped ? 4 : 6;
+  out.portBe = v6->sin6_port;
+  std::memcpy(out.address, v6->sin6_addr.s6_addr + (mapped ? 12 : 0), mapped ? 4 : 16);
+  return out;
+}
+
 bool ParseDestinations(const uint8_t* table, size_t count, int socketFamily, std::vector<Destination>& out) {
   out.resize(count);
   for (size_t i = 0; i < count; ++i) {

@@ -26,6 +26,16 @@ struct Destination {
   int err = 0;  // non-zero: this member cannot be sent on this socket
 };
 
+// An address as the relay compares them: IPv4 (also written v4-mapped) or
+// IPv6, and a port in network order.
+struct HostPort {
+  int family = 0;  // 4 or 6
+  uint16_t portBe = 0;
+  uint8_t address[16] = {};
+};
+
+HostPort HostPortOf(const sockaddr* address);
+
 // Converts count packed members for a socket of socketFamily (AF_INET or
 // AF_INET6; a dual-stack AF_INET6 socket reaches IPv4 members v4-mapped).
 // Returns false when the table is malformed.

@@ -18,8 +18,8 @@ namespace sendgroup {
 
 namespace {
 
-std::vector<AllowedSource> ReadAllowed(const uint8_t* packed, uint32_t count) {
-  std::vector<AllowedSource> out(count);
+std::vector<HostPort> ReadAllowed(const uint8_t* packed, uint32_t count) {
+  std::vector<HostPort> out(count);
   for (uint32_t i = 0; i < count; ++i) {
     const uint8_t* entry = packed + size_t(i) * kMemberBytes;
     out[i].family = entry[0];
@@ -66,14 +66,17 @@ Relay::Relay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Relay>(info) {
   maxDatagram_ = args.maxDatagram;
   zeroCopy_ = args.zeroCopy;
   zeroCopyMinBytes_ = args.zeroCopyMinBytes;
-  std::vector<Destination> members;
-  ParseDestinations(args.table.data, args.count, family_, members);
-  members_ = RelayMembers(std::move(members), std::move(args.ids));
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   const SenderArgs& s = args.sender;
   EngineSpec spec{s.backend, s.ring, s.threads, s.socket, s.inlineBelow};
   try {
+    sockaddr_storage bound = LocalAddress(env, fd_);
+    self_ = HostPortOf(reinterpret_cast<sockaddr*>(&bound));
+    std::vector<Destination> members;
+    ParseDestinations(args.table.data, args.count, family_, members);
+    for (Destination& member : members) RefuseItself(member);
+    members_ = RelayMembers(std::move(members), std::move(args.ids));
     pool_ = std::make_shared<SlotPool>(args.buffers, args.bufferSize);
     if (!StartThread(env, loop, spec, socket)) StartOnLoop(env, loop, spec, socket);
     js_.Attach(info, "sendgroup:relay");
@@ -144,29 +147,45 @@ void Relay::OnEnvCleanup(void* self) {
 
 bool Relay::Allowed(const sockaddr* from) const {
   if (allowAny_) return true;
-  const uint8_t* address;
-  int family;
-  uint16_t portBe;
-  if (from->sa_family == AF_INET) {
-    auto* v4 = reinterpret_cast<const sockaddr_in*>(from);
-    address = reinterpret_cast<const uint8_t*>(&v4->sin_addr);
-    family = 4;
-    portBe = v4->sin_port;
-  } else {
-    auto* v6 = reinterpret_cast<const sockaddr_in6*>(from);
-    // A dual-stack socket sees IPv4 sources v4-mapped; the list has them as IPv4.
-    bool mapped = IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
-    address = v6->sin6_addr.s6_addr + (mapped ? 12 : 0);
-    family = mapped ? 4 : 6;
-    portBe = v6->sin6_port;
-  }
-  for (const AllowedSource& a : allowed_) {
-    if (a.family == family && (a.portBe == 0 || a.portBe == portBe) &&
-        std::memcmp(a.address, address, family == 4 ? 4 : 16) == 0) {
+  // A dual-stack socket sees IPv4 sources v4-mapped; the list has them as IPv4.
+  HostPort source = HostPortOf(from);
+  for (const HostPort& a : allowed_) {
+    if (a.family == source.family && (a.portBe == 0 || a.portBe == source.portBe) &&
+        std::memcmp(a.address, source.address, source.family == 4 ? 4 : 16) == 0) {
       return true;
     }
   }
   return false;
+}
+
+namespace {
+
+// Whether a socket can bind to this address: one of this host's.
+bool IsLocal(const Destination& member) {
+  int fd = socket(member.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  Destination any = member;
+  if (member.sa.sa_family == AF_INET) any.v4.sin_port = 0;
+  else any.v6.sin6_port = 0;
+  bool local = bind(fd, &any.sa, any.len) == 0;
+  close(fd);
+  return local;
+}
+
+}  // namespace
+
+// The relay's own port, and its address, or with a wildcard bind any of
+// this host's. A relay can still reach itself through another (a cycle of
+// relays); that it cannot see.
+void Relay::RefuseItself(Destination& member) const {
+  if (member.err) return;
+  HostPort to = HostPortOf(&member.sa);
+  if (to.portBe != self_.portBe) return;
+  static const uint8_t kWildcard[16] = {};
+  bool wildcard = std::memcmp(self_.address, kWildcard, 16) == 0;
+  bool itself = wildcard ? IsLocal(member)
+                         : to.family == self_.family && std::memcmp(to.address, self_.address, 16) == 0;
+  if (itself) member.err = ELOOP;
 }
 
 // Received before close() stopped the receive: forwarded like the rest.
@@ -267,6 +286,7 @@ Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
     ThrowTypeError(info.Env(), "add() takes one packed member");
   }
   double id = info[1].As<Napi::Number>().DoubleValue();
+  RefuseItself(parsed[0]);
   std::lock_guard<std::mutex> lock(mutex_);
   members_.Add(parsed[0], id);
   return info.Env().Undefined();
@@ -333,20 +353,8 @@ void Relay::Notify() {
 }
 
 Napi::Value Relay::Address(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (fd_ < 0) ThrowTypeError(env, "relay is closed");
-  sockaddr_in6 addr{};
-  socklen_t len = sizeof(addr);
-  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) < 0) ThrowSyscallError(env, "getsockname", errno);
-  char text[INET6_ADDRSTRLEN] = "";
-  bool v6 = addr.sin6_family == AF_INET6;
-  inet_ntop(addr.sin6_family, v6 ? static_cast<void*>(&addr.sin6_addr) : &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr,
-            text, sizeof(text));
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("address", text);
-  result.Set("port", ntohs(addr.sin6_port));
-  result.Set("family", v6 ? "IPv6" : "IPv4");
-  return result;
+  if (fd_ < 0) ThrowTypeError(info.Env(), "relay is closed");
+  return LocalAddressObject(info.Env(), fd_);
 }
 
 Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {

@@ -26,13 +26,6 @@
 
 namespace sendgroup {
 
-// A source datagrams may come from: an address, with a port or any (0).
-struct AllowedSource {
-  int family;  // 4 or 6
-  uint16_t portBe;
-  uint8_t address[16];
-};
-
 class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -65,6 +58,9 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   void CollectEvery(uint32_t sends);
   void ReturnSlot(int slot);
   bool Allowed(const sockaddr* from) const;
+  // A member the relay would send to itself (see relay.cc): marked failed
+  // with ELOOP instead, since every datagram would come back forever.
+  void RefuseItself(Destination& member) const;
   // On the relay's thread: its backend's results, and a wake-up here when
   // there are records for JavaScript.
   void CollectOnThread(Backend& backend);
@@ -88,6 +84,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
 
   int fd_ = -1;
   int family_ = 0;
+  HostPort self_;  // where the socket is bound
   ErrorReporting found_;  // an adopted socket's, restored at release
   std::shared_ptr<SlotPool> pool_;
   std::unique_ptr<RelayThread> thread_;  // or, on this thread's loop:
@@ -99,7 +96,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   std::mutex mutex_;
   RelayMembers members_;
   std::vector<struct Unreachable> unreachable_;
-  std::vector<AllowedSource> allowed_;
+  std::vector<HostPort> allowed_;  // port 0: any
   bool allowAny_ = false;
   int zeroCopy_ = 0;  // 0 never, 1 always, 2 from zeroCopyMinBytes_ up
   size_t zeroCopyMinBytes_ = 0;

@@ -73,7 +73,7 @@ std::unique_ptr<Engine> Sender::MakeEngine(Napi::Env env, const SenderArgs& args
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   EngineSpec spec{args.backend, args.ring, args.threads, args.socket, args.inlineBelow};
-  Socket socket{fd_, family_, errorRoom_, {}};
+  Socket socket{fd_, family_, errorRoom_};
   return sendgroup::MakeEngine(env, loop, spec, socket, std::make_shared<SlotPool>(args.slots), [this] { Notify(); });
 }
 
@@ -184,23 +184,8 @@ void Sender::UpdateBusy() {
 }
 
 Napi::Value Sender::Address(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  sockaddr_in6 addr{};
-  socklen_t len = sizeof(addr);
-  if (fd_ < 0) ThrowTypeError(env, "sender is closed");
-  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) < 0) ThrowSyscallError(env, "getsockname", errno);
-  char text[INET6_ADDRSTRLEN] = "";
-  Napi::Object result = Napi::Object::New(env);
-  if (addr.sin6_family == AF_INET6) {
-    inet_ntop(AF_INET6, &addr.sin6_addr, text, sizeof(text));
-    result.Set("family", "IPv6");
-  } else {
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, text, sizeof(text));
-    result.Set("family", "IPv4");
-  }
-  result.Set("address", text);
-  result.Set("port", ntohs(addr.sin6_port));
-  return result;
+  if (fd_ < 0) ThrowTypeError(info.Env(), "sender is closed");
+  return LocalAddressObject(info.Env(), fd_);
 }
 
 Napi::Value Sender::Features(const Napi::CallbackInfo& info) {

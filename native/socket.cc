@@ -1,5 +1,6 @@
 #include "socket.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
@@ -92,9 +93,7 @@ Socket Adopt(Napi::Env env, int userFd) {
   socklen_t length = sizeof(type);
   if (getsockopt(userFd, SOL_SOCKET, SO_TYPE, &type, &length) < 0) ThrowSyscallError(env, "getsockopt", errno);
   if (type != SOCK_DGRAM) ThrowTypeError(env, "socket must be a UDP socket");
-  sockaddr_storage local{};
-  length = sizeof(local);
-  if (getsockname(userFd, reinterpret_cast<sockaddr*>(&local), &length) < 0) ThrowSyscallError(env, "getsockname", errno);
+  sockaddr_storage local = LocalAddress(env, userFd);
   // Our own descriptor for the user's socket: closing the Sender closes
   // only it. IP_RECVERR is left off on purpose: it would turn ICMP errors
   // into receive errors that dgram emits as 'error' on the user's socket.
@@ -141,6 +140,27 @@ Socket Open(Napi::Env env, Destination local, const SocketSpec& spec) {
 }
 
 }  // namespace
+
+sockaddr_storage LocalAddress(Napi::Env env, int fd) {
+  sockaddr_storage local{};
+  socklen_t length = sizeof(local);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) < 0) ThrowSyscallError(env, "getsockname", errno);
+  return local;
+}
+
+Napi::Object LocalAddressObject(Napi::Env env, int fd) {
+  sockaddr_storage local = LocalAddress(env, fd);
+  bool v6 = local.ss_family == AF_INET6;
+  const void* address = v6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr)
+                           : &reinterpret_cast<sockaddr_in*>(&local)->sin_addr;
+  char text[INET6_ADDRSTRLEN] = "";
+  inet_ntop(local.ss_family, address, text, sizeof(text));
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("address", text);
+  result.Set("port", ntohs(HostPortOf(reinterpret_cast<sockaddr*>(&local)).portBe));
+  result.Set("family", v6 ? "IPv6" : "IPv4");
+  return result;
+}
 
 Socket OpenSocket(Napi::Env env, const SocketSpec& spec) {
   Socket s = spec.adopt >= 0 ? Adopt(env, spec.adopt) : Open(env, spec.bind, spec);

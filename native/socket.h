@@ -50,11 +50,15 @@ struct Socket {
   // ICMP errors the socket's error queue holds before the kernel drops
   // more (they count against the receive buffer); 0: none are queued.
   unsigned errorRoom = 0;
-  ErrorReporting found;
+  ErrorReporting found{};
 };
 
 // Throws a system error (errno, syscall) when the kernel refuses.
 Socket OpenSocket(Napi::Env env, const SocketSpec& spec);
+// Where the socket is bound (getsockname; throws a system error), and the
+// same as JavaScript's { address, port, family }.
+sockaddr_storage LocalAddress(Napi::Env env, int fd);
+Napi::Object LocalAddressObject(Napi::Env env, int fd);
 // Gives an adopted socket back as it was found: left with IP_RECVERR on,
 // dgram would get every later ICMP error from recvmsg and emit it as an
 // 'error' event, which ends a process that has no listener. Turning it off

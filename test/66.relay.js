@@ -184,6 +184,33 @@ test('most members removed at once in shuffled order, some just added, then only
   await relay.close();
 });
 
+// Before, such a member (with its own address allowed) made the relay
+// forward every datagram to itself forever (48,903 a second from one).
+test('a member that is the relay itself (its port, and its address or, listening on a wildcard, any of this host\'s) is never sent to: ELOOP for it, every datagram once to the others', async () => {
+  for (const listen of ['127.0.0.1:0', '0.0.0.0:0', '[::]:0']) {
+    rx.reset();
+    const from = await source();
+    const group = new Group([rx.targets[0]]);
+    const relay = relayOf({ listen, allow: 'any', group });
+    const { port } = relay.address();
+    const wildcard = !listen.startsWith('127.');
+    group.add(`127.0.0.1:${port}`);
+    // 127.0.0.2 is this host's too (lo holds 127.0.0.0/8): the relay itself only when listening on a wildcard.
+    group.add(`127.0.0.2:${port}`);
+    if (listen === '[::]:0') group.add(`[::1]:${port}`);
+    group.add(rx.targets[1]);  // added after it started: checked as it is added
+    const itself = wildcard ? group.size - 2 : 1;
+    for (const seq of range(0, 3)) await from.sendTo(relay, datagram(seq));
+    await rx.waitFor(6);
+    await until(() => relay.stats().failures.ELOOP === 3 * itself, () => `${listen}: ${JSON.stringify(relay.stats())}`);
+    const stats = relay.stats();
+    assert.is(stats.received, 3, `${listen}: nothing came back`);
+    assert.is(stats.sends, 3 * (group.size - itself), listen);
+    assert.equal(rx.messages.slice(0, 2).map(seqs), [[0, 1, 2], [0, 1, 2]], listen);
+    await relay.close();
+  }
+});
+
 // threads: 2 with inlineBelow: 100 (set here: npm test's threads passes send
 // every call to the threads): 50 members go out inline, 150 on the threads,
 // 50 inline again; datagrams come in bursts without waiting, so the switches
