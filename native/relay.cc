@@ -275,10 +275,7 @@ void Relay::TakeUnreachable() {
   for (const struct Unreachable& u : taken) outbox_.Unreachable(u);
 }
 
-// An edited table is always a new one: backends keep their messages filled
-// per table (Backend::FilledFor, by owner), so one edited in place would be
-// sent to from stale messages. Where no batch holds it, its entries move
-// over (no copy of the whole table per change).
+// Edits wait in members_ for the next datagram (relay_members.h).
 Napi::Value Relay::Add(const Napi::CallbackInfo& info) {
   ByteView packed = ReadBytes(info[0], "member");
   std::vector<Destination> parsed;

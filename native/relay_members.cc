@@ -29,9 +29,8 @@ const std::shared_ptr<RelayMembers::Table>& RelayMembers::Current() {
   return table_;
 }
 
-// Only additions: into a new table (a backend knows the table its prepared
-// messages were filled for by its identity, backend.h), which takes the
-// entries of the old one where no datagram in flight still sends from it.
+// Only additions: the new table takes the entries of the old one where no
+// datagram in flight still sends from it.
 void RelayMembers::AppendAdded() {
   if (table_.use_count() > 1) {
     table_ = std::make_shared<Table>(*table_);

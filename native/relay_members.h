@@ -2,7 +2,10 @@
 // the last datagram: the next datagram takes the table with every edit
 // before it applied, in one pass however many there were, so dropping
 // thousands of members (a network partition's 'unreachable' events) costs
-// one pass over the table, not one per member.
+// one pass over the table, not one per member. An edited table is always a
+// new one: backends keep messages filled per table, known by its identity
+// (Backend::FilledFor), so a table edited in place would be sent to from
+// stale messages.
 #pragma once
 
 #include <cstdint>
