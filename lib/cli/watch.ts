@@ -20,25 +20,60 @@ type WatchPlan = Map<string, Set<string> | undefined>;
 
 /** Calls `onChange` after events in the directories of `file`; failures to watch are warnings. Returns the stop. */
 export function watchFile(file: string, io: CliIO, onChange: () => void): () => void {
-  let debounce: NodeJS.Timeout | undefined;
-  let watchers: fs.FSWatcher[] = [];
-  const warned = new Set<string>();
-  const rewatch = (): void => {
-    for (const watcher of watchers) watcher.close();
-    watchers = [...planFor(file)].flatMap(([dir, names]) => watchDirectory(dir, names, file, io, warned, schedule));
-  };
-  const schedule = (): void => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => {
-      rewatch();
-      onChange();
+  const watch = new FileWatch(file, io, onChange);
+  return () => watch.stop();
+}
+
+class FileWatch {
+  #debounce: NodeJS.Timeout | undefined;
+  #watchers: fs.FSWatcher[] = [];
+  /** Directories already said to be unwatchable. */
+  readonly #warned = new Set<string>();
+
+  constructor(readonly file: string, readonly io: CliIO, readonly onChange: () => void) {
+    this.#rewatch();
+  }
+
+  stop(): void {
+    clearTimeout(this.#debounce);
+    for (const watcher of this.#watchers) watcher.close();
+  }
+
+  #rewatch(): void {
+    for (const watcher of this.#watchers) watcher.close();
+    this.#watchers = [...planFor(this.file)].flatMap(([dir, names]) => this.#watchDirectory(dir, names));
+  }
+
+  #schedule(): void {
+    clearTimeout(this.#debounce);
+    this.#debounce = setTimeout(() => {
+      this.#rewatch();
+      this.onChange();
     }, DEBOUNCE_MS);
-  };
-  rewatch();
-  return () => {
-    clearTimeout(debounce);
-    for (const watcher of watchers) watcher.close();
-  };
+  }
+
+  /** A watcher on `dir`, or none (said once per directory) when it cannot be watched; a missing one is not said: a watch above sees it made again. */
+  #watchDirectory(dir: string, names: Set<string> | undefined): fs.FSWatcher[] {
+    const unseen = names ? `${[...names].map((name) => path.join(dir, name)).join(' or ')} replaced` : 'changes';
+    const warn = (error: NodeJS.ErrnoException, what: string): void => {
+      if (error.code === 'ENOENT' || this.#warned.has(dir)) return;
+      this.#warned.add(dir);
+      this.io.err(`warning: ${what} (${reason(error)}): after ${unseen}, re-read ${this.file} with SIGHUP`);
+    };
+    try {
+      const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
+        if (!names || name === null || names.has(String(name))) this.#schedule();
+      });
+      watcher.on('error', (error: NodeJS.ErrnoException) => {
+        warn(error, `watching ${dir} failed`);
+        watcher.close();
+      });
+      return [watcher];
+    } catch (error) {
+      warn(error as NodeJS.ErrnoException, `cannot watch ${dir}`);
+      return [];
+    }
+  }
 }
 
 /** The file's directory as named and as resolved, all of each; every directory above them, for one name. */
@@ -56,29 +91,5 @@ function addPath(plan: WatchPlan, dir: string): void {
   for (let child = dir, parent = path.dirname(dir); parent !== child; child = parent, parent = path.dirname(parent)) {
     if (!plan.has(parent)) plan.set(parent, new Set());
     plan.get(parent)?.add(path.basename(child));
-  }
-}
-
-/** A watcher on `dir`, or none (said once per directory) when it cannot be watched; a missing one is not said: a watch above sees it made again. */
-function watchDirectory(dir: string, names: Set<string> | undefined, file: string, io: CliIO, warned: Set<string>,
-  onEvent: () => void): fs.FSWatcher[] {
-  const unseen = names ? `${[...names].map((name) => path.join(dir, name)).join(' or ')} replaced` : 'changes';
-  const warn = (error: NodeJS.ErrnoException, what: string): void => {
-    if (error.code === 'ENOENT' || warned.has(dir)) return;
-    warned.add(dir);
-    io.err(`warning: ${what} (${reason(error)}): after ${unseen}, re-read ${file} with SIGHUP`);
-  };
-  try {
-    const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
-      if (!names || name === null || names.has(String(name))) onEvent();
-    });
-    watcher.on('error', (error: NodeJS.ErrnoException) => {
-      warn(error, `watching ${dir} failed`);
-      watcher.close();
-    });
-    return [watcher];
-  } catch (error) {
-    warn(error as NodeJS.ErrnoException, `cannot watch ${dir}`);
-    return [];
   }
 }
