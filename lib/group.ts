@@ -24,12 +24,12 @@ export const observeChanges = Symbol('sendgroup.observeChanges');
 export class Group implements Iterable<Member> {
   // In send order, which is id order (ids only grow, removal keeps order),
   // so a member is found by binary search. A removed member stays, listed
-  // in #removed, until something reads the order (#compact): removing k of
-  // n members costs one pass, not k.
+  // in #removed, until something reads the order or the removed outnumber
+  // the rest (#compact): removing k of n members costs one pass, not k.
   #members: Member[] = [];
   readonly #removed = new Set<number>();
   readonly #observers = new Set<(change: GroupChange) => void>();
-  #table = new Uint8Array(MEMBER_BYTES * 16);
+  #table = new Uint8Array(tableBytes(0));
   #nextId = 1;
   // Set while a send may still read #members and #table: the next removal
   // or clear copies first (appending is safe, a snapshot only reads its
@@ -61,6 +61,8 @@ export class Group implements Iterable<Member> {
     this.#removed.add(id);
     this.#snapshot = undefined;
     this.#notify({ kind: 'remove', id });
+    // A group nothing sends from or lists (one only a Relay follows) would keep them all.
+    if (this.#removed.size > this.size) this.#compact();
     return true;
   }
 
@@ -71,7 +73,7 @@ export class Group implements Iterable<Member> {
   clear(): void {
     this.#members = [];
     this.#removed.clear();
-    if (this.#shared) this.#table = new Uint8Array(this.#table.length);
+    if (this.#shared || this.#table.length > tableBytes(0)) this.#table = new Uint8Array(tableBytes(0));
     this.#shared = false;
     this.#snapshot = undefined;
     this.#notify({ kind: 'clear' });
@@ -133,11 +135,16 @@ export class Group implements Iterable<Member> {
     return -1;
   }
 
-  /** Drops the removed members from #members and the table in one pass; into new ones while a send may read them. */
+  /**
+   * Drops the removed members from #members and the table in one pass: into
+   * new ones while a send may read them, or when the table is four times
+   * the size the members left need (a group that shrank gives memory back).
+   */
   #compact(): void {
     if (this.#removed.size === 0) return;
     const from = this.#table;
-    const to = this.#shared ? new Uint8Array(from.length) : from;
+    const fits = tableBytes(this.size);
+    const to = this.#shared || from.length > 4 * fits ? new Uint8Array(fits) : from;
     const kept: Member[] = [];
     // Members start..end (all kept) go to the end of `kept` and their entries after the last kept one.
     const keep = (start: number, end: number): void => {
@@ -158,4 +165,9 @@ export class Group implements Iterable<Member> {
     this.#removed.clear();
     this.#shared = false;
   }
+}
+
+/** A table's bytes for `count` members and as many more (a power of two, 16 at least). */
+function tableBytes(count: number): number {
+  return MEMBER_BYTES * Math.max(16, 2 ** Math.ceil(Math.log2(2 * count)));
 }

@@ -11,9 +11,19 @@ RelayMembers::RelayMembers(Table members, std::vector<double> ids)
 void RelayMembers::Add(const Destination& member, double id) {
   added_.push_back(member);
   addedIds_.push_back(id);
+  ApplyWhenMany();
 }
 
-void RelayMembers::Remove(double id) { removed_.push_back(id); }
+void RelayMembers::Remove(double id) {
+  removed_.push_back(id);
+  ApplyWhenMany();
+}
+
+// A relay no datagram reaches would keep every edit: applied once they
+// outnumber the members (one pass per that many edits).
+void RelayMembers::ApplyWhenMany() {
+  if (added_.size() + removed_.size() > table_->size() + kEditsKept) Current();
+}
 
 void RelayMembers::Clear() {
   table_ = std::make_shared<Table>();

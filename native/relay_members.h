@@ -34,6 +34,8 @@ class RelayMembers {
   const std::shared_ptr<Table>& Current();
 
  private:
+  static constexpr size_t kEditsKept = 1024;  // beyond the table's size
+  void ApplyWhenMany();
   void AppendAdded();
   void DropRemoved();
 

@@ -113,4 +113,17 @@ test('an IPv6 zone is a decimal interface index that fits 32 bits', () => {
   assert.is(group.size, 2);
 });
 
+
+// The table a send reads (snapshot(), internal) is what the group holds;
+// before, it kept the size of its largest day (4.8 MB here) for good.
+test('a group that shrank gives its table back: 200,000 members, all but 10 removed', () => {
+  const group = new Group();
+  const ids = Array.from({ length: 200000 }, (_, i) => group.add('127.0.0.1', 1 + (i % 65535)));
+  assert.ok(group.snapshot().table.byteLength >= 200000 * 24);
+  for (const id of ids.slice(10)) group.remove(id);
+  assert.is(group.size, 10);
+  assert.ok(group.snapshot().table.byteLength <= 64 * 24, `${group.snapshot().table.byteLength} bytes for 10 members`);
+  assert.equal([...group].map((member) => member.port), ids.slice(0, 10).map((_, i) => 1 + i));
+});
+
 test.run();
