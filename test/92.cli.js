@@ -432,6 +432,48 @@ test('--drop-unreachable with --no-watch: a dead member is dropped, SIGHUP bring
   }
 });
 
+// A signalling server that rewrites the same list when a viewer comes back:
+// before, a re-read of unchanged text did nothing, and the viewer stayed dropped.
+test('--drop-unreachable: a dropped member comes back at the next re-read of the file, also when its text is unchanged', async () => {
+  const rx = await openReceivers(1);
+  const comeback = await openSource();
+  const { port: backPort } = comeback.address();
+  const D = `127.0.0.1:${backPort}`;
+  comeback.close(); // nothing listens there for now: ICMP port unreachable
+  const source = await openSource();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-cli-'));
+  const file = path.join(dir, 'members');
+  const text = `${rx.targets[0]}\n${D}\n`;
+  fs.writeFileSync(file, text);
+  const relay = startRelay(['--listen', '127.0.0.1:0', '--allow', '127.0.0.1', '--to-file', file, '--drop-unreachable', '--stats-interval', '0']);
+  let back;
+  try {
+    const port = await listening(relay);
+    await send(source, 'one', port);
+    await relay.line(new RegExp(`^dropped ${D}: port unreachable \\(ECONNREFUSED\\), 1 member$`));
+    back = dgram.createSocket('udp4');
+    const arrived = new Promise((resolve) => back.once('message', (message) => resolve(String(message))));
+    await new Promise((resolve) => back.bind(backPort, '127.0.0.1', resolve));
+    fs.writeFileSync(file, text);
+    await relay.line(new RegExp(`^reloaded .*members \\(change\\): \\+1 -0, 2 members; added ${D}$`));
+    await send(source, 'two', port);
+    let timer;
+    const deadline = new Promise((resolve) => { timer = setTimeout(resolve, DEADLINE_MS, `nothing within ${DEADLINE_MS} ms`); });
+    const first = await Promise.race([arrived, deadline]);
+    clearTimeout(timer);
+    assert.is(first, 'two', `${D} after it came back`);
+    await rx.waitFor(2);
+    assert.equal(rx.messages[0].map(String), ['one', 'two']);
+    assert.equal(await relay.stop('SIGTERM'), { code: 0, signal: null }, relay.transcript());
+  } finally {
+    relay.kill();
+    rx.close();
+    source.close();
+    back?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--to members, --stats-interval 0, --max-datagram: no status lines, longer datagrams dropped; SIGHUP restores a dropped --to member', async () => {
   const rx = await openReceivers(2);
   const source = await openSource();

@@ -33,9 +33,16 @@ export class Members {
   readonly group = new Group();
   /** Each member's id in the group and text, by key. */
   readonly #entries = new Map<string, { id: number; text: string }>();
+  /** Members dropped (drop()) since the last reconcile, which the next one brings back. */
+  #dropped = 0;
+
+  get droppedSinceReconcile(): number {
+    return this.#dropped;
+  }
 
   /** Makes the group --to then `file`, duplicates once; members in both stay as they are. */
   reconcile(fixed: readonly Target[], file: readonly Target[]): Reconciled {
+    this.#dropped = 0;
     const wanted = new Map<string, Target>();
     let duplicates = 0;
     for (const target of [...fixed, ...file]) {
@@ -54,7 +61,9 @@ export class Members {
 
   /** Removes the member at this endpoint; its text, or undefined when none is. */
   drop(endpoint: Endpoint): string | undefined {
-    return this.#remove(endpointKey(endpoint));
+    const text = this.#remove(endpointKey(endpoint));
+    if (text !== undefined) this.#dropped++;
+    return text;
   }
 
   #remove(key: string): string | undefined {

@@ -13,7 +13,7 @@ export type Trigger = 'change' | 'SIGHUP';
 
 export class MemberReloader {
   readonly members = new Members();
-  /** The file's text last read, to let a change that left it as it was do nothing. */
+  /** The file's text last read, to let a change that left it as it was do nothing (unless members were dropped since: it brings them back). */
   #lastText: string | undefined;
   /** The last complaint that the file could not be read, said once a run of changes. */
   #lastProblem: string | undefined;
@@ -34,7 +34,8 @@ export class MemberReloader {
       return;
     }
     const text = this.#read(file, trigger);
-    if (text === undefined || (trigger === 'change' && text === this.#lastText)) return;
+    const unchanged = trigger === 'change' && text === this.#lastText && this.members.droppedSinceReconcile === 0;
+    if (text === undefined || unchanged) return;
     this.#lastText = text;
     const parsed = parseMembersFile(text, file, this.args.listen);
     if ('error' in parsed) {
