@@ -15,7 +15,7 @@ import {
 import { packBind, socketFd, socketHandle } from './socket';
 import type { UnreachableEvent } from './sender';
 
-export interface RelayOptions extends Omit<SenderOptions, 'bind' | 'socket'> {
+export interface RelayOptions extends Omit<SenderOptions, 'bind' | 'socket' | 'slots'> {
   /** Where to receive: 'host:port' ('0.0.0.0:5000', '[::]:5000'). Not with `socket`. */
   listen?: string;
   /** Receive on this bound dgram socket instead: the relay reads it from now on (it emits no more 'message'), and sends from it. Not with `listen`. */

@@ -1,8 +1,8 @@
 // Type-level test of the published declarations (test/85.types.js compiles
 // it, nothing runs it): what a user writes must type-check, and each line
 // under @ts-expect-error must not.
-import { AUTO_ZERO_COPY_MIN_BYTES, Group, MAX_SEND_BYTES, Sender, probe, sendGroup } from 'sendgroup';
-import type { Completion, ErrorCode, Member, ProbeResult, SendFailure, SendReport, UnreachableEvent } from 'sendgroup';
+import { AUTO_ZERO_COPY_MIN_BYTES, Group, MAX_SEND_BYTES, Relay, Sender, probe, sendGroup } from 'sendgroup';
+import type { Completion, ErrorCode, Member, ProbeResult, RelayOptions, RelayStats, SendFailure, SendReport, UnreachableEvent } from 'sendgroup';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
 function expect<T extends true>(): T | void {}
@@ -110,7 +110,23 @@ async function life(): Promise<void> {
   void wrong;
 }
 
+// Relay: the Sender's options but bind, socket's form and slots (it sends from its receive buffers).
+async function relaying(): Promise<void> {
+  const options: RelayOptions = { listen: '127.0.0.1:5000', allow: ['10.0.0.1'], group: viewers, threads: 2, buffers: 512 };
+  const relay = new Relay(options);
+  const stats: RelayStats = relay.stats();
+  const forwarded: number = stats.forwarded + stats.dropped.notAllowed;
+  // @ts-expect-error a relay has no payload slots
+  const slotted: RelayOptions = { listen: '127.0.0.1:5000', allow: 'any', group: viewers, slots: 4 };
+  // @ts-expect-error listen says where, not bind
+  const bound: RelayOptions = { bind: { address: '127.0.0.1' }, allow: 'any', group: viewers };
+  // @ts-expect-error allow is required
+  const open: RelayOptions = { listen: '127.0.0.1:5000', group: viewers };
+  await relay.close();
+  void forwarded; void slotted; void bound; void open;
+}
+
 const found: ProbeResult = probe();
 const reason: string | undefined = found.reasons.ioUring;
 const limits: number[] = [MAX_SEND_BYTES, AUTO_ZERO_COPY_MIN_BYTES];
-void send; void report; void stream; void life; void reason; void limits;
+void send; void report; void stream; void life; void relaying; void reason; void limits;
