@@ -168,6 +168,7 @@ test('bad usage exits 2 with a message naming the argument and what is wrong', (
     [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:65536'], /--to '127\.0\.0\.1:65536': the port must be/],
     [['relay', ...base.slice(0, 4), '--to', '2001:db8::1:5000'], /--to '2001:db8::1:5000': an IPv6 address needs its port: \[ADDRESS\]:PORT/],
     [['relay', ...base.slice(0, 4), '--to', 'fe80::g:5000'], /--to 'fe80::g:5000': an IPv6 address with a port is written \[ADDRESS\]:PORT/],
+    [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:5004:x'], /--to '127\.0\.0\.1:5004:x': one ':' between an IPv4 address and its port/],
     [['relay', ...base.slice(0, 4), '--to', '[::1]:5000'], /--to '\[::1\]:5000': an IPv6 member and --listen 127\.0\.0\.1:0 \(IPv4 only\)/],
     [['relay', ...base, '--threads', '65'], /--threads '65': must be a whole number from 0 to 64/],
     [['relay', ...base, '--threads', 'two'], /--threads 'two': must be a whole number/],
@@ -207,6 +208,12 @@ test('a malformed --to-file at start exits 2 naming the file and line', () => {
     result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', file]);
     assert.is(result.status, 2, result.stderr);
     assert.ok(result.stderr.includes(`${file}:2: 'relay.example:5000': 'relay.example' is not an IP address`), result.stderr);
+    // A file caught half-written with binary bytes: said escaped, never raw into a terminal or journal.
+    fs.writeFileSync(file, `\x1b[2J\x00${'z'.repeat(100)}:5000\n`);
+    result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', file]);
+    assert.is(result.status, 2, result.stderr);
+    assert.ok(result.stderr.includes(`${file}:1: '\\x1b[2J\\x00${'z'.repeat(68)}…'`), result.stderr);
+    assert.not.match(result.stderr, /[\x00\x1b]/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -3,6 +3,7 @@
 // on --listen can meet. Errors say what is wrong, without naming whose.
 import { isIPv4, isIPv6 } from 'node:net';
 import { Endpoint, Family, MEMBER_BYTES, packEndpoint } from '../address';
+import { printable } from './words';
 
 /** What a --listen address can reach: IPv4 only, IPv6 only, or both ('::'). */
 export type Reach = Family | 'both';
@@ -38,16 +39,18 @@ function splitTarget(text: string, addressOnly: boolean): { address: string; por
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
   if (bracketed) {
     const [, address, portText] = bracketed as unknown as [string, string, string | undefined];
-    if (!isIPv6(address)) throw new Error(`'${address}' is not an IPv6 address`);
+    if (!isIPv6(address)) throw new Error(`'${printable(address)}' is not an IPv6 address`);
     return { address, portText };
   }
   if (addressOnly && (isIPv4(text) || isIPv6(text))) return { address: text, portText: undefined };
-  if ((text.match(/:/g) ?? []).length > 1) {
-    throw new Error(isIPv6(text) ? 'an IPv6 address needs its port: [ADDRESS]:PORT' : 'an IPv6 address with a port is written [ADDRESS]:PORT');
-  }
   const colon = text.indexOf(':');
+  if ((text.match(/:/g) ?? []).length > 1) {
+    if (isIPv6(text)) throw new Error('an IPv6 address needs its port: [ADDRESS]:PORT');
+    if (isIPv4(text.slice(0, colon))) throw new Error(`one ':' between an IPv4 address and its port, e.g. 192.0.2.1:5004`);
+    throw new Error('an IPv6 address with a port is written [ADDRESS]:PORT');
+  }
   const address = colon < 0 ? text : text.slice(0, colon);
-  if (!isIPv4(address)) throw new Error(`'${address}' is not an IP address (names are not looked up)`);
+  if (!isIPv4(address)) throw new Error(`'${printable(address)}' is not an IP address (names are not looked up)`);
   return { address, portText: colon < 0 ? undefined : text.slice(colon + 1) };
 }
 
@@ -57,7 +60,7 @@ function parsePort(portText: string | undefined, { minPort, addressOnly = false 
     return 0;
   }
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= minPort && port <= 65535)) throw new Error(`the port must be a number from ${minPort} to 65535, not '${portText}'`);
+  if (!(port >= minPort && port <= 65535)) throw new Error(`the port must be a number from ${minPort} to 65535, not '${printable(portText)}'`);
   return port;
 }
 
