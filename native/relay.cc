@@ -412,7 +412,7 @@ void Relay::Release() {
   pool_.reset();
   if (fd_ >= 0) {
     dropsAtRelease_ = Dropped();
-    HandBack(fd_, family_, found_);
+    HandBack(fd_, found_);
     close(fd_);
   }
   fd_ = -1;

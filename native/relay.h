@@ -85,7 +85,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   int fd_ = -1;
   int family_ = 0;
   HostPort self_;  // where the socket is bound
-  ErrorReporting found_;  // an adopted socket's, restored at release
+  FoundOptions found_;  // an adopted socket's, restored at release
   std::shared_ptr<SlotPool> pool_;
   std::unique_ptr<RelayThread> thread_;  // or, on this thread's loop:
   std::unique_ptr<Engine> engine_;

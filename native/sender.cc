@@ -34,9 +34,11 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
   fd_ = socket.fd;
   family_ = socket.family;
   errorRoom_ = socket.errorRoom;
+  found_ = socket.found;
   try {
     engine_ = MakeEngine(env, args);
   } catch (...) {
+    HandBack(fd_, found_);
     close(fd_);
     fd_ = -1;
     throw;
@@ -207,7 +209,10 @@ void Sender::Release() {
   if (engine_) engine_->Drain();
   engine_.reset();
   if (externalBytes_) TellExternalBytes(Env(), 0);
-  if (fd_ >= 0) close(fd_);
+  if (fd_ >= 0) {
+    HandBack(fd_, found_);
+    close(fd_);
+  }
   fd_ = -1;
   // Busy here only at environment teardown, where references die with the
   // environment; after close() (Settle) or in a finalizer we are already idle.

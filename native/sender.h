@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "js_link.h"
 #include "outbox.h"
+#include "socket.h"
 
 namespace sendgroup {
 
@@ -56,6 +57,7 @@ class Sender : public Napi::ObjectWrap<Sender> {
   int fd_ = -1;
   int family_ = 0;
   unsigned errorRoom_ = 0;
+  FoundOptions found_;  // an adopted socket's, restored at release
   std::unique_ptr<Engine> engine_;
   Outbox outbox_;
   bool busy_ = false;

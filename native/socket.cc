@@ -33,6 +33,22 @@ int IntOption(int fd, int level, int name) {
   return getsockopt(fd, level, name, &value, &length) < 0 ? 0 : value;
 }
 
+// Sets an option; on an adopted socket, what it was before our first change
+// is kept for HandBack.
+int Change(Socket& s, int level, int name, const void* value, socklen_t length) {
+  bool kept = false;
+  for (const FoundOptions::Saved& saved : s.found.saved) kept |= saved.level == level && saved.name == name;
+  if (s.found.keeping && !kept) {
+    FoundOptions::Saved saved{level, name, sizeof(saved.value), {}};
+    if (getsockopt(s.fd, level, name, saved.value, &saved.length) == 0) s.found.saved.push_back(saved);
+  }
+  return setsockopt(s.fd, level, name, value, length);
+}
+
+int ChangeInt(Socket& s, int level, int name, int value) {
+  return Change(s, level, name, &value, sizeof(value));
+}
+
 // Our own socket only sends and nobody reads its receive queue: datagrams
 // sent to its port would pile up there until the receive buffer is full,
 // and the kernel would then drop ICMP errors (error-queue entries count
@@ -59,30 +75,29 @@ unsigned GrowErrorQueue(int fd) {
 
 // Sets one option at each level that applies: IPv4 always (a dual-stack
 // socket sends IPv4 members under it), IPv6 on an IPv6 socket.
-void SetBoth(Napi::Env env, const Socket& s, int value, int v4, int v6) {
+void SetBoth(Napi::Env env, Socket& s, int value, int v4, int v6) {
   if (value < 0) return;
-  bool failed = SetIntOption(s.fd, IPPROTO_IP, v4, value) < 0;
-  if (!failed && s.family == AF_INET6) failed = SetIntOption(s.fd, IPPROTO_IPV6, v6, value) < 0;
+  bool failed = ChangeInt(s, IPPROTO_IP, v4, value) < 0;
+  if (!failed && s.family == AF_INET6) failed = ChangeInt(s, IPPROTO_IPV6, v6, value) < 0;
   if (failed) ThrowSyscallError(env, "setsockopt", errno);
 }
 
-void SetMulticastInterface(Napi::Env env, const Socket& s, const Destination& d) {
+void SetMulticastInterface(Napi::Env env, Socket& s, const Destination& d) {
   int ret = 0;
   if (d.sa.sa_family == AF_INET) {
-    ret = setsockopt(s.fd, IPPROTO_IP, IP_MULTICAST_IF, &d.v4.sin_addr, sizeof(d.v4.sin_addr));
+    ret = Change(s, IPPROTO_IP, IP_MULTICAST_IF, &d.v4.sin_addr, sizeof(d.v4.sin_addr));
   } else if (d.sa.sa_family == AF_INET6) {
-    int index = int(d.v6.sin6_scope_id);
-    ret = setsockopt(s.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index));
+    ret = ChangeInt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, int(d.v6.sin6_scope_id));
   }
   if (ret < 0) ThrowSyscallError(env, "setsockopt", errno);
 }
 
-void ApplyOptions(Napi::Env env, const Socket& s, const SocketOptions& o) {
+void ApplyOptions(Napi::Env env, Socket& s, const SocketOptions& o) {
   SetBoth(env, s, o.ttl, IP_TTL, IPV6_UNICAST_HOPS);
   SetBoth(env, s, o.tos, IP_TOS, IPV6_TCLASS);
   SetBoth(env, s, o.multicastTtl, IP_MULTICAST_TTL, IPV6_MULTICAST_HOPS);
   SetBoth(env, s, o.multicastLoopback, IP_MULTICAST_LOOP, IPV6_MULTICAST_LOOP);
-  if (o.broadcast >= 0 && SetIntOption(s.fd, SOL_SOCKET, SO_BROADCAST, o.broadcast) < 0) {
+  if (o.broadcast >= 0 && ChangeInt(s, SOL_SOCKET, SO_BROADCAST, o.broadcast) < 0) {
     ThrowSyscallError(env, "setsockopt", errno);
   }
   SetMulticastInterface(env, s, o.multicastInterface);
@@ -99,6 +114,7 @@ Socket Adopt(Napi::Env env, int userFd) {
   // into receive errors that dgram emits as 'error' on the user's socket.
   Socket s{fcntl(userFd, F_DUPFD_CLOEXEC, 0), local.ss_family};
   if (s.fd < 0) ThrowSyscallError(env, "fcntl", errno);
+  s.found.keeping = true;
   return s;
 }
 
@@ -167,30 +183,39 @@ Socket OpenSocket(Napi::Env env, const SocketSpec& spec) {
   // A relay reads its adopted socket itself (dgram no longer does): errors
   // reach it, not dgram's 'error' event.
   if (spec.adopt >= 0 && spec.receives) {
-    s.found.v4 = IntOption(s.fd, IPPROTO_IP, IP_RECVERR);
-    SetIntOption(s.fd, IPPROTO_IP, IP_RECVERR, 1);
-    if (s.family == AF_INET6) {
-      s.found.v6 = IntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR);
-      SetIntOption(s.fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
-    }
+    ChangeInt(s, IPPROTO_IP, IP_RECVERR, 1);
+    if (s.family == AF_INET6) ChangeInt(s, IPPROTO_IPV6, IPV6_RECVERR, 1);
   }
   try {
-    if (spec.sendBufferSize && SetIntOption(s.fd, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize) < 0) {
+    if (spec.sendBufferSize && ChangeInt(s, SOL_SOCKET, SO_SNDBUF, spec.sendBufferSize) < 0) {
       ThrowSyscallError(env, "setsockopt", errno);
     }
     ApplyOptions(env, s, spec.options);
   } catch (...) {
+    HandBack(s.fd, s.found);
     close(s.fd);
     throw;
   }
   return s;
 }
 
-void HandBack(int fd, int family, const ErrorReporting& found) {
-  if (found.v4 < 0) return;
-  SetIntOption(fd, IPPROTO_IP, IP_RECVERR, found.v4);
-  if (family == AF_INET6) SetIntOption(fd, IPPROTO_IPV6, IPV6_RECVERR, found.v6);
-  if (!found.v4 && found.v6 <= 0) IntOption(fd, SOL_SOCKET, SO_ERROR);
+void HandBack(int fd, const FoundOptions& found) {
+  bool recvErr = false;
+  for (auto saved = found.saved.rbegin(); saved != found.saved.rend(); ++saved) {
+    FoundOptions::Saved value = *saved;
+    if (value.level == SOL_SOCKET && value.name == SO_SNDBUF) {
+      // The kernel reports the buffer it made, twice what was asked.
+      int bytes;
+      std::memcpy(&bytes, value.value, sizeof(bytes));
+      bytes /= 2;
+      std::memcpy(value.value, &bytes, sizeof(bytes));
+    }
+    setsockopt(fd, value.level, value.name, value.value, value.length);
+    recvErr |= (value.level == IPPROTO_IP && value.name == IP_RECVERR) || (value.level == IPPROTO_IPV6 && value.name == IPV6_RECVERR);
+  }
+  if (recvErr && !IntOption(fd, IPPROTO_IP, IP_RECVERR) && !IntOption(fd, IPPROTO_IPV6, IPV6_RECVERR)) {
+    IntOption(fd, SOL_SOCKET, SO_ERROR);
+  }
 }
 
 Socket Twin(Napi::Env env, const SocketSpec& spec, const Socket& first) {

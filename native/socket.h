@@ -4,6 +4,8 @@
 
 #include <napi.h>
 
+#include <vector>
+
 #include "member_table.h"
 
 namespace sendgroup {
@@ -38,10 +40,19 @@ struct SocketSpec {
   SocketOptions options;
 };
 
-// An adopted socket's IP_RECVERR and IPV6_RECVERR as we found them, where
-// a relay turned them on to read its ICMP errors itself; -1: not changed.
-struct ErrorReporting {
-  int v4 = -1, v6 = -1;
+// The options of an adopted socket (the user's own) as we found them, each
+// kept before our first change to it, to give the socket back so: a ttl or
+// tos, a send buffer, or the IP_RECVERR a relay turns on to read its ICMP
+// errors, would otherwise stay on the user's socket after close().
+struct FoundOptions {
+  struct Saved {
+    int level;
+    int name;
+    socklen_t length;
+    uint8_t value[16];
+  };
+  bool keeping = false;  // an adopted socket's
+  std::vector<Saved> saved;
 };
 
 struct Socket {
@@ -50,7 +61,7 @@ struct Socket {
   // ICMP errors the socket's error queue holds before the kernel drops
   // more (they count against the receive buffer); 0: none are queued.
   unsigned errorRoom = 0;
-  ErrorReporting found{};
+  FoundOptions found{};
 };
 
 // Throws a system error (errno, syscall) when the kernel refuses.
@@ -59,11 +70,12 @@ Socket OpenSocket(Napi::Env env, const SocketSpec& spec);
 // same as JavaScript's { address, port, family }.
 sockaddr_storage LocalAddress(Napi::Env env, int fd);
 Napi::Object LocalAddressObject(Napi::Env env, int fd);
-// Gives an adopted socket back as it was found: left with IP_RECVERR on,
-// dgram would get every later ICMP error from recvmsg and emit it as an
-// 'error' event, which ends a process that has no listener. Turning it off
-// drops the error queue; the socket error still pending is read away.
-void HandBack(int fd, int family, const ErrorReporting& found);
+// Gives an adopted socket back as it was found (its options, newest change
+// first). IP_RECVERR left on would make dgram get every later ICMP error
+// from recvmsg and emit it as an 'error' event, which ends a process that
+// has no listener; turning it off drops the error queue, and the socket
+// error still pending is read away.
+void HandBack(int fd, const FoundOptions& found);
 // Another socket like first, for another sending thread: bound to first's
 // address and port (SO_REUSEPORT; an adopted socket is duplicated). Each
 // has its own socket error and error queue, so what errqueue.h proves

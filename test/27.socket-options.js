@@ -68,4 +68,16 @@ test('socket options are checked like the others', () => {
   }
 });
 
+// Before, the options stayed on the user's socket after close(): its own
+// datagrams went out with TTL 7 and DSCP EF, its send buffer stayed shrunk.
+netTest('socket: a lent dgram socket marks only the Sender\'s or Relay\'s datagrams, and close() gives it back with its ttl, tos and send buffer as they were', () => {
+  const r = run();
+  for (const name of ['lentToSender', 'lentToRelay']) {
+    const { datagrams, sendBuffer } = r[name];
+    assert.equal(datagrams, [{ data: 'user before', ttl: 64, tos: 0 }, { data: 'lender', ttl: 7, tos: 184 }, { data: 'user after', ttl: 64, tos: 0 }], name);
+    assert.is(sendBuffer[1], 200000, `${name}: the kernel doubles what was asked`);
+    assert.is(sendBuffer[2], sendBuffer[0], `${name}: send buffer`);
+  }
+});
+
 test.run();
