@@ -31,9 +31,9 @@ export class Group implements Iterable<Member> {
   readonly #observers = new Set<(change: GroupChange) => void>();
   #table = new Uint8Array(tableBytes(0));
   #nextId = 1;
-  // Set while a send may still read #members and #table: the next removal
-  // or clear copies first (appending is safe, a snapshot only reads its
-  // first `count` entries).
+  // Set while a send may still read #members and #table: compaction and
+  // clear() then make new ones (appending is safe, a snapshot only reads
+  // its first `count` entries).
   #shared = false;
   // The last snapshot, handed out again until the group changes.
   #snapshot: GroupSnapshot | undefined;

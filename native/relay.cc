@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -160,31 +161,57 @@ bool Relay::Allowed(const sockaddr* from) const {
 
 namespace {
 
-// Whether a socket can bind to this address: one of this host's.
-bool IsLocal(const Destination& member) {
-  int fd = socket(member.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  Destination any = member;
-  if (member.sa.sa_family == AF_INET) any.v4.sin_port = 0;
-  else any.v6.sin6_port = 0;
-  bool local = bind(fd, &any.sa, any.len) == 0;
-  close(fd);
-  return local;
+bool IsUnspecified(const HostPort& a) {
+  static const uint8_t kZero[16] = {};
+  return std::memcmp(a.address, kZero, 16) == 0;
+}
+
+bool SameAddress(const HostPort& a, const HostPort& b) {
+  return a.family == b.family && std::memcmp(a.address, b.address, 16) == 0;
+}
+
+bool IsLoopback(const HostPort& a) {
+  static const uint8_t kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return a.family == 4 ? a.address[0] == 127 : std::memcmp(a.address, kLoopback6, 16) == 0;
 }
 
 }  // namespace
 
+// The interfaces' addresses (getifaddrs), read again when a second old, so
+// a member added after an address came up is judged by it. Not bind(): with
+// ip_nonlocal_bind, or for a multicast address, a socket binds to addresses
+// that are not this host's.
+bool Relay::IsHostAddress(const HostPort& to) {
+  if (IsLoopback(to)) return true;
+  auto now = std::chrono::steady_clock::now();
+  if (now - hostAddressesAt_ > std::chrono::seconds(1)) {
+    hostAddresses_.clear();
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) == 0) {
+      for (ifaddrs* i = list; i; i = i->ifa_next) {
+        if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6)) {
+          hostAddresses_.push_back(HostPortOf(i->ifa_addr));
+        }
+      }
+      freeifaddrs(list);
+    }
+    hostAddressesAt_ = now;
+  }
+  for (const HostPort& address : hostAddresses_) {
+    if (SameAddress(address, to)) return true;
+  }
+  return false;
+}
+
 // The relay's own port, and its address, or with a wildcard bind any of
-// this host's. A relay can still reach itself through another (a cycle of
-// relays); that it cannot see.
-void Relay::RefuseItself(Destination& member) const {
+// this host's; an unspecified address (0.0.0.0, ::) the kernel delivers
+// to this host too. A relay can still reach itself through another (a
+// cycle of relays); that it cannot see.
+void Relay::RefuseItself(Destination& member) {
   if (member.err) return;
   HostPort to = HostPortOf(&member.sa);
   if (to.portBe != self_.portBe) return;
-  static const uint8_t kWildcard[16] = {};
-  bool wildcard = std::memcmp(self_.address, kWildcard, 16) == 0;
-  bool itself = wildcard ? IsLocal(member)
-                         : to.family == self_.family && std::memcmp(to.address, self_.address, 16) == 0;
+  bool itself = IsUnspecified(to) || (IsUnspecified(self_) ? IsHostAddress(to) : SameAddress(to, self_));
   if (itself) member.err = ELOOP;
 }
 

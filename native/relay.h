@@ -9,6 +9,7 @@
 
 #include <napi.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,7 +61,8 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   bool Allowed(const sockaddr* from) const;
   // A member the relay would send to itself (see relay.cc): marked failed
   // with ELOOP instead, since every datagram would come back forever.
-  void RefuseItself(Destination& member) const;
+  void RefuseItself(Destination& member);
+  bool IsHostAddress(const HostPort& address);
   // On the relay's thread: its backend's results, and a wake-up here when
   // there are records for JavaScript.
   void CollectOnThread(Backend& backend);
@@ -85,6 +87,9 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   int fd_ = -1;
   int family_ = 0;
   HostPort self_;  // where the socket is bound
+  // This host's addresses as last read, and when (IsHostAddress).
+  std::vector<HostPort> hostAddresses_;
+  std::chrono::steady_clock::time_point hostAddressesAt_;
   FoundOptions found_;  // an adopted socket's, restored at release
   std::shared_ptr<SlotPool> pool_;
   std::unique_ptr<RelayThread> thread_;  // or, on this thread's loop:

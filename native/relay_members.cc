@@ -25,12 +25,13 @@ void RelayMembers::ApplyWhenMany() {
   if (added_.size() + removed_.size() > table_->size() + kEditsKept) Current();
 }
 
+// Swapped with empty ones: clear() would keep a large group's capacity.
 void RelayMembers::Clear() {
   table_ = std::make_shared<Table>();
-  ids_.clear();
-  added_.clear();
-  addedIds_.clear();
-  removed_.clear();
+  std::vector<double>().swap(ids_);
+  Table().swap(added_);
+  std::vector<double>().swap(addedIds_);
+  std::vector<double>().swap(removed_);
 }
 
 const std::shared_ptr<RelayMembers::Table>& RelayMembers::Current() {
@@ -64,8 +65,8 @@ void RelayMembers::DropRemoved() {
   std::sort(removed_.begin(), removed_.end());
   auto kept = std::make_shared<Table>();
   std::vector<double> keptIds;
-  kept->reserve(Size());
-  keptIds.reserve(Size());
+  kept->reserve(table_->size() + added_.size());
+  keptIds.reserve(table_->size() + added_.size());
   size_t next = 0;  // the first removal not passed yet
   auto keep = [&](const Destination& member, double id) {
     while (next < removed_.size() && removed_[next] < id) ++next;

@@ -29,7 +29,12 @@ class RelayMembers {
   // id is a member's that was added and not removed yet (the Group says so).
   void Remove(double id);
   void Clear();
-  size_t Size() const { return table_->size() + added_.size() - removed_.size(); }
+  // Every removal is of a member there (the Group notifies each once);
+  // clamped all the same, where a broken promise would underflow.
+  size_t Size() const {
+    size_t all = table_->size() + added_.size();
+    return removed_.size() < all ? all - removed_.size() : 0;
+  }
   // The members with every edit so far; a datagram's sends hold it.
   const std::shared_ptr<Table>& Current();
 

@@ -223,11 +223,9 @@ Socket Twin(Napi::Env env, const SocketSpec& spec, const Socket& first) {
   if (spec.adopt >= 0) {
     twin.adopt = first.fd;
   } else {
-    sockaddr_storage local{};
-    socklen_t length = sizeof(local);
-    if (getsockname(first.fd, reinterpret_cast<sockaddr*>(&local), &length) < 0) ThrowSyscallError(env, "getsockname", errno);
-    std::memcpy(&twin.bind.sa, &local, length);
-    twin.bind.len = length;
+    sockaddr_storage local = LocalAddress(env, first.fd);
+    twin.bind.len = local.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    std::memcpy(&twin.bind.sa, &local, twin.bind.len);
     twin.twin = true;
   }
   return OpenSocket(env, twin);

@@ -212,7 +212,7 @@ test('a malformed --to-file at start exits 2 naming the file and line', () => {
     fs.writeFileSync(file, `\x1b[2J\x00${'z'.repeat(100)}:5000\n`);
     result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', file]);
     assert.is(result.status, 2, result.stderr);
-    assert.ok(result.stderr.includes(`${file}:1: '\\x1b[2J\\x00${'z'.repeat(68)}…'`), result.stderr);
+    assert.ok(result.stderr.includes(`${file}:1: '\\u001b[2J\\u0000${'z'.repeat(55)}…'`), result.stderr);
     assert.not.match(result.stderr, /[\x00\x1b]/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

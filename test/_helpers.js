@@ -73,31 +73,36 @@ async function rejectsWith(fn, ErrorClass, code, assert) {
   return caught;
 }
 
+/** A xorshift32 sequence from seed (0: a fixed one): next() gives the next state. */
+function xorshift(seed) {
+  let x = (seed | 0) || 0x2545f491;
+  return () => {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    return x;
+  };
+}
+
 /** Fills bytes with a xorshift sequence from seed: distinct, reproducible content. */
 function fill(bytes, seed) {
-  let x = (seed | 0) || 0x2545f491;
-  for (let i = 0; i < bytes.length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
+  const next = xorshift(seed);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = next() & 0xff;
   return bytes;
+}
+
+/** The same shuffle for the same seed (Fisher-Yates over fill's sequence), in place. */
+function shuffle(list, seed) {
+  const next = xorshift(seed);
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = (next() >>> 0) % (i + 1);
+    [list[i], list[j]] = [list[j], list[i]];
+  }
+  return list;
 }
 
 /**
  * `test`, or `test.skip` when `reason` says why the test cannot run here: uvu
  * then counts it as skipped, never as passed. The reason is printed once.
  */
-/** The same shuffle for the same seed (Fisher-Yates over a small LCG), in place. */
-function shuffle(list, seed) {
-  let x = seed;
-  for (let i = list.length - 1; i > 0; i--) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    const j = x % (i + 1);
-    [list[i], list[j]] = [list[j], list[i]];
-  }
-  return list;
-}
-
 function testUnless(test, reason, label) {
   if (!reason) return test;
   console.warn(`\n  SKIP ${label}: ${reason}`);
