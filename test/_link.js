@@ -15,7 +15,7 @@ const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const { available, receiveInFlowOrder } = require('./_netns');
 const { onLines, testUnless } = require('./_helpers');
-const { icmpCounters, snmpCounters } = require('./_proc');
+const { snmpCounters } = require('./_proc');
 const path = require('node:path');
 
 const ADDRESSES = Object.freeze({
@@ -151,11 +151,12 @@ function newLink(rate) {
     receivers() {
       return startReceivers(children, ['netns', 'exec', b, process.execPath, RECEIVERS, JSON.stringify({ address4: ADDRESSES.b4, address6: ADDRESSES.b6 })]);
     },
-    /** ICMP counters (`Icmp:` and `Icmp6` lines of /proc/net/snmp{,6}) of namespace a or b. */
-    icmp: (ns) => icmpCounters(snmpText(ns)),
+    /** Every counter of /proc/net/snmp{,6} of namespace a or b, by name (test/_proc.js). */
+    snmp: (ns) => snmpCounters(snmpText(ns)),
     /** Where datagrams were lost, for a failure's message: A's qdisc drops and each namespace's non-zero discard, error and drop counters. */
     losses: () => ({
       qdiscDrops: Number(/dropped (\d+)/.exec(run('tc', ['-n', a, '-s', 'qdisc', 'show', 'dev', dev]))?.[1] ?? 0),
+      vethDrops: linkEnds(link).map(({ ns, name }) => deviceDrops(ns, name)),
       a: lossCounters(a),
       b: lossCounters(b),
     }),
@@ -166,6 +167,12 @@ function newLink(rate) {
 /** Namespace ns's /proc/net/snmp and snmp6. */
 function snmpText(ns) {
   return run('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/snmp6']);
+}
+
+/** What device `name` of namespace ns dropped: { dev, rx, tx } (a veth drops a frame when the peer's backlog is full). */
+function deviceDrops(ns, name) {
+  const [{ stats64 }] = JSON.parse(run('ip', ['-n', ns, '-j', '-s', 'link', 'show', 'dev', name]));
+  return { dev: name, rx: stats64.rx.dropped, tx: stats64.tx.dropped };
 }
 
 function lossCounters(ns) {
