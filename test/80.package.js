@@ -18,9 +18,9 @@ const blocked = process.env.SENDGROUP_TEST_PASS === 'blocked';
 // Build against this Node's own headers (no download: the machine is offline).
 const nodedir = process.env.npm_config_nodedir || path.join(path.dirname(process.execPath), '..');
 
-function run(command, args, cwd) {
+function run(command, args, cwd, env = {}) {
   return execFileSync(command, args, {
-    cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300000, env: { ...process.env, npm_config_nodedir: nodedir },
+    cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300000, env: { ...process.env, npm_config_nodedir: nodedir, ...env },
   });
 }
 
@@ -51,7 +51,8 @@ packTest('npm pack with a prebuild installs with --ignore-scripts and sends', as
     fs.mkdirSync(src);
     run('tar', ['xzf', path.join(work, source), '-C', src, '--strip-components=1'], work);
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(src, 'node_modules'));
-    run(path.join(root, 'node_modules', '.bin', 'prebuildify'), ['--napi', '--strip', '--tag-libc', '--target', `node@${process.versions.node}`], src);
+    // TMPDIR: prebuildify builds in $TMPDIR/prebuildify and leaves it there.
+    run(path.join(root, 'node_modules', '.bin', 'prebuildify'), ['--napi', '--strip', '--tag-libc', '--target', `node@${process.versions.node}`], src, { TMPDIR: work });
     const prebuilds = fs.readdirSync(path.join(src, 'prebuilds', `${process.platform}-${process.arch}`));
     assert.ok(prebuilds.some((file) => file.endsWith('.node')), `prebuilds: ${prebuilds}`);
     fs.unlinkSync(path.join(src, 'node_modules'));
