@@ -54,8 +54,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
 
   // On the relay's thread, or this one's loop.
   void OnDatagram(const Datagram& datagram);
-  // Collects results once this many member sends went since the last time.
-  static constexpr uint32_t kSendsPerResults = 4096;
+  // Collects results once kSendsPerResults member sends went since the last time.
   void CollectEvery(uint32_t sends);
   void ReturnSlot(int slot);
   bool Allowed(const sockaddr* from) const;

@@ -136,8 +136,20 @@ void Worker::OnInbox(uv_async_t* handle) {
     std::lock_guard<std::mutex> lock(self->mutex_);
     commands.swap(self->inbox_);
   }
-  for (WorkerCommand& command : commands) self->Handle(command);
-  if (!self->stopping_) self->Publish();
+  // A relay hands each datagram over as a call of its own, and a worker
+  // behind may find hundreds waiting: what finished goes back while it sends
+  // the rest, so the relay's counters and receive buffers keep moving.
+  uint32_t sends = 0;
+  for (WorkerCommand& command : commands) {
+    if (command.part) sends += command.part->tx.Count();
+    self->Handle(command);
+    if (self->stopping_) return;
+    if (sends >= kSendsPerResults) {
+      self->Publish();
+      sends = 0;
+    }
+  }
+  self->Publish();
 }
 
 void Worker::Handle(WorkerCommand& command) {
