@@ -33,6 +33,7 @@ std::vector<HostPort> ReadAllowed(const uint8_t* packed, uint32_t count) {
     if (out[i].family == 6 && IN6_IS_ADDR_V4MAPPED(&v6)) {
       out[i].family = 4;
       std::memmove(out[i].address, out[i].address + 12, 4);
+      std::memset(out[i].address + 4, 0, 12);  // as HostPortOf leaves an IPv4 address
     }
   }
   return out;
@@ -146,19 +147,6 @@ void Relay::OnEnvCleanup(void* self) {
   relay->Release();
 }
 
-bool Relay::Allowed(const sockaddr* from) const {
-  if (allowAny_) return true;
-  // A dual-stack socket sees IPv4 sources v4-mapped; the list has them as IPv4.
-  HostPort source = HostPortOf(from);
-  for (const HostPort& a : allowed_) {
-    if (a.family == source.family && (a.portBe == 0 || a.portBe == source.portBe) &&
-        std::memcmp(a.address, source.address, source.family == 4 ? 4 : 16) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
 namespace {
 
 bool IsUnspecified(const HostPort& a) {
@@ -176,6 +164,17 @@ bool IsLoopback(const HostPort& a) {
 }
 
 }  // namespace
+
+bool Relay::Allowed(const sockaddr* from) const {
+  if (allowAny_) return true;
+  // A dual-stack socket sees IPv4 sources v4-mapped; HostPortOf and
+  // ReadAllowed both unmap them.
+  HostPort source = HostPortOf(from);
+  for (const HostPort& a : allowed_) {
+    if ((a.portBe == 0 || a.portBe == source.portBe) && SameAddress(a, source)) return true;
+  }
+  return false;
+}
 
 // The interfaces' addresses (getifaddrs), read again when a second old, so
 // a member added after an address came up is judged by it. Not bind(): with
@@ -248,10 +247,9 @@ void Relay::OnDatagram(const Datagram& d) {
   CollectEvery(sends);
 }
 
-// A wake-up may take every receive buffer's datagram (256 by default) and
-// send them all before its results are collected: at 1,000 members half a
-// second in which stats() stood still and no buffer came back. Called while
-// the receiver delivers, the collection gives slots back (UringReceiver's
+// A wake-up may take every receive buffer's datagram and send them all
+// before its results are collected (kSendsPerResults). Called while the
+// receiver delivers, the collection gives slots back (UringReceiver's
 // Return may re-arm its receive, which its completion handling then finds
 // armed; MmsgReceiver's were delivered already).
 void Relay::CollectEvery(uint32_t sends) {
