@@ -185,6 +185,12 @@ test('bad usage exits 2 with a message naming the argument and what is wrong', (
     [['relay', ...base, '--listen', '127.0.0.1:1'], /--listen is given more than once/],
     [['relay', ...base, '--no-watch'], /--no-watch applies to --to-file/],
     [['relay', ...base.slice(0, 4), '--to-file', path.join(os.tmpdir(), 'sendgroup-no-such-file')], /--to-file .*sendgroup-no-such-file: cannot read it \(ENOENT\)/],
+    // What the user typed is said escaped, never raw into a terminal or journal.
+    [['\x1b[2J'], /unknown command '\\u001b\[2J'/],
+    [['relay', ...base.slice(0, 4), '--to', '\x1b[2J:5000'], /--to '\\u001b\[2J:5000': '\\u001b\[2J' is not an IP address/],
+    [['relay', '--listen', '1.2.3.4\u202e:1', '--allow', 'any', '--to', '127.0.0.1:9'], /--listen '1\.2\.3\.4\\u202e:1': /],
+    [['relay', ...base, '--backend', 'e\x07poll'], /--backend 'e\\u0007poll'/],
+    [['relay', ...base, '--bo\x1bgus'], /unknown option '--bo\\u001bgus'/],
   ];
   for (const [args, message] of cases) {
     const result = runCli(args);
@@ -193,6 +199,7 @@ test('bad usage exits 2 with a message naming the argument and what is wrong', (
     assert.match(result.stderr, message, said);
     assert.match(result.stderr, /Try 'sendgroup( relay)? --help'\./, said);
     assert.is(result.stdout, '', said);
+    assert.not.match(result.stderr, /[\x00-\x08\x1b\u202e]/, said);
   }
 });
 

@@ -34,16 +34,16 @@ export class Members {
   readonly group = new Group();
   /** Each member's id in the group and text, by key. */
   readonly #entries = new Map<string, { id: number; text: string }>();
-  /** Members dropped (drop()) since the last reconcile, which the next one brings back. */
-  #dropped = 0;
+  /** A member was dropped (drop()) since the last reconcile, which the next one brings back. */
+  #droppedSinceReconcile = false;
 
-  get droppedSinceReconcile(): number {
-    return this.#dropped;
+  get droppedSinceReconcile(): boolean {
+    return this.#droppedSinceReconcile;
   }
 
   /** Makes the group --to then `file`, duplicates once; members in both stay as they are. */
   reconcile(fixed: readonly Target[], file: readonly Target[]): Reconciled {
-    this.#dropped = 0;
+    this.#droppedSinceReconcile = false;
     const wanted = new Map<string, Target>();
     let duplicates = 0;
     for (const target of [...fixed, ...file]) {
@@ -63,7 +63,7 @@ export class Members {
   /** Removes the member at this endpoint; its text, or undefined when none is. */
   drop(endpoint: Endpoint): string | undefined {
     const text = this.#remove(endpointKey(endpoint));
-    if (text !== undefined) this.#dropped++;
+    if (text !== undefined) this.#droppedSinceReconcile = true;
     return text;
   }
 

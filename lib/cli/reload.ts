@@ -34,7 +34,7 @@ export class MemberReloader {
       return;
     }
     const text = this.#read(file, trigger);
-    const unchanged = trigger === 'change' && text === this.#lastText && this.members.droppedSinceReconcile === 0;
+    const unchanged = trigger === 'change' && text === this.#lastText && !this.members.droppedSinceReconcile;
     if (text === undefined || unchanged) return;
     this.#lastText = text;
     const parsed = parseMembersFile(text, file, this.args.listen);
