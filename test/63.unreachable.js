@@ -24,10 +24,10 @@ const SIZE = 100;
 const DEADLINE_MS = 15000;
 // "Near zero": at most a few queued errors' worth of receive memory.
 const RMEM_MAX = 4096;
-// B answers datagrams to closed ports, but the kernel may leave a few
-// unanswered under load, counted nowhere we can read: 9 of 5,000 when one CPU
-// answered all (see _netns.js), 1 of 15,000 in one run of many, 87 of 15,000
-// in one CI run. That is B's kernel, not this library. Ours: A receives
+// B answers datagrams to closed ports, but its kernel may leave a few
+// unanswered under load: 9 of 5,000 when one CPU answered all (see
+// _netns.js), 87 of 15,000 in one CI run, 56 of 5,000 in another (its own
+// ICMPv6 sends failed: Icmp6OutErrors). That is B's kernel, not this library. Ours: A receives
 // every error B sent (test g, h), and each dead member is named (test c; one
 // answer of its 30 datagrams is enough). The bound only says the scenario ran.
 const ANSWERED_MIN = 0.95;
@@ -59,18 +59,17 @@ async function run(args) {
   const after = env.link.snmp(env.link.b);
   const delta = (...names) => names.reduce((sum, name) => sum + (after[name] ?? 0) - (before[name] ?? 0), 0);
   result.icmpFromB = delta('IcmpOutDestUnreachs', 'Icmp6OutDestUnreachs');
-  result.countersB = Object.fromEntries(Object.keys(after).filter((name) => /Error|Discard|Drop|RateLimit|NoPort/.test(name) && delta(name)).map((name) => [name, delta(name)]));
   return result;
 }
 
 /**
  * Namespace B answered at least ANSWERED_MIN of the `datagrams` sent to
  * closed ports or unreachable routes; what it left unanswered is printed with
- * its counters (UdpNoPorts: datagrams that reached a closed port).
+ * the link's loss counters (_link.js losses()).
  */
 function expectAnswered(result, datagrams) {
   if (result.icmpFromB === datagrams) return;
-  const inB = `(namespace B's counters: ${JSON.stringify(result.countersB)}; losses: ${JSON.stringify(env.link.losses())})`;
+  const inB = `(losses so far: ${JSON.stringify(env.link.losses())})`;
   assert.ok(result.icmpFromB <= datagrams && result.icmpFromB >= datagrams * ANSWERED_MIN,
     `namespace B answered ${result.icmpFromB} of ${datagrams} datagrams ${inB}`);
   console.log(`  namespace B left ${datagrams - result.icmpFromB} of ${datagrams} datagrams unanswered ${inB}`);

@@ -177,7 +177,7 @@ function deviceDrops(ns, name) {
 
 function lossCounters(ns) {
   const counters = snmpCounters(snmpText(ns));
-  return Object.fromEntries(Object.entries(counters).filter(([name, value]) => value && /Discard|Error|Drop|NoRoute|NoPort/.test(name)));
+  return Object.fromEntries(Object.entries(counters).filter(([name, value]) => value && /Discard|Error|Drop|NoRoute|NoPort|RateLimit/.test(name)));
 }
 
 /** Kills the link's processes and deletes its namespaces (once). */
