@@ -13,7 +13,7 @@ import { RuntimeError, UsageError } from './cli/errors';
 import { MAIN_HELP, PROGRAM, RELAY_HELP } from './cli/help';
 import { CliIO, processIO } from './cli/io';
 import { runRelay } from './cli/run';
-import { printable } from './cli/words';
+import { quoted } from './cli/words';
 
 export { RELAY_OPTIONS } from './cli/args';
 export type { CliIO } from './cli/io';
@@ -39,7 +39,7 @@ async function dispatch(command: string | undefined, rest: string[], io: CliIO):
     io.out(version());
     return 0;
   }
-  if (command !== 'relay') throw new UsageError(`unknown command '${printable(command)}': the command is relay (see sendgroup --help)`);
+  if (command !== 'relay') throw new UsageError(`unknown command ${quoted(command)}: the command is relay (see sendgroup --help)`);
   const args = parseRelayArgs(rest);
   if (args === 'help') {
     io.out(RELAY_HELP.trimEnd());

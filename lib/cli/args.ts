@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { addon } from '../native';
 import { UsageError } from './errors';
 import { Target, TargetForm, parseReachable, parseTarget } from './target';
-import { printable } from './words';
+import { quoted } from './words';
 
 /** The options of `sendgroup relay`, as parseArgs takes them (the help text lists each). */
 export const RELAY_OPTIONS = {
@@ -51,7 +51,7 @@ export function parseRelayArgs(argv: string[]): RelayArgs | 'help' {
   refuseRepeats(tokens);
   const listen = parseListen(values.listen);
   const allow = parseAllow(values.allow, listen);
-  const to = listOf('to', values.to).map((text) => argument(`--to '${printable(text)}'`, () => parseReachable(text, { minPort: 1 }, listen, 'member')));
+  const to = listOf('to', values.to).map((text) => argument(`--to ${quoted(text)}`, () => parseReachable(text, { minPort: 1 }, listen, 'member')));
   const toFile = values['to-file'];
   checkMemberSources(to, toFile, values['no-watch'] ?? false);
   return {
@@ -86,8 +86,8 @@ function readOptions(argv: string[]) {
 function parseArgsMessage(error: Error & { code?: string }): string {
   const message = error.message;
   const option = /'(-[^' ]+)/.exec(message)?.[1];
-  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option '${printable(option ?? '')}'`;
-  if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument '${printable(/'([^']*)'/.exec(message)?.[1] ?? '')}': every value follows its option`;
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${quoted(option ?? '')}`;
+  if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument ${quoted(/'([^']*)'/.exec(message)?.[1] ?? '')}: every value follows its option`;
   if (/argument missing|ambiguous/.test(message)) return `${option} needs a value (one starting with '-' is written ${option}=VALUE)`;
   if (/does not take an argument/.test(message)) return `${/--[\w-]+/.exec(message)?.[0]} takes no value`;
   return message.replace(/\n+/g, ' ');
@@ -115,7 +115,7 @@ function argument<T>(where: string, parse: () => T): T {
 
 function parseListen(text: string | undefined): Target {
   if (text === undefined) throw new UsageError('--listen HOST:PORT is required (where to receive, e.g. 0.0.0.0:5000)');
-  return argument(`--listen '${printable(text)}'`, () => parseTarget(text, { minPort: 0 }));
+  return argument(`--listen ${quoted(text)}`, () => parseTarget(text, { minPort: 0 }));
 }
 
 function parseAllow(values: string[] | undefined, listen: Target): Target[] | 'any' {
@@ -125,7 +125,7 @@ function parseAllow(values: string[] | undefined, listen: Target): Target[] | 'a
   const list = listOf('allow', values);
   if (!list.includes('any')) {
     const form: TargetForm = { minPort: 0, addressOnly: true };
-    return list.map((text) => argument(`--allow '${printable(text)}'`, () => parseReachable(text, form, listen, 'source')));
+    return list.map((text) => argument(`--allow ${quoted(text)}`, () => parseReachable(text, form, listen, 'source')));
   }
   if (list.length > 1) throw new UsageError('--allow any forwards from every source: it cannot be combined with addresses');
   return 'any';
@@ -134,7 +134,7 @@ function parseAllow(values: string[] | undefined, listen: Target): Target[] | 'a
 /** Comma-separated values of a repeatable option, empty entries refused. */
 function listOf(name: string, values: readonly string[] | undefined): string[] {
   const items = (values ?? []).flatMap((value) => value.split(','));
-  if (items.some((item) => item.trim() === '')) throw new UsageError(`--${name}: an empty address in '${printable(values!.join(','))}'`);
+  if (items.some((item) => item.trim() === '')) throw new UsageError(`--${name}: an empty address in ${quoted(values!.join(','))}`);
   return items.map((item) => item.trim());
 }
 
@@ -146,7 +146,7 @@ function checkMemberSources(to: readonly Target[], toFile: string | undefined, n
 
 function parseBackend(backend: string | undefined): RelayArgs['backend'] {
   if (backend !== undefined && !['auto', 'io_uring', 'sendmmsg'].includes(backend)) {
-    throw new UsageError(`--backend '${printable(backend)}': must be auto, io_uring or sendmmsg`);
+    throw new UsageError(`--backend ${quoted(backend)}: must be auto, io_uring or sendmmsg`);
   }
   return backend as RelayArgs['backend'];
 }
@@ -154,7 +154,7 @@ function parseBackend(backend: string | undefined): RelayArgs['backend'] {
 function integer(name: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
   const value = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(value >= min && value <= max)) throw new UsageError(`--${name} '${printable(text)}': must be a whole number from ${min} to ${max}`);
+  if (!(value >= min && value <= max)) throw new UsageError(`--${name} ${quoted(text)}: must be a whole number from ${min} to ${max}`);
   return value;
 }
 
@@ -162,7 +162,7 @@ function statsInterval(text: string | undefined): number {
   if (text === undefined) return 10;
   const value = /^\d+(\.\d+)?$|^\.\d+$/.test(text) ? Number(text) : NaN;
   if (!(value === 0 || (value >= 0.1 && value <= 86400))) {
-    throw new UsageError(`--stats-interval '${printable(text)}': must be a number of seconds from 0.1 to 86400, or 0 for no status lines`);
+    throw new UsageError(`--stats-interval ${quoted(text)}: must be a number of seconds from 0.1 to 86400, or 0 for no status lines`);
   }
   return value;
 }

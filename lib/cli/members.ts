@@ -3,7 +3,7 @@
 import type { Endpoint } from '../address';
 import { Group } from '../group';
 import { Target, endpointKey, parseReachable } from './target';
-import { printable } from './words';
+import { quoted } from './words';
 
 /** A --to-file's members, or the first malformed line as `error` (FILE:LINE: ...). */
 export function parseMembersFile(text: string, file: string, listen: Target): { targets: Target[] } | { error: string } {
@@ -12,7 +12,7 @@ export function parseMembersFile(text: string, file: string, listen: Target): { 
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/#.*/, '').trim();
     if (line === '') continue;
-    const where = `${file}:${i + 1}: '${printable(line)}'`;
+    const where = `${file}:${i + 1}: ${quoted(line)}`;
     if (/\s/.test(line)) return { error: `${where}: one HOST:PORT per line` };
     try {
       targets.push(parseReachable(line, { minPort: 1 }, listen, 'member'));

@@ -3,7 +3,7 @@
 // on --listen can meet. Errors say what is wrong, without naming whose.
 import { isIPv4, isIPv6 } from 'node:net';
 import { Endpoint, Family, MEMBER_BYTES, packEndpoint } from '../address';
-import { printable } from './words';
+import { quoted } from './words';
 
 /** What a --listen address can reach: IPv4 only, IPv6 only, or both ('::'). */
 export type Reach = Family | 'both';
@@ -39,7 +39,7 @@ function splitTarget(text: string, addressOnly: boolean): { address: string; por
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
   if (bracketed) {
     const [, address, portText] = bracketed as unknown as [string, string, string | undefined];
-    if (!isIPv6(address)) throw new Error(`'${printable(address)}' is not an IPv6 address`);
+    if (!isIPv6(address)) throw new Error(`${quoted(address)} is not an IPv6 address`);
     return { address, portText };
   }
   if (addressOnly && (isIPv4(text) || isIPv6(text))) return { address: text, portText: undefined };
@@ -50,7 +50,7 @@ function splitTarget(text: string, addressOnly: boolean): { address: string; por
     throw new Error('an IPv6 address with a port is written [ADDRESS]:PORT');
   }
   const address = colon < 0 ? text : text.slice(0, colon);
-  if (!isIPv4(address)) throw new Error(`'${printable(address)}' is not an IP address (names are not looked up)`);
+  if (!isIPv4(address)) throw new Error(`${quoted(address)} is not an IP address (names are not looked up)`);
   return { address, portText: colon < 0 ? undefined : text.slice(colon + 1) };
 }
 
@@ -60,7 +60,7 @@ function parsePort(portText: string | undefined, { minPort, addressOnly = false 
     return 0;
   }
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= minPort && port <= 65535)) throw new Error(`the port must be a number from ${minPort} to 65535, not '${printable(portText)}'`);
+  if (!(port >= minPort && port <= 65535)) throw new Error(`the port must be a number from ${minPort} to 65535, not ${quoted(portText)}`);
   return port;
 }
 

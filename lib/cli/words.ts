@@ -11,11 +11,11 @@ export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** Text the user gave, as it may go to a terminal or a journal: its first 60 characters, control and direction-changing ones escaped. */
-export function printable(text: string): string {
+/** Text the user gave, in single quotes, as it may go to a terminal or a journal: its first 60 characters, control and direction-changing ones escaped. */
+export function quoted(text: string): string {
   const cut = text.length > 60 ? text.slice(0, 60) : text;
   // eslint-disable-next-line no-control-regex
   const escaped = cut.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return cut === text ? escaped : `${escaped}…`;
+  return cut === text ? `'${escaped}'` : `'${escaped}…'`;
 }
