@@ -185,7 +185,7 @@ void Backend::Failed(Batch& batch, uint32_t i, int err) {
 void Backend::Collect(ResultSink& sink) {
   ForEachTaken(progressed_, [&sink](Batch* batch) {
     batch->hasNewProgress = false;
-    if (!batch->progress.empty()) sink.Progress(*batch);
+    sink.Progress(*batch);
   });
   ForEachTaken(finished_, [&sink](std::unique_ptr<Batch>& batch) { sink.Done(*batch); });
   for (const Unreachable& u : TakeUnreachable()) sink.Unreachable(u);

@@ -8,7 +8,11 @@
 
 namespace sendgroup {
 
+// A part may be noted as progressed and then record nothing (threads: an
+// abort that found nothing queued). No record then: JavaScript would read
+// whatever attachment an earlier record left at its index.
 void Outbox::Progress(Batch& batch) {
+  if (batch.progress.empty()) return;
   Record r(RecordKind::kProgress, batch.tx.token);
   r.ints = std::move(batch.progress);
   batch.progress.clear();

@@ -116,6 +116,20 @@ for (const { api, threads, inlineBelow } of ABORTS) {
   });
 }
 
+// A zero-copy stream on two threads, aborted once every member has
+// completed while the link still holds its datagrams (a zero-copy call ends
+// at its last notification, which comes as the link drains): the abort
+// cancels nothing, and the stream yields each member exactly once.
+netTest('abort (streamGroup, zero-copy, threads: 2) after every member completed: nothing canceled, each member yielded once', async () => {
+  const count = 500;
+  await prepare('20mbit');
+  const { result } = await run('abort', { members: spread(count), size: 1400, api: 'stream', abortAfter: count, zeroCopy: true, threads: 2, inlineBelow: 0 });
+  assert.is(result.recipients, count, 'completions the stream yielded');
+  assert.equal(result.codes, {});
+  assert.equal([...result.sentIndices].sort((a, b) => a - b), Array.from({ length: count }, (_, i) => i));
+  await expectDelivered(count, evenly(count));
+});
+
 // close() with three calls in flight (copy, zero-copy, stream) resolves
 // within 100 ms + the link time of what the kernel already holds (the
 // socket's sk_wmem_alloc when close() is called: truesize, more than the
