@@ -71,6 +71,11 @@ class Ring {
   // Signals the eventfd ourselves: the loop comes back to this ring.
   void Wake();
   bool CqReady() { return io_uring_cq_ready(&ring_) > 0; }
+  // The oldest CQE, left in the CQ; nullptr if there is none.
+  const io_uring_cqe* PeekCqe() {
+    io_uring_cqe* cqe = nullptr;
+    return io_uring_peek_cqe(&ring_, &cqe) == 0 ? cqe : nullptr;
+  }
   // Waits up to timeoutMs for at least one completion; used only at teardown.
   void WaitCqe(unsigned timeoutMs);
   // A provided-buffer ring (multishot receives pick their buffers there).
@@ -81,7 +86,9 @@ class Ring {
     io_uring_cqe* cqe;
     unsigned head, seen = 0;
     io_uring_for_each_cqe(&ring_, head, cqe) {
-      onCqe(*cqe);
+      // Before 5.11 (no EXT_ARG) liburing waits with a timeout (WaitCqe) by
+      // submitting a timeout request of its own, whose CQE lands here.
+      if (cqe->user_data != LIBURING_UDATA_TIMEOUT) onCqe(*cqe);
       ++seen;
     }
     io_uring_cq_advance(&ring_, seen);

@@ -34,6 +34,7 @@ UringReceiver::UringReceiver(uv_loop_t* loop, int fd, SlotPool& pool, bool defer
     setupErrno_ = EINVAL;
     return;
   }
+  if ((setupErrno_ = RefusedReceive())) return;
   // The owner sleeps in the ring itself: an eventfd signal per completion
   // would wake nobody.
   if (ownerWaits_) {
@@ -91,6 +92,17 @@ bool UringReceiver::SetUpBuffers() {
   io_uring_buf_ring_advance(buffers_, int(slots.size()));
   inRing_ = unsigned(slots.size());
   return true;
+}
+
+// Multishot recvmsg came in 6.0, a release after provided buffer rings
+// (5.19): a kernel without it fails the receive as it is submitted
+// (EINVAL, posted at once: no DEFER_TASKRUN before 6.1), and OnCqe, which
+// re-arms an ended receive, would spin on it. Any other CQE (a datagram, or
+// a socket error the receive consumed: re-armed once) stays for Reap.
+int UringReceiver::RefusedReceive() {
+  const io_uring_cqe* cqe = ring_.PeekCqe();
+  bool refused = cqe && cqe->user_data == kReceive && (cqe->res == -EINVAL || cqe->res == -EOPNOTSUPP);
+  return refused ? -cqe->res : 0;
 }
 
 void UringReceiver::Arm() {

@@ -46,6 +46,7 @@ class UringReceiver : public Receiver {
   bool SetUpBuffers();
   io_uring_sqe* Sqe();
   void Arm();
+  int RefusedReceive();
   void Watch();
   static void OnPoll(void* self, int status, int events);
   static void OnWake(void* self, int status, int events);
