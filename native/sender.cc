@@ -35,15 +35,15 @@ Sender::Sender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sender>(info) 
   family_ = socket.family;
   errorRoom_ = socket.errorRoom;
   found_ = socket.found;
+  // A throwing constructor never runs ~Sender: what is open closes here.
+  // Attach calls into JavaScript, which fails in a worker being terminated.
   try {
     engine_ = MakeEngine(env, args);
+    js_.Attach(info, "sendgroup");
   } catch (...) {
-    HandBack(fd_, found_);
-    close(fd_);
-    fd_ = -1;
+    Release();
     throw;
   }
-  js_.Attach(info, "sendgroup");
   TellExternalBytes(env, int64_t(args.slots) * int64_t(kSlotSize));
   UpdateBusy();
   napi_add_env_cleanup_hook(env, OnEnvCleanup, this);

@@ -7,7 +7,7 @@ const { getEventListeners } = require('node:events');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
-const { Group, Sender } = require('..');
+const { Group, Relay, Sender } = require('..');
 const { onLines, openReceivers, rejectsWith, testUnless } = require('./_helpers');
 
 let rx;
@@ -114,6 +114,23 @@ test('terminating a worker with a live sender neither crashes nor hangs the proc
   assert.is(report.sent, 3);
   await sender.close();
   await rx.waitFor(6);
+});
+
+// In a worker being terminated every call into JavaScript throws, also the
+// native constructor's own (it sets the object's 'notify'): what it opened
+// before must close. A throwing 'notify' setter it inherits stands in.
+test('a native constructor that throws after opening its socket closes it (Sender, Sender with threads, Relay)', () => {
+  const openFds = () => fs.readdirSync('/proc/self/fd').length;
+  const make = [() => new Sender(), () => new Sender({ threads: 2 }),
+    () => new Relay({ listen: '127.0.0.1:0', allow: 'any', group: new Group([]) })];
+  const before = openFds();
+  Object.defineProperty(Object.prototype, 'notify', { set() { throw new Error('terminating'); }, configurable: true });
+  try {
+    for (const construct of make) for (let i = 0; i < 5; i++) assert.throws(construct, /terminating/);
+  } finally {
+    delete Object.prototype.notify;
+  }
+  assert.is(openFds(), before, 'descriptors still open');
 });
 
 test('an idle sender does not keep the process alive', () => {
