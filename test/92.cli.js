@@ -26,7 +26,8 @@ const threads = Number(process.env.SENDGROUP_THREADS || 0);
 
 /** Runs `sendgroup ARGS` to its end: { status, stdout, stderr }. */
 function runCli(args, options = {}) {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd: root, encoding: 'utf8', timeout: DEADLINE_MS, ...options });
+  // SIGKILL: a relay stuck in a read never runs its SIGTERM handler.
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: root, encoding: 'utf8', timeout: DEADLINE_MS, killSignal: 'SIGKILL', ...options });
 }
 
 /** A running `sendgroup relay ARGS`: its output lines as they come, and waits for them. */
@@ -163,6 +164,9 @@ test('bad usage exits 2 with a message naming the argument and what is wrong', (
     [['relay', '--listen', '127.0.0.1:0', '--allow', 'any,127.0.0.1', '--to', '127.0.0.1:9'], /--allow any .* cannot be combined with addresses/],
     [['relay', '--listen', '127.0.0.1:0', '--allow', '127.0.0.1,', '--to', '127.0.0.1:9'], /--allow: an empty address/],
     [['relay', '--listen', '127.0.0.1:0', '--allow', '10.0.0.300', '--to', '127.0.0.1:9'], /--allow '10\.0\.0\.300': '10\.0\.0\.300' is not an IP address/],
+    [['relay', '--listen', '127.0.0.1:0', '--allow', '127.0.0.0/8', '--to', '127.0.0.1:9'], /--allow '127\.0\.0\.0\/8': address ranges are not taken; name each address/],
+    [['relay', '--listen', '127.0.0.1:0', '--allow', '0.0.0.0', '--to', '127.0.0.1:9'], /--allow '0\.0\.0\.0': 0\.0\.0\.0 is no source's address: --allow any allows every source/],
+    [['relay', '--listen', '[::]:0', '--allow', '[::]', '--to', '127.0.0.1:9'], /--allow '\[::\]': :: is no source's address/],
     [['relay', '--listen', '127.0.0.1:0', '--allow', '::1', '--to', '127.0.0.1:9'], /--allow '::1': an IPv6 source and --listen 127\.0\.0\.1:0 \(IPv4 only\)/],
     [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:0'], /--to '127\.0\.0\.1:0': the port must be a number from 1 to 65535/],
     [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:65536'], /--to '127\.0\.0\.1:65536': the port must be/],
@@ -485,6 +489,99 @@ test('--drop-unreachable: a dropped member comes back at the next re-read of the
     source.close();
     back?.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// A log written beside the members file: its events are the directory's,
+// not the file's. One event must not re-read the file (with
+// --drop-unreachable a re-read brings the dropped back), and a stream of
+// them must not hold an edit back (each event restarted the wait).
+test('--to-file beside a file written all the time: its events change nothing, an edit is still applied', async () => {
+  const rx = await openReceivers(2);
+  const [A, B] = rx.targets;
+  const gone = await openSource();
+  const D = `127.0.0.1:${gone.address().port}`;
+  gone.close();
+  const source = await openSource();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-cli-'));
+  const file = path.join(dir, 'members');
+  const log = path.join(dir, 'relay.log');
+  fs.writeFileSync(file, `${A}\n${D}\n`);
+  const relay = startRelay(['--listen', '127.0.0.1:0', '--allow', '127.0.0.1', '--to-file', file, '--drop-unreachable', '--stats-interval', '0.1']);
+  let writer;
+  const statusLines = () => relay.lines.out.filter((line) => line.startsWith('status:')).length;
+  try {
+    const port = await listening(relay);
+    await send(source, 'one', port);
+    await relay.line(new RegExp(`^dropped ${D}: port unreachable \\(ECONNREFUSED\\), 1 member$`));
+    // One write beside it; then 15 status lines (1.5 s): far more than a re-read takes.
+    fs.writeFileSync(log, 'started\n');
+    const [, members] = await relay.line(/^status: .*, members (\d+),/, { nth: statusLines() + 15 });
+    assert.is(members, '1', `${D} stays dropped`);
+    assert.not.ok(relay.lines.out.some((line) => line.startsWith('reloaded')), relay.transcript());
+    // Written every 20 ms from now on, and the members file replaced meanwhile.
+    writer = setInterval(() => fs.appendFileSync(log, 'status\n'), 20);
+    replaceFile(file, `${A}\n${B}\n`);
+    await relay.line(new RegExp(`^reloaded .*members \\(change\\): \\+1 -0, 2 members; added ${B}$`));
+    await send(source, 'two', port);
+    await rx.waitFor(3);
+    assert.equal(rx.messages.map((list) => list.map(String)), [['one', 'two'], ['two']]);
+    clearInterval(writer);
+    assert.equal(await relay.stop('SIGTERM'), { code: 0, signal: null }, relay.transcript());
+  } finally {
+    clearInterval(writer);
+    relay.kill();
+    rx.close();
+    source.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// A FIFO (or a device) as --to-file could block the relay's only thread in
+// the read: refused at start, and when the file is replaced by one.
+test('--to-file must be a regular file: a FIFO is refused at start (exit 2) and at a re-read (the members stay)', async () => {
+  const rx = await openReceivers(1);
+  const source = await openSource();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-cli-'));
+  const file = path.join(dir, 'members');
+  const fifo = path.join(dir, 'fifo');
+  spawnSync('mkfifo', [fifo]);
+  let relay;
+  try {
+    const result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', fifo]);
+    assert.is(result.status, 2, result.stderr);
+    assert.match(result.stderr, /--to-file .*fifo: cannot read it \(not a regular file\)/);
+    fs.writeFileSync(file, `${rx.targets[0]}\n`);
+    relay = startRelay(['--listen', '127.0.0.1:0', '--allow', '127.0.0.1', '--to-file', file, '--stats-interval', '0']);
+    const port = await listening(relay);
+    fs.renameSync(fifo, file);
+    await relay.line(/^--to-file .*members: cannot read it \(not a regular file\); keeping the 1 member$/, { stream: 'err' });
+    await send(source, 'still', port);
+    await rx.waitFor(1);
+    assert.equal(rx.messages[0].map(String), ['still']);
+    assert.equal(await relay.stop('SIGTERM'), { code: 0, signal: null }, relay.transcript());
+  } finally {
+    relay?.kill();
+    rx.close();
+    source.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// SIGHUP's default action ends a process: while the relay drained after
+// SIGTERM it had no listener, and a reload signal then killed it (129).
+test('SIGHUP while the relay is stopping does nothing: it still ends with its summary and exit 0', async () => {
+  const rx = await openReceivers(1);
+  const relay = startRelay(['--listen', '127.0.0.1:0', '--allow', 'any', '--to', rx.targets[0], '--stats-interval', '0']);
+  try {
+    await listening(relay);
+    relay.child.kill('SIGTERM');
+    await relay.line(/^SIGTERM: stopped receiving; the sends in flight finish first \(SIGTERM again exits at once\)$/);
+    assert.equal(await relay.stop('SIGHUP'), { code: 0, signal: null }, relay.transcript());
+    assert.is((await summary(relay)).members, 1);
+  } finally {
+    relay.kill();
+    rx.close();
   }
 });
 

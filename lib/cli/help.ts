@@ -45,7 +45,8 @@ Members (one or both; duplicates collapse to one member):
                            in both stay, removed ones go, new ones are added
                            at the end, from the next datagram on. A malformed
                            line is reported with its line number and the
-                           previous members stay in force.
+                           previous members stay in force. It must be a
+                           regular file (a FIFO could block the relay).
   --no-watch               with --to-file: re-read it only on SIGHUP (for
                            filesystems without change events, such as NFS)
   --drop-unreachable       remove a member when an ICMP port unreachable names
@@ -81,8 +82,10 @@ arrived while the group was empty), member sends that failed, and how many
 members an ICMP error called unreachable.
 
 Signals: SIGHUP re-reads --to-file (and restores members --drop-unreachable
-removed). SIGINT or SIGTERM stops receiving, lets the sends in flight finish,
-prints the totals and exits 0.
+removed). SIGINT or SIGTERM stops receiving, lets the sends in flight finish
+(on a slow link, up to every buffer's datagram to every member), prints the
+totals and exits 0; a second one exits at once with status 1, and SIGHUP
+does nothing meanwhile.
 
 Exit status: 0 stopped by SIGINT/SIGTERM; 1 the relay could not run (its port
 in use, ...); 2 bad usage (the message names the argument).

@@ -11,10 +11,18 @@ import { plural, some } from './words';
 
 export type Trigger = 'change' | 'SIGHUP';
 
+/** --to-file's text, and its version: device, inode, size and times, which a write, a rename over it or a swapped symlink changes, and its neighbours' events do not. */
+interface MembersText {
+  text: string;
+  version: string;
+}
+
 export class MemberReloader {
   readonly members = new Members();
   /** The file's text last read, to let a change that left it as it was do nothing (unless members were dropped since: it brings them back). */
   #lastText: string | undefined;
+  /** The file's version last read: an event that did not change it (a neighbour's) does nothing at all. */
+  #lastVersion: string | undefined;
   /** The last complaint that the file could not be read, said once a run of changes. */
   #lastProblem: string | undefined;
 
@@ -33,9 +41,11 @@ export class MemberReloader {
       this.io.out(`SIGHUP: there is no --to-file to re-read; ${added.length ? `restored ${some(added)}, ` : ''}${this.#count()}`);
       return;
     }
-    const text = this.#read(file, trigger);
-    const unchanged = trigger === 'change' && text === this.#lastText && !this.members.droppedSinceReconcile;
-    if (text === undefined || unchanged) return;
+    const read = this.#read(file, trigger);
+    if (read === undefined || (trigger === 'change' && read.version === this.#lastVersion)) return;
+    this.#lastVersion = read.version;
+    const { text } = read;
+    if (trigger === 'change' && text === this.#lastText && !this.members.droppedSinceReconcile) return;
     this.#lastText = text;
     const parsed = parseMembersFile(text, file, this.args.listen);
     if ('error' in parsed) {
@@ -49,24 +59,25 @@ export class MemberReloader {
   }
 
   #loadFile(file: string): Target[] {
-    let text: string;
+    let read: MembersText;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      read = readMembersFile(file);
     } catch (error) {
       throw new UsageError(`--to-file ${file}: cannot read it (${reason(error)})`);
     }
-    const parsed = parseMembersFile(text, file, this.args.listen);
+    const parsed = parseMembersFile(read.text, file, this.args.listen);
     if ('error' in parsed) throw new UsageError(`--to-file ${parsed.error}`);
-    this.#lastText = text;
+    this.#lastText = read.text;
+    this.#lastVersion = read.version;
     return parsed.targets;
   }
 
-  /** The file's text, or undefined when it cannot be read (said on SIGHUP, or when the reason is new). */
-  #read(file: string, trigger: Trigger): string | undefined {
+  /** The file's text and version, or undefined when it cannot be read (said on SIGHUP, or when the reason is new). */
+  #read(file: string, trigger: Trigger): MembersText | undefined {
     try {
-      const text = fs.readFileSync(file, 'utf8');
+      const read = readMembersFile(file);
       this.#lastProblem = undefined;
-      return text;
+      return read;
     } catch (error) {
       const problem = `--to-file ${file}: cannot read it (${reason(error)}); keeping the ${this.#count()}`;
       if (trigger === 'SIGHUP' || problem !== this.#lastProblem) this.io.err(problem);
@@ -77,5 +88,19 @@ export class MemberReloader {
 
   #count(): string {
     return plural(this.members.group.size, 'member');
+  }
+}
+
+/** Reads --to-file. Anything but a regular file is refused: a FIFO or a device could block the relay's only thread in the read. */
+function readMembersFile(file: string): MembersText {
+  // Non-blocking: opening a FIFO with no writer would wait for one.
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const stat = fs.fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) throw new Error('not a regular file');
+    const text = fs.readFileSync(fd, 'utf8');
+    return { text, version: `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}` };
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -14,15 +14,21 @@ import { plural } from './words';
 /** Runs the relay until SIGINT or SIGTERM; resolves with the exit status. */
 export async function runRelay(args: RelayArgs, io: CliIO): Promise<number> {
   const reloader = new MemberReloader(args, io);
-  const initial = reloader.load();
-  const relay = openRelay(args, reloader.members.group);
-  return new RelayCommand(args, io, relay, reloader).run(initial.duplicates);
+  // Watched before the first read: an edit between the two is not lost.
+  const stopWatching = args.toFile !== undefined && args.watch ? watchFile(args.toFile, io, () => reloader.reload('change')) : () => {};
+  try {
+    const initial = reloader.load();
+    const relay = openRelay(args, reloader.members.group);
+    return new RelayCommand(args, io, relay, reloader, stopWatching).run(initial.duplicates);
+  } catch (error) {
+    stopWatching();
+    throw error;
+  }
 }
 
 class RelayCommand {
   readonly #startStats: RelayStats;
   readonly #unreachable: UnreachableMembers;
-  readonly #stopWatching: () => void;
   readonly #started: bigint;
   readonly #timer: NodeJS.Timeout;
   #stopping = false;
@@ -32,11 +38,11 @@ class RelayCommand {
     private readonly io: CliIO,
     private readonly relay: Relay,
     private readonly reloader: MemberReloader,
+    private readonly stopWatching: () => void,
   ) {
     this.#startStats = relay.stats();
     this.#unreachable = new UnreachableMembers(reloader.members, args.dropUnreachable, io);
     relay.on('unreachable', (event) => this.#unreachable.onEvent(event));
-    this.#stopWatching = args.toFile !== undefined && args.watch ? watchFile(args.toFile, io, () => reloader.reload('change')) : () => {};
     this.#started = process.hrtime.bigint();
     this.#timer = this.#startStatusLines();
   }
@@ -63,10 +69,15 @@ class RelayCommand {
     }, this.args.statsInterval * 1000);
   }
 
-  /** SIGHUP re-reads the members; SIGINT or SIGTERM closes the relay (a second one exits at once). */
+  /**
+   * SIGHUP re-reads the members; SIGINT or SIGTERM closes the relay (a second one exits at once).
+   * SIGHUP keeps its listener to the end, doing nothing once stopping: without one, its default action would end the drain.
+   */
   #untilStopped(): Promise<number> {
     return new Promise((resolve) => {
-      const onHup = (): void => this.reloader.reload('SIGHUP');
+      const onHup = (): void => {
+        if (!this.#stopping) this.reloader.reload('SIGHUP');
+      };
       const stop = (signal: NodeJS.Signals): void => {
         if (this.#stopping) {
           this.io.err(`${signal} again: exiting without waiting for the sends in flight`);
@@ -74,8 +85,8 @@ class RelayCommand {
         }
         this.#stopping = true;
         clearInterval(this.#timer);
-        this.#stopWatching();
-        process.removeListener('SIGHUP', onHup);
+        this.stopWatching();
+        this.io.out(`${signal}: stopped receiving; the sends in flight finish first (${signal} again exits at once)`);
         this.relay.close().then(() => {
           this.#summarize(signal);
           process.removeListener('SIGINT', stop);

@@ -50,6 +50,7 @@ function splitTarget(text: string, addressOnly: boolean): { address: string; por
     throw new Error('an IPv6 address with a port is written [ADDRESS]:PORT');
   }
   const address = colon < 0 ? text : text.slice(0, colon);
+  if (address.includes('/')) throw new Error('address ranges are not taken; name each address');
   if (!isIPv4(address)) throw new Error(`${quoted(address)} is not an IP address (names are not looked up)`);
   return { address, portText: colon < 0 ? undefined : text.slice(colon + 1) };
 }
@@ -80,15 +81,21 @@ export function parseTarget(text: string, form: TargetForm): Target {
   return { address, port, family, text: shown, key: endpointKey({ address, port, family }) };
 }
 
-/** An IPv4 socket reaches IPv4, one on '::' (the 16 address bytes of its key zero) both, any other IPv6 one IPv6. */
+/** 0.0.0.0 or '::': the 16 address bytes of its key zero. */
+function unspecified(target: Target): boolean {
+  return /^0+$/.test(target.key.slice(16, 48));
+}
+
+/** An IPv4 socket reaches IPv4, one on '::' both, any other IPv6 one IPv6. */
 function reachOf(listen: Target): Reach {
   if (listen.family === 'IPv4') return 'IPv4';
-  return /^0+$/.test(listen.key.slice(16, 48)) ? 'both' : 'IPv6';
+  return unspecified(listen) ? 'both' : 'IPv6';
 }
 
 /** parseTarget, refused too when `what` (a source, a member) and a socket on `listen` cannot meet. */
 export function parseReachable(text: string, form: TargetForm, listen: Target, what: string): Target {
   const target = parseTarget(text, form);
+  if (what === 'source' && unspecified(target)) throw new Error(`${target.address} is no source's address: --allow any allows every source`);
   const reach = reachOf(listen);
   if (reach !== 'both' && reach !== target.family) {
     throw new Error(`an ${target.family} ${what} and --listen ${listen.text} (${reach} only) cannot meet; listen on [::]:${listen.port} for both`);

@@ -6,14 +6,17 @@
 // (as named, and as its symlinks resolve) and every directory above it for
 // the name of the next one down; after every change the watches are set up
 // again for what the path now leads to. Any event calls back once things
-// settle (a re-read of an unchanged text does nothing).
+// settle, or a second after the first event if they do not (the re-read
+// does nothing unless the file itself changed).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { reason } from './errors';
 import type { CliIO } from './io';
 
-/** How long after the last event the file is re-read. */
+/** How long after the last event the file is re-read... */
 const DEBOUNCE_MS = 200;
+/** ...and at the latest after the first one: a directory that never settles (a log written beside the file) must not hold an edit back. */
+const MAX_WAIT_MS = 1000;
 
 /** Per directory to watch, the names in it that matter; undefined: all. */
 type WatchPlan = Map<string, Set<string> | undefined>;
@@ -26,6 +29,8 @@ export function watchFile(file: string, io: CliIO, onChange: () => void): () => 
 
 class FileWatch {
   #debounce: NodeJS.Timeout | undefined;
+  /** When the first event not yet acted on came (performance.now()). */
+  #firstEventAt: number | undefined;
   #watchers: fs.FSWatcher[] = [];
   /** Directories already said to be unwatchable. */
   readonly #warned = new Set<string>();
@@ -45,11 +50,14 @@ class FileWatch {
   }
 
   #schedule(): void {
+    const now = performance.now();
+    this.#firstEventAt ??= now;
     clearTimeout(this.#debounce);
     this.#debounce = setTimeout(() => {
+      this.#firstEventAt = undefined;
       this.#rewatch();
       this.onChange();
-    }, DEBOUNCE_MS);
+    }, Math.min(DEBOUNCE_MS, this.#firstEventAt + MAX_WAIT_MS - now));
   }
 
   /** A watcher on `dir`, or none (said once per directory) when it cannot be watched; a missing one is not said: a watch above sees it made again. */
