@@ -130,7 +130,7 @@ test('a native constructor that throws after opening its socket closes it (Sende
   } finally {
     delete Object.prototype.notify;
   }
-  assert.is(openFds(), before, 'descriptors still open');
+  assert.ok(openFds() <= before, `${openFds() - before} descriptors still open`);
 });
 
 test('an idle sender does not keep the process alive', () => {

@@ -11,7 +11,7 @@
 // SENDGROUP_THREADS and block io_uring, and the relay inherits both.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { spawn, spawnSync } = require('node:child_process');
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -165,8 +165,9 @@ test('bad usage exits 2 with a message naming the argument and what is wrong', (
     [['relay', '--listen', '127.0.0.1:0', '--allow', '127.0.0.1,', '--to', '127.0.0.1:9'], /--allow: an empty address/],
     [['relay', '--listen', '127.0.0.1:0', '--allow', '10.0.0.300', '--to', '127.0.0.1:9'], /--allow '10\.0\.0\.300': '10\.0\.0\.300' is not an IP address/],
     [['relay', '--listen', '127.0.0.1:0', '--allow', '127.0.0.0/8', '--to', '127.0.0.1:9'], /--allow '127\.0\.0\.0\/8': address ranges are not taken; name each address/],
-    [['relay', '--listen', '127.0.0.1:0', '--allow', '0.0.0.0', '--to', '127.0.0.1:9'], /--allow '0\.0\.0\.0': 0\.0\.0\.0 is no source's address: --allow any allows every source/],
-    [['relay', '--listen', '[::]:0', '--allow', '[::]', '--to', '127.0.0.1:9'], /--allow '\[::\]': :: is no source's address/],
+    [['relay', '--listen', '[::]:0', '--allow', '2001:db8::/32', '--to', '127.0.0.1:9'], /--allow '2001:db8::\/32': address ranges are not taken/],
+    [['relay', '--listen', '127.0.0.1:0', '--allow', '0.0.0.0', '--to', '127.0.0.1:9'], /--allow '0\.0\.0\.0': 0\.0\.0\.0 is not a source address \(to allow every source, say --allow any\)/],
+    [['relay', '--listen', '[::]:0', '--allow', '[::]', '--to', '127.0.0.1:9'], /--allow '\[::\]': :: is not a source address/],
     [['relay', '--listen', '127.0.0.1:0', '--allow', '::1', '--to', '127.0.0.1:9'], /--allow '::1': an IPv6 source and --listen 127\.0\.0\.1:0 \(IPv4 only\)/],
     [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:0'], /--to '127\.0\.0\.1:0': the port must be a number from 1 to 65535/],
     [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:65536'], /--to '127\.0\.0\.1:65536': the port must be/],
@@ -545,7 +546,7 @@ test('--to-file must be a regular file: a FIFO is refused at start (exit 2) and 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-cli-'));
   const file = path.join(dir, 'members');
   const fifo = path.join(dir, 'fifo');
-  spawnSync('mkfifo', [fifo]);
+  execFileSync('mkfifo', [fifo]);
   let relay;
   try {
     const result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', fifo]);
@@ -570,18 +571,27 @@ test('--to-file must be a regular file: a FIFO is refused at start (exit 2) and 
 
 // SIGHUP's default action ends a process: while the relay drained after
 // SIGTERM it had no listener, and a reload signal then killed it (129).
+// 100 datagrams to 500 members on a closed port keep the drain going a while.
 test('SIGHUP while the relay is stopping does nothing: it still ends with its summary and exit 0', async () => {
-  const rx = await openReceivers(1);
-  const relay = startRelay(['--listen', '127.0.0.1:0', '--allow', 'any', '--to', rx.targets[0], '--stats-interval', '0']);
+  const gone = await openSource();
+  const deadPort = gone.address().port;
+  gone.close();
+  const source = await openSource();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-cli-'));
+  const file = path.join(dir, 'members');
+  fs.writeFileSync(file, Array.from({ length: 500 }, (_, i) => `127.0.${(i + 2) >> 8}.${(i + 2) & 255}:${deadPort}\n`).join(''));
+  const relay = startRelay(['--listen', '127.0.0.1:0', '--allow', '127.0.0.1', '--to-file', file, '--stats-interval', '0']);
   try {
-    await listening(relay);
+    const port = await listening(relay);
+    for (let i = 0; i < 100; i++) await send(source, `burst-${i}`, port);
     relay.child.kill('SIGTERM');
     await relay.line(/^SIGTERM: stopped receiving; the sends in flight finish first \(SIGTERM again exits at once\)$/);
     assert.equal(await relay.stop('SIGHUP'), { code: 0, signal: null }, relay.transcript());
-    assert.is((await summary(relay)).members, 1);
+    assert.is((await summary(relay)).members, 500);
   } finally {
     relay.kill();
-    rx.close();
+    source.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -21,7 +21,7 @@ export class MemberReloader {
   readonly members = new Members();
   /** The file's text last read, to let a change that left it as it was do nothing (unless members were dropped since: it brings them back). */
   #lastText: string | undefined;
-  /** The file's version last read: an event that did not change it (a neighbour's) does nothing at all. */
+  /** The file's version last read: an event that did not change it (a neighbour's) restores no dropped member. */
   #lastVersion: string | undefined;
   /** The last complaint that the file could not be read, said once a run of changes. */
   #lastProblem: string | undefined;
@@ -42,10 +42,15 @@ export class MemberReloader {
       return;
     }
     const read = this.#read(file, trigger);
-    if (read === undefined || (trigger === 'change' && read.version === this.#lastVersion)) return;
-    this.#lastVersion = read.version;
-    const { text } = read;
-    if (trigger === 'change' && text === this.#lastText && !this.members.droppedSinceReconcile) return;
+    if (read === undefined) return;
+    const { text, version } = read;
+    // An unchanged text after a change of the file itself (saved again)
+    // brings dropped members back; after a neighbour's event (the same
+    // version) it does nothing. A text compared too: coarse file times may
+    // leave an edit of the same length with the same version.
+    const untouched = version === this.#lastVersion || !this.members.droppedSinceReconcile;
+    this.#lastVersion = version;
+    if (trigger === 'change' && text === this.#lastText && untouched) return;
     this.#lastText = text;
     const parsed = parseMembersFile(text, file, this.args.listen);
     if ('error' in parsed) {
@@ -93,8 +98,10 @@ export class MemberReloader {
 
 /** Reads --to-file. Anything but a regular file is refused: a FIFO or a device could block the relay's only thread in the read. */
 function readMembersFile(file: string): MembersText {
-  // Non-blocking: opening a FIFO with no writer would wait for one.
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  // Checked before it is opened too: opening a device can have effects of its own.
+  if (!fs.statSync(file).isFile()) throw new Error('not a regular file');
+  // Non-blocking: a FIFO swapped in meanwhile would wait for a writer.
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
   try {
     const stat = fs.fstatSync(fd, { bigint: true });
     if (!stat.isFile()) throw new Error('not a regular file');

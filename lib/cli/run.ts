@@ -76,7 +76,8 @@ class RelayCommand {
   #untilStopped(): Promise<number> {
     return new Promise((resolve) => {
       const onHup = (): void => {
-        if (!this.#stopping) this.reloader.reload('SIGHUP');
+        if (this.#stopping) this.io.out('SIGHUP: stopping; the members are not re-read');
+        else this.reloader.reload('SIGHUP');
       };
       const stop = (signal: NodeJS.Signals): void => {
         if (this.#stopping) {

@@ -36,6 +36,7 @@ export function endpointKey(endpoint: Endpoint): string {
 
 /** The address and the port's text (undefined when none is written) of '1.2.3.4:5', '[v6]:5' or an address. */
 function splitTarget(text: string, addressOnly: boolean): { address: string; portText: string | undefined } {
+  if (text.includes('/')) throw new Error('address ranges are not taken; name each address');
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
   if (bracketed) {
     const [, address, portText] = bracketed as unknown as [string, string, string | undefined];
@@ -50,7 +51,6 @@ function splitTarget(text: string, addressOnly: boolean): { address: string; por
     throw new Error('an IPv6 address with a port is written [ADDRESS]:PORT');
   }
   const address = colon < 0 ? text : text.slice(0, colon);
-  if (address.includes('/')) throw new Error('address ranges are not taken; name each address');
   if (!isIPv4(address)) throw new Error(`${quoted(address)} is not an IP address (names are not looked up)`);
   return { address, portText: colon < 0 ? undefined : text.slice(colon + 1) };
 }
@@ -95,7 +95,7 @@ function reachOf(listen: Target): Reach {
 /** parseTarget, refused too when `what` (a source, a member) and a socket on `listen` cannot meet. */
 export function parseReachable(text: string, form: TargetForm, listen: Target, what: string): Target {
   const target = parseTarget(text, form);
-  if (what === 'source' && unspecified(target)) throw new Error(`${target.address} is no source's address: --allow any allows every source`);
+  if (what === 'source' && unspecified(target)) throw new Error(`${target.address} is not a source address (to allow every source, say --allow any)`);
   const reach = reachOf(listen);
   if (reach !== 'both' && reach !== target.family) {
     throw new Error(`an ${target.family} ${what} and --listen ${listen.text} (${reach} only) cannot meet; listen on [::]:${listen.port} for both`);

@@ -6,8 +6,8 @@
 // (as named, and as its symlinks resolve) and every directory above it for
 // the name of the next one down; after every change the watches are set up
 // again for what the path now leads to. Any event calls back once things
-// settle, or a second after the first event if they do not (the re-read
-// does nothing unless the file itself changed).
+// settle, or, while only other files beside it keep changing, a second
+// after the first event (the re-read does nothing unless the file changed).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { reason } from './errors';
@@ -15,7 +15,7 @@ import type { CliIO } from './io';
 
 /** How long after the last event the file is re-read... */
 const DEBOUNCE_MS = 200;
-/** ...and at the latest after the first one: a directory that never settles (a log written beside the file) must not hold an edit back. */
+/** ...and at the latest after the first one, unless the file itself is still being written: a directory that never settles (a log written beside the file) must not hold an edit back. */
 const MAX_WAIT_MS = 1000;
 
 /** Per directory to watch, the names in it that matter; undefined: all. */
@@ -29,8 +29,11 @@ export function watchFile(file: string, io: CliIO, onChange: () => void): () => 
 
 class FileWatch {
   #debounce: NodeJS.Timeout | undefined;
-  /** When the first event not yet acted on came (performance.now()). */
+  /** When the first event not yet acted on came, and the last one naming the file (performance.now()). */
   #firstEventAt: number | undefined;
+  #lastOwnEventAt = -Infinity;
+  /** The file's name, as given and as it resolves: events in its directories that name anything else are a neighbour's. */
+  #ownNames = new Set<string>();
   #watchers: fs.FSWatcher[] = [];
   /** Directories already said to be unwatchable. */
   readonly #warned = new Set<string>();
@@ -46,18 +49,22 @@ class FileWatch {
 
   #rewatch(): void {
     for (const watcher of this.#watchers) watcher.close();
-    this.#watchers = [...planFor(this.file)].flatMap(([dir, names]) => this.#watchDirectory(dir, names));
+    const plan = planFor(this.file);
+    this.#ownNames = plan.ownNames;
+    this.#watchers = [...plan.dirs].flatMap(([dir, names]) => this.#watchDirectory(dir, names));
   }
 
-  #schedule(): void {
+  #schedule(own: boolean): void {
     const now = performance.now();
     this.#firstEventAt ??= now;
+    if (own) this.#lastOwnEventAt = now;
+    const due = Math.min(now + DEBOUNCE_MS, Math.max(this.#firstEventAt + MAX_WAIT_MS, this.#lastOwnEventAt + DEBOUNCE_MS));
     clearTimeout(this.#debounce);
     this.#debounce = setTimeout(() => {
       this.#firstEventAt = undefined;
       this.#rewatch();
       this.onChange();
-    }, Math.min(DEBOUNCE_MS, this.#firstEventAt + MAX_WAIT_MS - now));
+    }, due - now);
   }
 
   /** A watcher on `dir`, or none (said once per directory) when it cannot be watched; a missing one is not said: a watch above sees it made again. */
@@ -70,7 +77,12 @@ class FileWatch {
     };
     try {
       const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
-        if (!names || name === null || names.has(String(name))) this.#schedule();
+        // A directory on the path (names: the next one down), or the file's own: a name that is not known counts as its own.
+        if (names) {
+          if (name === null || names.has(String(name))) this.#schedule(true);
+        } else {
+          this.#schedule(name === null || this.#ownNames.has(String(name)));
+        }
       });
       watcher.on('error', (error: NodeJS.ErrnoException) => {
         warn(error, `watching ${dir} failed`);
@@ -84,14 +96,17 @@ class FileWatch {
   }
 }
 
-/** The file's directory as named and as resolved, all of each; every directory above them, for one name. */
-function planFor(file: string): WatchPlan {
-  const plan: WatchPlan = new Map();
-  addPath(plan, path.dirname(path.resolve(file)));
+/** The file's directory as named and as resolved, all of each; every directory above them, for one name; the file's own names. */
+function planFor(file: string): { dirs: WatchPlan; ownNames: Set<string> } {
+  const dirs: WatchPlan = new Map();
+  const ownNames = new Set([path.basename(file)]);
+  addPath(dirs, path.dirname(path.resolve(file)));
   try {
-    addPath(plan, path.dirname(fs.realpathSync(file)));
+    const resolved = fs.realpathSync(file);
+    addPath(dirs, path.dirname(resolved));
+    ownNames.add(path.basename(resolved));
   } catch { /* gone meanwhile: the re-read says so, and a watch above sees it come back */ }
-  return plan;
+  return { dirs, ownNames };
 }
 
 function addPath(plan: WatchPlan, dir: string): void {
