@@ -67,6 +67,8 @@ export class Group implements Iterable<Member> {
   }
 
   has(id: number): boolean {
+    // A number only: anything else would be compared (valueOf: user code) in the search.
+    if (typeof id !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `id must be a member's id (a number), received ${typeof id}`);
     return this.#indexOf(id) >= 0 && !this.#removed.has(id);
   }
 

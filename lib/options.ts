@@ -2,6 +2,7 @@
 // that checks and shapes them before anything reaches the addon. Every
 // option is read once: the addon gets fresh values, never the user's objects.
 import { Socket } from 'node:dgram';
+import { types } from 'node:util';
 import { argError } from './errors';
 import { addon, NativeExtras, NativeSocketOptions } from './native';
 import { parseSocketOptions } from './socket';
@@ -164,7 +165,15 @@ export interface SenderConfig {
 
 /** A plain copy of an options object: each known key read once, unknown own keys refused. */
 /** What readObject() reads for an absent options object: shared, so a call without options allocates nothing here. */
-const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
+const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null) as Record<string, unknown>);
+
+/** Whether an option's value comes from the object or a class of its own, not from Object.prototype (where anyone's code may have put it). */
+function given(value: object, key: string): boolean {
+  for (let o: object | null = value; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+    if (Object.hasOwn(o, key)) return true;
+  }
+  return false;
+}
 
 export function readObject(value: unknown, name: string, keys: readonly string[]): Readonly<Record<string, unknown>> {
   if (value === undefined) return NO_OPTIONS;
@@ -175,7 +184,10 @@ export function readObject(value: unknown, name: string, keys: readonly string[]
     if (!keys.includes(key)) throw argError('ERR_INVALID_ARG_VALUE', `${name}.${key} is not an option (known: ${keys.join(', ')})`);
   }
   const copy: Record<string, unknown> = {};
-  for (const key of keys) copy[key] = (value as Record<string, unknown>)[key];
+  for (const key of keys) {
+    const option = (value as Record<string, unknown>)[key];
+    copy[key] = option === undefined || given(value, key) ? option : undefined;
+  }
   return copy;
 }
 
@@ -215,7 +227,7 @@ function isDetached(buffer: ArrayBufferLike): boolean {
 
 /** A fresh Uint8Array over the bytes of any view or buffer (no copy). */
 function viewOf(source: ArrayBufferView | ArrayBufferLike, name: string): Uint8Array {
-  const isDataView = source instanceof DataView;
+  const isDataView = types.isDataView(source);
   const isView = isDataView || ArrayBuffer.isView(source);
   const buffer = isDataView ? dataViewBuffer.call(source) : isView ? viewBuffer.call(source as ArrayBufferView) : source as ArrayBufferLike;
   try {
@@ -254,7 +266,7 @@ export function checkViewsIntact(payload: Uint8Array, plan: SendPlan): void {
 
 /** A Uint8Array view of bytes, refused when its buffer was transferred away. */
 function checkBytes(value: unknown, name: string): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a Uint8Array`);
+  if (!types.isUint8Array(value)) throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a Uint8Array`);
   return viewOf(value, name);
 }
 
@@ -262,7 +274,8 @@ function checkBytes(value: unknown, name: string): Uint8Array {
 export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
   let bytes: Uint8Array;
   if (typeof payload === 'string') bytes = Buffer.from(payload, 'utf8');
-  else if (ArrayBuffer.isView(payload) || payload instanceof ArrayBuffer || payload instanceof SharedArrayBuffer) bytes = viewOf(payload, name);
+  // Brand checks, not instanceof: Object.create(ArrayBuffer.prototype) is no buffer.
+  else if (ArrayBuffer.isView(payload) || types.isAnyArrayBuffer(payload)) bytes = viewOf(payload, name);
   else {
     throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, Buffer, TypedArray, DataView or ArrayBuffer, received ${payload === null ? 'null' : typeof payload}`);
   }

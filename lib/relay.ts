@@ -97,8 +97,10 @@ function packAllow(allow: unknown): { allow: Uint8Array; allowCount: number; all
     throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources (${SOURCE_FORMS}) or 'any', received ${allow === null ? 'null' : typeof allow}`);
   }
   // A relay's sources are fixed when it is made: an empty list would forward nothing, ever.
-  if (allow.length === 0) throw argError('ERR_INVALID_ARG_VALUE', "options.allow is empty: the relay would forward nothing; list the sources, or say 'any'");
-  const sources = [...allow];
+  // Copied once, by index: the list checked is the list used (an
+  // iterator of the user's could give another one each time).
+  const sources = Array.from({ length: allow.length }, (_, i) => allow[i] as unknown);
+  if (sources.length === 0) throw argError('ERR_INVALID_ARG_VALUE', "options.allow is empty: the relay would forward nothing; list the sources, or say 'any'");
   const packed = new Uint8Array(sources.length * MEMBER_BYTES);
   sources.forEach((text, i) => packSource(text, i * MEMBER_BYTES, packed));
   return { allow: packed, allowCount: sources.length, allowAny: false };
@@ -135,15 +137,19 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     const config = senderConfig({ ...o, bind: o.listen === undefined ? undefined : listenBind(o.listen) });
     const buffers = o.buffers === undefined ? RELAY_DEFAULTS.buffers : checkInteger(o.buffers, 'options.buffers', 1, addon.limits.maxRelayBuffers);
     const maxDatagram = o.maxDatagram === undefined ? RELAY_DEFAULTS.maxDatagram : checkInteger(o.maxDatagram, 'options.maxDatagram', 1, 65507);
+    const where = config.socket ? { fd: socketFd(config.socket) } : { bind: packBind(config.bind) };
+    const allow = packAllow(o.allow);
+    // The members last, with no user code after them: an edit before the
+    // relay follows the group would be missed.
     const { members, table, count } = o.group.snapshot();
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
     try {
       this.#native = new addon.NativeRelay({
-        ...(config.socket ? { fd: socketFd(config.socket) } : { bind: packBind(config.bind) }),
+        ...where,
         backend: config.backend, queueDepth: config.queueDepth, slots: 1, registerBuffers: config.registerBuffers,
         sendBufferSize: config.sendBufferSize, threads: config.threads, inlineBelow: config.inlineBelow, socketOptions: config.socketOptions,
         deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',
-        ...packAllow(o.allow), table, count, ids: Float64Array.from(members, (member) => member.id),
+        ...allow, table, count, ids: Float64Array.from(members, (member) => member.id),
         zeroCopy: ZERO_COPY[String(config.zeroCopy as ZeroCopyMode)]!, zeroCopyMinBytes: AUTO_ZERO_COPY_MIN_BYTES,
         buffers, bufferSize: maxDatagram + HEADER_ROOM, maxDatagram,
       }, () => this.#deliver(this.#native.take()), this.#mailbox.numbers, this.#mailbox.attachments);

@@ -126,4 +126,13 @@ test('a group that shrank gives its table back: 200,000 members, all but 10 remo
   assert.equal([...group].map((member) => member.port), ids.slice(0, 10).map((_, i) => 1 + i));
 });
 
+test('has() and remove() take a member id: anything but a number is a TypeError, and the group stays as it was', () => {
+  const g = new Group(['127.0.0.1:5000']);
+  for (const id of ['1', 1n, Symbol('id'), { valueOf() { g.clear(); return 1; } }]) {
+    assert.throws(() => g.remove(id), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => g.has(id), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE');
+  }
+  assert.is(g.size, 1);
+});
+
 test.run();

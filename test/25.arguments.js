@@ -5,7 +5,7 @@
 // read memory the caller no longer owns.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { Group, Sender } = require('..');
+const { Group, Relay, Sender } = require('..');
 const { openReceivers, rejectsWith } = require('./_helpers');
 
 let rx;
@@ -116,6 +116,52 @@ test('a Uint8Array subclass that lies about its length is sent as the bytes it r
   await rx.waitFor(2);
   assert.is(report.bytes, 6);
   assert.equal([...rx.messages[0][0]], [1, 2, 3]);
+});
+
+// Pollution of Object.prototype (a dependency's bug) must not become an
+// option nobody gave: least of all allow, which would open a relay to anyone.
+test('options inherited from Object.prototype are not options: no relay opened, no send changed', async () => {
+  const polluted = { allow: 'any', zeroCopy: 'never', segmentSize: 100 };
+  for (const [key, value] of Object.entries(polluted)) Object.defineProperty(Object.prototype, key, { value, configurable: true, writable: true });
+  try {
+    assert.throws(() => new Relay({ listen: '127.0.0.1:0', group: new Group([]) }), (e) => e.code === 'ERR_INVALID_ARG_TYPE' && /options\.allow is required/.test(e.message));
+    const payload = Buffer.alloc(300, 7);
+    const reports = [await sender.sendGroup(group(), payload), await sender.sendGroup(group(), payload, {})];
+    await rx.waitFor(4);
+    assert.equal(reports.map((report) => report.sent), [2, 2]);
+    assert.equal(rx.messages.slice(0, 2).map((list) => list.map((datagram) => datagram.length)), [[300, 300], [300, 300]]);
+  } finally {
+    for (const key of Object.keys(polluted)) delete Object.prototype[key];
+  }
+});
+
+test('an object made from a buffer\'s prototype is no buffer: ERR_INVALID_ARG_TYPE, nothing sent', async () => {
+  await rejectsWith(() => sender.sendGroup(group(), Object.create(ArrayBuffer.prototype)), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
+  await rejectsWith(() => sender.sendGroup(group(), 'x', { prefix: [Object.create(Uint8Array.prototype), Buffer.from('b')] }), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
+  assert.is(rx.total, 0);
+});
+
+// A relay follows its group from the moment it copies it: user code after
+// the copy (a getter of allow) could edit the group unseen.
+test('a relay\'s allow list is read once, by index, before the group is copied', () => {
+  const members = new Group(rx.targets.slice(0, 2));
+  const reads = {};
+  const list = ['127.0.0.1'];
+  list[Symbol.iterator] = function* nothing() {};
+  const allow = new Proxy(list, {
+    get(target, key) {
+      reads[String(key)] = (reads[String(key)] ?? 0) + 1;
+      if (key === '0') members.clear();
+      return target[key];
+    },
+  });
+  const relay = new Relay({ listen: '127.0.0.1:0', allow, group: members });
+  try {
+    assert.equal({ length: reads.length, 0: reads[0] }, { length: 1, 0: 1 });
+    assert.is(relay.stats().members, 0, 'the relay has the members the group has');
+  } finally {
+    relay.close();
+  }
 });
 
 test.run();

@@ -50,13 +50,17 @@ export class Members {
       if (wanted.has(target.key)) duplicates++;
       else wanted.set(target.key, target);
     }
-    const removed = [...this.#entries.keys()].filter((key) => !wanted.has(key)).map((key) => this.#remove(key)!);
+    const leaving = [...this.#entries.keys()].filter((key) => !wanted.has(key));
+    // Added before the others are removed: the relay forwards while this
+    // runs, and a datagram between the two must not find the group empty
+    // (a swapped only member dropped one as no-members).
     const added: string[] = [];
     for (const [key, target] of wanted) {
       if (this.#entries.has(key)) continue;
       this.#entries.set(key, { id: this.group.add({ address: target.address, port: target.port }), text: target.text });
       added.push(target.text);
     }
+    const removed = leaving.map((key) => this.#remove(key)!);
     return { added, removed, duplicates };
   }
 
