@@ -211,6 +211,9 @@ const intrinsic = (name: string): ((this: unknown) => unknown) => Object.getOwnP
 const viewBuffer = intrinsic('buffer') as (this: ArrayBufferView) => ArrayBufferLike;
 const viewOffset = intrinsic('byteOffset') as (this: ArrayBufferView) => number;
 const viewLength = intrinsic('byteLength') as (this: ArrayBufferView) => number;
+// Brand checks without a call into C++ (util.types): the tag getter answers
+// undefined for anything but a real typed array, whatever its prototype.
+const typedArrayTag = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag)!.get! as (this: unknown) => string | undefined;
 const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, 'buffer')!.get! as (this: DataView) => ArrayBufferLike;
 const dataViewOffset = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteOffset')!.get! as (this: DataView) => number;
 const dataViewLength = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')!.get! as (this: DataView) => number;
@@ -227,9 +230,9 @@ function isDetached(buffer: ArrayBufferLike): boolean {
 
 /** A fresh Uint8Array over the bytes of any view or buffer (no copy). */
 function viewOf(source: ArrayBufferView | ArrayBufferLike, name: string): Uint8Array {
-  const isDataView = types.isDataView(source);
-  const isView = isDataView || ArrayBuffer.isView(source);
-  const buffer = isDataView ? dataViewBuffer.call(source) : isView ? viewBuffer.call(source as ArrayBufferView) : source as ArrayBufferLike;
+  const isView = ArrayBuffer.isView(source);
+  const isDataView = isView && typedArrayTag.call(source) === undefined;
+  const buffer = isDataView ? dataViewBuffer.call(source as DataView) : isView ? viewBuffer.call(source as ArrayBufferView) : source as ArrayBufferLike;
   try {
     if (!isView) return new Uint8Array(buffer);
     const view = source as ArrayBufferView;
@@ -266,8 +269,8 @@ export function checkViewsIntact(payload: Uint8Array, plan: SendPlan): void {
 
 /** A Uint8Array view of bytes, refused when its buffer was transferred away. */
 function checkBytes(value: unknown, name: string): Uint8Array {
-  if (!types.isUint8Array(value)) throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a Uint8Array`);
-  return viewOf(value, name);
+  if (typedArrayTag.call(value) !== 'Uint8Array') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a Uint8Array`);
+  return viewOf(value as Uint8Array, name);
 }
 
 /** The payload as a fresh Uint8Array view (no copy, except a string's encoding). */
