@@ -12,7 +12,8 @@ namespace sendgroup {
 
 namespace {
 
-constexpr uint64_t kProbeUserData = ~uint64_t(0);
+// Not ~0: that is LIBURING_UDATA_TIMEOUT, whose CQEs Reap skips.
+constexpr uint64_t kProbeUserData = ~uint64_t(0) - 1;
 constexpr unsigned kMinEntries = 8;
 constexpr unsigned kProbeTries = 100;
 // Deferred task-work items one GETEVENTS pass runs since Linux 6.13 (the

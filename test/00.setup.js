@@ -1,7 +1,9 @@
 'use strict';
 const { test } = require('uvu');
 const assert = require('uvu/assert');
+const os = require('node:os');
 const sendgroup = require('..');
+const { testUnless } = require('./_helpers');
 
 test('the package exposes its API from the CommonJS entry', () => {
   for (const name of ['Group', 'Sender', 'sendGroup', 'probe']) assert.type(sendgroup[name], 'function', name);
@@ -25,6 +27,16 @@ test('probe() reports what this kernel allows, with a reason for each refusal', 
   if (missing.length) console.warn(`\n  sendgroup probe: lacking ${missing.join(', ')} (${JSON.stringify(result.reasons)}); tests needing them skip`);
   assert.ok(result.ioUring || result.sendmmsg, 'no backend can send here');
   assert.is(result.cpus, require('os').availableParallelism());
+});
+
+// The SQE probes (a flag on fd -1 answers EBADF when the kernel knows it)
+// must read their own answer: one that did not turned REPORT_USAGE off
+// without a word. Every kernel from 6.2 has it.
+const [major, minor] = os.release().split('.').map(Number);
+const reportUsageSkip = !sendgroup.probe().sendZc ? 'no SEND_ZC here (io_uring blocked or too old)'
+  : major < 6 || (major === 6 && minor < 2) ? `Linux ${os.release()} predates REPORT_USAGE (6.2)` : undefined;
+testUnless(test, reportUsageSkip, 'REPORT_USAGE probe')('probe() finds REPORT_USAGE on a kernel that has it (6.2 and later)', () => {
+  assert.ok(sendgroup.probe().reportUsage);
 });
 
 test('probe() returns a fresh copy each time', () => {
