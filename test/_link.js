@@ -15,7 +15,7 @@ const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const { available, receiveInFlowOrder } = require('./_netns');
 const { onLines, testUnless } = require('./_helpers');
-const { snmpCounters } = require('./_proc');
+const { lossCounters, snmpCounters } = require('./_proc');
 const path = require('node:path');
 
 const ADDRESSES = Object.freeze({
@@ -157,8 +157,8 @@ function newLink(rate) {
     losses: () => ({
       qdiscDrops: Number(/dropped (\d+)/.exec(run('tc', ['-n', a, '-s', 'qdisc', 'show', 'dev', dev]))?.[1] ?? 0),
       vethDrops: linkEnds(link).map(({ ns, name }) => deviceDrops(ns, name)),
-      a: lossCounters(a),
-      b: lossCounters(b),
+      a: lossCounters(snmpText(a)),
+      b: lossCounters(snmpText(b)),
     }),
   };
   return link;
@@ -173,11 +173,6 @@ function snmpText(ns) {
 function deviceDrops(ns, name) {
   const [{ stats64 }] = JSON.parse(run('ip', ['-n', ns, '-j', '-s', 'link', 'show', 'dev', name]));
   return { dev: name, rx: stats64.rx.dropped, tx: stats64.tx.dropped };
-}
-
-function lossCounters(ns) {
-  const counters = snmpCounters(snmpText(ns));
-  return Object.fromEntries(Object.entries(counters).filter(([name, value]) => value && /Discard|Error|Drop|NoRoute|NoPort|RateLimit/.test(name)));
 }
 
 /** Kills the link's processes and deletes its namespaces (once). */

@@ -54,4 +54,10 @@ function icmpCounters(text) {
   return counters;
 }
 
-module.exports = { icmpCounters, snmpCounters, udpSockets };
+/** The counters in the text of /proc/net/snmp and snmp6 that count a loss (discards, errors, failed reassembly, ...), those not zero. */
+function lossCounters(text) {
+  return Object.fromEntries(Object.entries(snmpCounters(text))
+    .filter(([name, value]) => value && /Discard|Error|Drop|Fail|Timeout|NoRoute|NoPort|RateLimit/.test(name)));
+}
+
+module.exports = { icmpCounters, lossCounters, snmpCounters, udpSockets };
