@@ -211,3 +211,8 @@ function load(): Addon {
 }
 
 export const addon: Addon = load();
+
+/** An object for the addon to read: without a prototype, a key lib left out (fd, ttl, ...) reads as absent there, whatever Object.prototype holds. */
+export function forAddon<T extends object>(fields: T): T {
+  return Object.assign(Object.create(null) as T, fields);
+}

@@ -163,7 +163,6 @@ export interface SenderConfig {
   socketOptions: NativeSocketOptions;
 }
 
-/** A plain copy of an options object: each known key read once, unknown own keys refused. */
 /** What readObject() reads for an absent options object: shared, so a call without options allocates nothing here. */
 const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null) as Record<string, unknown>);
 
@@ -175,6 +174,7 @@ function given(value: object, key: string): boolean {
   return false;
 }
 
+/** A plain copy of an options object: each known key read once, unknown own keys refused, keys only Object.prototype has ignored. */
 export function readObject(value: unknown, name: string, keys: readonly string[]): Readonly<Record<string, unknown>> {
   if (value === undefined) return NO_OPTIONS;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {

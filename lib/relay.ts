@@ -8,7 +8,7 @@ import { Endpoint, Family, MEMBER_BYTES, packEndpoint, parseEndpoint } from './a
 import { argError, closedError, describeErrno, systemError } from './errors';
 import { Group, GroupChange, observeChanges } from './group';
 import { Mailbox } from './mailbox';
-import { addon, NativeRelay } from './native';
+import { addon, forAddon, NativeRelay } from './native';
 import {
   AUTO_ZERO_COPY_MIN_BYTES, BackendName, SENDER_KEYS, SenderOptions, ZeroCopyMode, checkInteger, readObject, senderConfig,
 } from './options';
@@ -144,7 +144,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     const { members, table, count } = o.group.snapshot();
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
     try {
-      this.#native = new addon.NativeRelay({
+      this.#native = new addon.NativeRelay(forAddon({
         ...where,
         backend: config.backend, queueDepth: config.queueDepth, slots: 1, registerBuffers: config.registerBuffers,
         sendBufferSize: config.sendBufferSize, threads: config.threads, inlineBelow: config.inlineBelow, socketOptions: config.socketOptions,
@@ -152,7 +152,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
         ...allow, table, count, ids: Float64Array.from(members, (member) => member.id),
         zeroCopy: ZERO_COPY[String(config.zeroCopy as ZeroCopyMode)]!, zeroCopyMinBytes: AUTO_ZERO_COPY_MIN_BYTES,
         buffers, bufferSize: maxDatagram + HEADER_ROOM, maxDatagram,
-      }, () => this.#deliver(this.#native.take()), this.#mailbox.numbers, this.#mailbox.attachments);
+      }), () => this.#deliver(this.#native.take()), this.#mailbox.numbers, this.#mailbox.attachments);
     } catch (error) {
       throw systemError(error);
     }

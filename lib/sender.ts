@@ -5,7 +5,7 @@ import { abortError, argError, closedError, describeErrno, systemError } from '.
 import { SenderFeatures, toSenderFeatures } from './features';
 import { Group, GroupSnapshot } from './group';
 import { Mailbox, MailboxHandler } from './mailbox';
-import { addon, NativeSend, NativeSender, NativeTable, NativeZeroCopy } from './native';
+import { addon, forAddon, NativeSend, NativeSender, NativeTable, NativeZeroCopy } from './native';
 import {
   AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, checkViewsIntact, parseSendOptions, parseSenderOptions, toBytes,
 } from './options';
@@ -98,7 +98,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     this.on('removeListener', (event) => { if (event === 'unreachable') this.#native.hold(this.listenerCount('unreachable') > 0); });
     try {
       this.#native = new addon.NativeSender(
-        {
+        forAddon({
           ...(config.socket ? { fd: socketFd(config.socket) } : { bind: packBind(config.bind) }),
           backend: config.backend,
           queueDepth: config.queueDepth,
@@ -110,7 +110,7 @@ export class Sender extends EventEmitter<SenderEvents> {
           socketOptions: config.socketOptions,
           // Diagnostics: set the ring up as on a kernel without DEFER_TASKRUN (before 6.1).
           deferTaskrun: process.env.SENDGROUP_NO_DEFER_TASKRUN !== '1',
-        },
+        }),
         () => this.#deliver(this.#native.take()),
         this.#mailbox.numbers,
         this.#mailbox.attachments,

@@ -3,7 +3,7 @@
 import type { Socket } from 'node:dgram';
 import { MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
 import { argError } from './errors';
-import type { NativeSocketOptions } from './native';
+import { forAddon, NativeSocketOptions } from './native';
 import { checkInteger, type SenderConfig } from './options';
 
 /**
@@ -51,7 +51,7 @@ function packInterface(value: unknown): Uint8Array {
 
 /** The socket options given (others keep the kernel's defaults), checked. */
 export function parseSocketOptions(o: Record<string, unknown>): NativeSocketOptions {
-  const out: NativeSocketOptions = {};
+  const out = forAddon<NativeSocketOptions>({});
   if (o.ttl !== undefined) out.ttl = checkInteger(o.ttl, 'options.ttl', 1, 255);
   if (o.tos !== undefined) out.tos = checkInteger(o.tos, 'options.tos', 0, 255);
   if (o.multicastTtl !== undefined) out.multicastTtl = checkInteger(o.multicastTtl, 'options.multicastTtl', 0, 255);

@@ -121,7 +121,10 @@ test('a Uint8Array subclass that lies about its length is sent as the bytes it r
 // Pollution of Object.prototype (a dependency's bug) must not become an
 // option nobody gave: least of all allow, which would open a relay to anyone.
 test('options inherited from Object.prototype are not options: no relay opened, no send changed', async () => {
-  const polluted = { allow: 'any', zeroCopy: 'never', segmentSize: 100 };
+  // fd: the addon would adopt that socket; broadcast: SO_BROADCAST nobody asked for.
+  const probe = require('node:dgram').createSocket('udp4');
+  await new Promise((resolve) => probe.bind(0, '127.0.0.1', resolve));
+  const polluted = { allow: 'any', zeroCopy: 'never', segmentSize: 100, fd: probe._handle.fd, broadcast: true, ttl: 7 };
   for (const [key, value] of Object.entries(polluted)) Object.defineProperty(Object.prototype, key, { value, configurable: true, writable: true });
   try {
     assert.throws(() => new Relay({ listen: '127.0.0.1:0', group: new Group([]) }), (e) => e.code === 'ERR_INVALID_ARG_TYPE' && /options\.allow is required/.test(e.message));
@@ -130,8 +133,12 @@ test('options inherited from Object.prototype are not options: no relay opened, 
     await rx.waitFor(4);
     assert.equal(reports.map((report) => report.sent), [2, 2]);
     assert.equal(rx.messages.slice(0, 2).map((list) => list.map((datagram) => datagram.length)), [[300, 300], [300, 300]]);
+    const own = new Sender();
+    assert.is.not(own.address().port, probe.address().port, 'a socket of its own, not the one fd names');
+    await own.close();
   } finally {
     for (const key of Object.keys(polluted)) delete Object.prototype[key];
+    probe.close();
   }
 });
 

@@ -84,8 +84,8 @@ members an ICMP error called unreachable.
 Signals: SIGHUP re-reads --to-file (and restores members --drop-unreachable
 removed). SIGINT or SIGTERM stops receiving, lets the sends in flight finish
 (on a slow link, up to every buffer's datagram to every member), prints the
-totals and exits 0; a second one exits at once with status 1, and SIGHUP
-does nothing meanwhile.
+totals and exits 0; a second one exits at once with status 1, and a SIGHUP
+meanwhile is ignored (a line says so).
 
 Exit status: 0 stopped by SIGINT/SIGTERM; 1 the relay could not run (its port
 in use, ...); 2 bad usage (the message names the argument).
