@@ -55,6 +55,9 @@ export interface RelayStats {
 }
 
 export const RELAY_DEFAULTS = Object.freeze({ buffers: 256, maxDatagram: 9000 });
+// The most sources allow may list: each datagram's source is looked for
+// among them one by one, and a length past it is a mistake (or a Proxy's).
+const MAX_ALLOW = 65536;
 // Room a receive buffer keeps in front of the datagram for io_uring's
 // header, the source address and control messages.
 const HEADER_ROOM = 256;
@@ -96,10 +99,12 @@ function packAllow(allow: unknown): { allow: Uint8Array; allowCount: number; all
   if (!Array.isArray(allow)) {
     throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources (${SOURCE_FORMS}) or 'any', received ${allow === null ? 'null' : typeof allow}`);
   }
-  // A relay's sources are fixed when it is made: an empty list would forward nothing, ever.
   // Copied once, by index: the list checked is the list used (an
   // iterator of the user's could give another one each time).
-  const sources = Array.from({ length: allow.length }, (_, i) => allow[i] as unknown);
+  const length = allow.length;
+  if (length > MAX_ALLOW) throw argError('ERR_OUT_OF_RANGE', `options.allow lists ${length} sources; at most ${MAX_ALLOW}`);
+  const sources = Array.from({ length }, (_, i) => allow[i] as unknown);
+  // A relay's sources are fixed when it is made: an empty list would forward nothing, ever.
   if (sources.length === 0) throw argError('ERR_INVALID_ARG_VALUE', "options.allow is empty: the relay would forward nothing; list the sources, or say 'any'");
   const packed = new Uint8Array(sources.length * MEMBER_BYTES);
   sources.forEach((text, i) => packSource(text, i * MEMBER_BYTES, packed));

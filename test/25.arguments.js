@@ -169,6 +169,8 @@ test('a relay\'s allow list is read once, by index, before the group is copied',
   } finally {
     relay.close();
   }
+  const endless = new Proxy(['127.0.0.1'], { get: (target, key) => (key === 'length' ? 2 ** 32 - 1 : target[key]) });
+  assert.throws(() => new Relay({ listen: '127.0.0.1:0', allow: endless, group: members }), (e) => e instanceof RangeError && e.code === 'ERR_OUT_OF_RANGE');
 });
 
 test.run();
