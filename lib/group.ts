@@ -21,12 +21,22 @@ export type GroupChange = { kind: 'add'; id: number; packed: Uint8Array } | { ki
 /** @internal The key of Group's observe(fn) (which returns the unsubscribe function): not part of the API. */
 export const observeChanges = Symbol('sendgroup.observeChanges');
 
+let hasGroupFields: (value: object) => boolean;
+
+/** A Group made by its constructor (its own private fields), not an object made from its prototype. */
+export function isGroup(value: unknown): value is Group {
+  return typeof value === 'object' && value !== null && hasGroupFields(value);
+}
+
 export class Group implements Iterable<Member> {
   // In send order, which is id order (ids only grow, removal keeps order),
   // so a member is found by binary search. A removed member stays, listed
   // in #removed, until something reads the order or the removed outnumber
   // the rest (#compact): removing k of n members costs one pass, not k.
   #members: Member[] = [];
+  static {
+    hasGroupFields = (value) => #members in value;
+  }
   readonly #removed = new Set<number>();
   readonly #observers = new Set<(change: GroupChange) => void>();
   #table = new Uint8Array(tableBytes(0));

@@ -218,6 +218,25 @@ const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, 'buff
 const dataViewOffset = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteOffset')!.get! as (this: DataView) => number;
 const dataViewLength = Object.getOwnPropertyDescriptor(DataView.prototype, 'byteLength')!.get! as (this: DataView) => number;
 
+// An AbortSignal's state asked of the engine's getters: an object made
+// from its prototype is none, and an own 'aborted' or 'reason' cannot lie.
+const signalAborted = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get! as (this: AbortSignal) => boolean;
+const signalReason = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'reason')!.get! as (this: AbortSignal) => unknown;
+
+function isAbortSignal(value: unknown): value is AbortSignal {
+  try {
+    signalAborted.call(value as AbortSignal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The reason an aborted signal gives, or undefined while it is not aborted. */
+export function abortedWith(signal: AbortSignal): { reason: unknown } | undefined {
+  return signalAborted.call(signal) ? { reason: signalReason.call(signal) } : undefined;
+}
+
 /** A detached ArrayBuffer (transferred away) has no bytes and refuses new views. */
 function isDetached(buffer: ArrayBufferLike): boolean {
   try {
@@ -330,7 +349,7 @@ export function parseSendOptions(options: unknown, count: number, payloadBytes: 
   const mode = o.zeroCopy === undefined ? senderZeroCopy : checkZeroCopy(o.zeroCopy, 'options.zeroCopy');
   const segmentSize = o.segmentSize === undefined ? 0 : checkInteger(o.segmentSize, 'options.segmentSize', 1, MAX_SEND_BYTES);
   const signal = o.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+  if (signal !== undefined && !isAbortSignal(signal)) {
     throw argError('ERR_INVALID_ARG_TYPE', 'options.signal must be an AbortSignal');
   }
   const opBytes = prefix.longest + payloadBytes + suffix.longest;

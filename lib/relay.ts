@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Endpoint, Family, MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
 import { argError, closedError, describeErrno, systemError } from './errors';
-import { Group, GroupChange, observeChanges } from './group';
+import { Group, GroupChange, isGroup, observeChanges } from './group';
 import { Mailbox } from './mailbox';
 import { addon, forAddon, NativeRelay } from './native';
 import {
@@ -135,7 +135,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
   constructor(options: RelayOptions) {
     super();
     const o = readObject(options, 'options', RELAY_KEYS);
-    if (!(o.group instanceof Group)) throw argError('ERR_INVALID_ARG_TYPE', 'options.group must be a Group');
+    if (!isGroup(o.group)) throw argError('ERR_INVALID_ARG_TYPE', 'options.group must be a Group');
     if ((o.listen === undefined) === (o.socket === undefined)) {
       throw argError('ERR_INVALID_ARG_VALUE', 'options.listen or options.socket (one of them) says where the relay receives');
     }

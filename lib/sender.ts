@@ -3,11 +3,11 @@ import { EventEmitter } from 'node:events';
 import { Endpoint, Family, Target } from './address';
 import { abortError, argError, closedError, describeErrno, systemError } from './errors';
 import { SenderFeatures, toSenderFeatures } from './features';
-import { Group, GroupSnapshot } from './group';
+import { Group, GroupSnapshot, isGroup } from './group';
 import { Mailbox, MailboxHandler } from './mailbox';
 import { addon, forAddon, NativeSend, NativeSender, NativeTable, NativeZeroCopy } from './native';
 import {
-  AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, checkViewsIntact, parseSendOptions, parseSenderOptions, toBytes,
+  AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, abortedWith, checkViewsIntact, parseSendOptions, parseSenderOptions, toBytes,
 } from './options';
 import { Completion, ErrorCode, SendReport, toCompletions, toReport } from './report';
 import { packBind, socketFd } from './socket';
@@ -205,13 +205,16 @@ export class Sender extends EventEmitter<SenderEvents> {
     }
     const bytes = toBytes(payload);
     const payloadBytes = bytes.byteLength;
-    const fromGroup = group instanceof Group;
+    const fromGroup = isGroup(group);
+    // Its prototype's iterator would fail on the private fields it lacks.
+    if (!fromGroup && group instanceof Group) throw argError('ERR_INVALID_ARG_TYPE', 'group must be a Group made by new Group(), or an iterable of targets');
     const snapshot = fromGroup ? group.snapshot() : new Group(group as Iterable<Target>).snapshot();
     const plan = parseSendOptions(options, snapshot.count, payloadBytes, this.#zeroCopy);
     pending.call = publishStart(this, snapshot.count, payloadBytes, plan.zeroCopy, plan.segmentSize, pending.stream !== undefined);
     // Iterators, getters and subscribers above are user code: they may have closed us.
     if (this.#closing) throw closedError();
-    if (plan.signal?.aborted) throw abortError(plan.signal.reason);
+    const aborted = plan.signal && abortedWith(plan.signal);
+    if (aborted) throw abortError(aborted.reason);
     checkViewsIntact(bytes, plan);
     if (plan.autoZeroCopy && this.#autoPause > 0) {
       this.#autoPause--;

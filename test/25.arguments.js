@@ -173,4 +173,17 @@ test('a relay\'s allow list is read once, by index, before the group is copied',
   assert.throws(() => new Relay({ listen: '127.0.0.1:0', allow: endless, group: members }), (e) => e instanceof RangeError && e.code === 'ERR_OUT_OF_RANGE');
 });
 
+// Made from a prototype, not by the constructor: no Group, no AbortSignal.
+test('a Group or AbortSignal made from its prototype is refused as the wrong type; a signal\'s own aborted does not count', async () => {
+  const fake = Object.create(Group.prototype);
+  await rejectsWith(() => sender.sendGroup(fake, 'x'), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
+  assert.throws(() => new Relay({ listen: '127.0.0.1:0', allow: 'any', group: fake }), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE');
+  await rejectsWith(() => sender.sendGroup(group(), 'x', { signal: Object.create(AbortSignal.prototype) }), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
+  const aborted = AbortSignal.abort(new Error('stop'));
+  Object.defineProperty(aborted, 'aborted', { value: false });
+  const error = await rejectsWith(() => sender.sendGroup(group(), 'x', { signal: aborted }), Error, 'ABORT_ERR', assert);
+  assert.is(error.cause.message, 'stop');
+  assert.is(rx.total, 0);
+});
+
 test.run();
