@@ -2,6 +2,7 @@
 // { address, port }) and packing it into the table the addon reads.
 import { isIPv4, isIPv6 } from 'node:net';
 import { argError } from './errors';
+import { readGiven } from './given';
 
 export type Family = 'IPv4' | 'IPv6';
 
@@ -46,7 +47,8 @@ export function parseEndpoint(target: unknown, port?: unknown, name = 'target'):
   } else if (typeof target === 'string') {
     [address, port] = splitHostPort(target, name);
   } else if (typeof target === 'object' && target !== null) {
-    ({ address, port } = target as { address?: unknown; port?: unknown });
+    address = readGiven(target, 'address');
+    port = readGiven(target, 'port');
   } else {
     throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a 'host:port' string or { address, port }, received ${target === null ? 'null' : typeof target}`);
   }

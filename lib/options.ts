@@ -4,6 +4,7 @@
 import { Socket } from 'node:dgram';
 import { types } from 'node:util';
 import { argError } from './errors';
+import { readGiven } from './given';
 import { addon, NativeExtras, NativeSocketOptions } from './native';
 import { parseSocketOptions } from './socket';
 
@@ -166,14 +167,6 @@ export interface SenderConfig {
 /** What readObject() reads for an absent options object: shared, so a call without options allocates nothing here. */
 const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null) as Record<string, unknown>);
 
-/** Whether an option's value comes from the object or a class of its own, not from Object.prototype (where anyone's code may have put it). */
-function given(value: object, key: string): boolean {
-  for (let o: object | null = value; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
-    if (Object.hasOwn(o, key)) return true;
-  }
-  return false;
-}
-
 /** A plain copy of an options object: each known key read once, unknown own keys refused, keys only Object.prototype has ignored. */
 export function readObject(value: unknown, name: string, keys: readonly string[]): Readonly<Record<string, unknown>> {
   if (value === undefined) return NO_OPTIONS;
@@ -184,10 +177,7 @@ export function readObject(value: unknown, name: string, keys: readonly string[]
     if (!keys.includes(key)) throw argError('ERR_INVALID_ARG_VALUE', `${name}.${key} is not an option (known: ${keys.join(', ')})`);
   }
   const copy: Record<string, unknown> = {};
-  for (const key of keys) {
-    const option = (value as Record<string, unknown>)[key];
-    copy[key] = option === undefined || given(value, key) ? option : undefined;
-  }
+  for (const key of keys) copy[key] = readGiven(value, key);
   return copy;
 }
 

@@ -142,6 +142,28 @@ test('options inherited from Object.prototype are not options: no relay opened, 
   }
 });
 
+// A target's address and port are the object's or its class's, never
+// Object.prototype's: a polluted port must not pick where datagrams go.
+test('a target\'s address and port inherited from Object.prototype are not given: ERR_INVALID_ARG_TYPE, nothing sent', async () => {
+  const port = rx.sockets[0].address().port;
+  class Target { get address() { return '127.0.0.1'; } get port() { return port; } }
+  for (const [key, value, missing] of [['port', port, { address: '127.0.0.1' }], ['address', '127.0.0.1', { port }]]) {
+    Object.defineProperty(Object.prototype, key, { value, configurable: true, writable: true });
+    try {
+      assert.throws(() => new Group([missing]), (e) => e.code === 'ERR_INVALID_ARG_TYPE' && e.message === `targets[0].${key} must be a ${typeof value}, received undefined`);
+      assert.throws(() => new Group([]).add(missing), (e) => e.code === 'ERR_INVALID_ARG_TYPE' && e.message.startsWith(`target.${key} must be`));
+      await rejectsWith(() => sender.sendGroup([missing], 'x'), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
+    } finally {
+      delete Object.prototype[key];
+    }
+  }
+  assert.is(rx.total, 0);
+  const report = await sender.sendGroup([new Target()], 'from a class');
+  assert.is(report.sent, 1);
+  await rx.waitFor(1);
+  assert.is(rx.messages[0][0].toString(), 'from a class');
+});
+
 test('an object made from a buffer\'s prototype is no buffer: ERR_INVALID_ARG_TYPE, nothing sent', async () => {
   await rejectsWith(() => sender.sendGroup(group(), Object.create(ArrayBuffer.prototype)), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
   await rejectsWith(() => sender.sendGroup(group(), 'x', { prefix: [Object.create(Uint8Array.prototype), Buffer.from('b')] }), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
