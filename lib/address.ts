@@ -26,11 +26,26 @@ function checkPort(port: unknown, name: string): number {
   return port;
 }
 
-function checkAddress(address: unknown, name: string): { address: string; family: Family } {
+/** An IP literal and its family; an IPv6 zone must be a numeric interface index. */
+export function checkAddress(address: unknown, name: string): { address: string; family: Family } {
   if (typeof address !== 'string') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, received ${typeof address}`);
   if (isIPv4(address)) return { address, family: 'IPv4' };
-  if (isIPv6(address)) return { address, family: 'IPv6' };
+  if (isIPv6(address)) {
+    checkZone(address, name);
+    return { address, family: 'IPv6' };
+  }
   throw argError('ERR_INVALID_ARG_VALUE', `${name} must be an IPv4 or IPv6 address literal (no DNS lookup is done), received '${address}'`);
+}
+
+function checkZone(address: string, name: string): void {
+  const percent = address.indexOf('%');
+  if (percent < 0) return;
+  // Decimal digits only ('1e3' and '0x1' are numbers to Number(), not
+  // interface indexes), and within the 32 bits sin6_scope_id holds.
+  const zone = address.slice(percent + 1);
+  if (!/^[0-9]{1,10}$/.test(zone) || Number(zone) > 0xffffffff) {
+    throw argError('ERR_INVALID_ARG_VALUE', `${name}'s IPv6 zone must be a numeric interface index from 0 to 4294967295, received '${address}'`);
+  }
 }
 
 function splitHostPort(text: string, name: string): [string, number] {
@@ -60,13 +75,8 @@ function ipv6Bytes(text: string, out: Uint8Array, at: number): number {
   let scope = 0;
   const percent = text.indexOf('%');
   if (percent >= 0) {
-    // Decimal digits only ('1e3' and '0x1' are numbers to Number(), not
-    // interface indexes), and within the 32 bits sin6_scope_id holds.
-    const zone = text.slice(percent + 1);
-    scope = Number(zone);
-    if (!/^[0-9]{1,10}$/.test(zone) || scope > 0xffffffff) {
-      throw argError('ERR_INVALID_ARG_VALUE', `IPv6 zone must be a numeric interface index from 0 to 4294967295, received '${text}'`);
-    }
+    // checkAddress has checked the zone.
+    scope = Number(text.slice(percent + 1));
     text = text.slice(0, percent);
   }
   const words: number[] = [];

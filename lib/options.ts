@@ -272,8 +272,26 @@ function extrasBytes(extras: NativeExtras): number {
  */
 export function checkViewsIntact(payload: Uint8Array, plan: SendPlan): void {
   if (viewLength.call(payload) + extrasBytes(plan.prefix) + extrasBytes(plan.suffix) !== plan.viewBytes) {
-    throw argError('ERR_INVALID_ARG_VALUE', 'a buffer of this call was detached or resized while its arguments were read');
+    throw argError('ERR_INVALID_ARG_VALUE', `${brokenView(payload, plan)} was detached or resized while the call's arguments were read`);
   }
+}
+
+/**
+ * Which view checkViewsIntact found changed, for its error: the first that
+ * reads as empty over a buffer detached or resizable (its fixed-length view
+ * reads as empty once the buffer shrank below it).
+ */
+function brokenView(payload: Uint8Array, plan: SendPlan): string {
+  const views: [string, Uint8Array][] = [['payload', payload]];
+  for (const [name, extras] of [['options.prefix', plan.prefix], ['options.suffix', plan.suffix]] as const) {
+    if (Array.isArray(extras)) extras.forEach((view, i) => views.push([`${name}[${i}]`, view]));
+    else if (extras !== undefined) views.push([`${name}.data`, extras.data]);
+  }
+  const broken = views.find(([, view]) => {
+    const buffer = viewBuffer.call(view);
+    return viewLength.call(view) === 0 && (isDetached(buffer) || (buffer as { resizable?: boolean }).resizable === true);
+  });
+  return broken?.[0] ?? 'a buffer of this call';
 }
 
 /** A Uint8Array view of bytes, refused when its buffer was transferred away. */
@@ -320,9 +338,8 @@ function parseExtras(value: unknown, name: string, count: number): ParsedExtras 
     return { extras: parts, longest, bytes };
   }
   if (typeof value === 'object' && value !== null) {
-    const { data: rawData, stride: rawStride } = value as { data?: unknown; stride?: unknown };
-    const data = checkBytes(rawData, `${name}.data`);
-    const stride = checkInteger(rawStride, `${name}.stride`, 0, MAX_SEND_BYTES);
+    const data = checkBytes(readGiven(value, 'data'), `${name}.data`);
+    const stride = checkInteger(readGiven(value, 'stride'), `${name}.stride`, 0, MAX_SEND_BYTES);
     if (data.byteLength !== stride * count) {
       throw argError('ERR_OUT_OF_RANGE', `${name}.data is ${data.byteLength} bytes; ${count} members of stride ${stride} need ${stride * count}`);
     }

@@ -1,7 +1,7 @@
 // Where a Sender sends from: a bound dgram socket's descriptor, or the
 // address of a socket of its own, packed for the addon.
 import type { Socket } from 'node:dgram';
-import { MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
+import { MEMBER_BYTES, checkAddress, packEndpoint, parseEndpoint } from './address';
 import { argError } from './errors';
 import { forAddon, NativeSocketOptions } from './native';
 import { checkInteger, type SenderConfig } from './options';
@@ -43,10 +43,13 @@ function checkBoolean(value: unknown, name: string): number {
 /** '1.2.3.4' (an IPv4 interface address) or '::%N' (IPv6 interface index N), packed. */
 function packInterface(value: unknown): Uint8Array {
   const name = 'options.multicastInterface';
-  if (typeof value === 'string' && value.startsWith('::%')) return packBind({ address: value, port: 0 });
-  const endpoint = parseEndpoint({ address: value, port: 0 }, undefined, name);
-  if (endpoint.family !== 'IPv4') throw argError('ERR_INVALID_ARG_VALUE', `${name} must be an IPv4 address or '::%N' (N: an interface index), received '${String(value)}'`);
-  return packBind({ address: endpoint.address, port: 0 });
+  const { address, family } = checkAddress(value, name);
+  if (family !== 'IPv4' && !address.startsWith('::%')) {
+    throw argError('ERR_INVALID_ARG_VALUE', `${name} must be an IPv4 address or '::%N' (N: an interface index), received '${address}'`);
+  }
+  const packed = new Uint8Array(MEMBER_BYTES);
+  packEndpoint({ address, family, port: 0 }, packed, 0);
+  return packed;
 }
 
 /** The socket options given (others keep the kernel's defaults), checked. */

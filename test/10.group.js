@@ -108,6 +108,7 @@ test('an IPv6 zone is a decimal interface index that fits 32 bits', () => {
     assert.throws(() => group.add(`fe80::1%${zone}`, 5), (error) => error.code === 'ERR_INVALID_ARG_VALUE', zone);
   }
   assert.is(group.size, 0);
+  assert.throws(() => new Group(['[::1]:5', '[fe80::1%x]:5']), (error) => error.message.startsWith("targets[1].address's IPv6 zone must be"), 'the error names the member');
   assert.is(group.add('fe80::1%4294967295', 5), 1, 'a refused member takes no id');
   assert.is(group.add('fe80::1%0', 5), 2);
   assert.is(group.size, 2);

@@ -66,6 +66,9 @@ test('socket options are checked like the others', () => {
   for (const [options, code] of bad) {
     assert.throws(() => new Sender(options), (error) => error.code === code, JSON.stringify(options));
   }
+  for (const multicastInterface of ['::%', '::%x', '::%4294967296']) {
+    assert.throws(() => new Sender({ multicastInterface }), (error) => error.code === 'ERR_INVALID_ARG_VALUE' && error.message.startsWith('options.multicastInterface'), multicastInterface);
+  }
 });
 
 // Before, the options stayed on the user's socket after close(): its own
