@@ -1,7 +1,7 @@
 // Recipient addresses: parsing what users write ('1.2.3.4:5', '[::1]:5',
 // { address, port }) and packing it into the table the addon reads.
 import { isIPv4, isIPv6 } from 'node:net';
-import { argError } from './errors';
+import { argError, received } from './errors';
 import { readGiven } from './given';
 
 export type Family = 'IPv4' | 'IPv6';
@@ -19,22 +19,22 @@ export interface Endpoint {
 export const MEMBER_BYTES = 24;
 
 function checkPort(port: unknown, name: string): number {
-  if (typeof port !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a number, received ${typeof port}`);
+  if (typeof port !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a number, received ${received(port)}`);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw argError('ERR_OUT_OF_RANGE', `${name} must be an integer from 0 to 65535, received ${port}`);
+    throw argError('ERR_OUT_OF_RANGE', `${name} must be an integer from 0 to 65535, received ${received(port)}`);
   }
   return port;
 }
 
 /** An IP literal and its family; an IPv6 zone must be a numeric interface index. */
 export function checkAddress(address: unknown, name: string): { address: string; family: Family } {
-  if (typeof address !== 'string') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, received ${typeof address}`);
+  if (typeof address !== 'string') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, received ${received(address)}`);
   if (isIPv4(address)) return { address, family: 'IPv4' };
   if (isIPv6(address)) {
     checkZone(address, name);
     return { address, family: 'IPv6' };
   }
-  throw argError('ERR_INVALID_ARG_VALUE', `${name} must be an IPv4 or IPv6 address literal (no DNS lookup is done), received '${address}'`);
+  throw argError('ERR_INVALID_ARG_VALUE', `${name} must be an IPv4 or IPv6 address literal (no DNS lookup is done), received ${received(address)}`);
 }
 
 function checkZone(address: string, name: string): void {
@@ -44,13 +44,13 @@ function checkZone(address: string, name: string): void {
   // interface indexes), and within the 32 bits sin6_scope_id holds.
   const zone = address.slice(percent + 1);
   if (!/^[0-9]{1,10}$/.test(zone) || Number(zone) > 0xffffffff) {
-    throw argError('ERR_INVALID_ARG_VALUE', `${name}'s IPv6 zone must be a numeric interface index from 0 to 4294967295, received '${address}'`);
+    throw argError('ERR_INVALID_ARG_VALUE', `${name}'s IPv6 zone must be a numeric interface index from 0 to 4294967295, received ${received(address)}`);
   }
 }
 
 function splitHostPort(text: string, name: string): [string, number] {
   const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
-  if (!match) throw argError('ERR_INVALID_ARG_VALUE', `${name} must look like '1.2.3.4:5004' or '[::1]:5004', received '${text}'`);
+  if (!match) throw argError('ERR_INVALID_ARG_VALUE', `${name} must look like '1.2.3.4:5004' or '[::1]:5004', received ${received(text)}`);
   return [match[1]!, Number(match[2])];
 }
 
@@ -61,11 +61,11 @@ export function parseEndpoint(target: unknown, port?: unknown, name = 'target'):
     address = target;
   } else if (typeof target === 'string') {
     [address, port] = splitHostPort(target, name);
-  } else if (typeof target === 'object' && target !== null) {
+  } else if (typeof target === 'object' && target !== null && !Array.isArray(target)) {
     address = readGiven(target, 'address');
     port = readGiven(target, 'port');
   } else {
-    throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a 'host:port' string or { address, port }, received ${target === null ? 'null' : typeof target}`);
+    throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a 'host:port' string or { address, port }, received ${received(target)}`);
   }
   const checked = checkAddress(address, `${name}.address`);
   return { address: checked.address, family: checked.family, port: checkPort(port, `${name}.port`) };

@@ -13,7 +13,7 @@ import { RuntimeError, UsageError } from './cli/errors';
 import { MAIN_HELP, PROGRAM, RELAY_HELP } from './cli/help';
 import { CliIO, processIO } from './cli/io';
 import { runRelay } from './cli/run';
-import { quoted } from './cli/words';
+import { quoted } from './errors';
 
 export { RELAY_OPTIONS } from './cli/args';
 export type { CliIO } from './cli/io';

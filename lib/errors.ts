@@ -15,6 +15,29 @@ export function argError(code: ArgErrorCode, message: string): TypeError | Range
   return Object.assign(error, { code });
 }
 
+/** Text the user gave, in single quotes, as it may go to a terminal or a journal: its first 60 characters, control and direction-changing ones escaped. */
+export function quoted(text: string): string {
+  const cut = text.length > 60 ? text.slice(0, 60) : text;
+  // eslint-disable-next-line no-control-regex
+  const escaped = cut.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return cut === text ? `'${escaped}'` : `'${escaped}…'`;
+}
+
+/** What an argument error says it received: a primitive's value (a string quoted), an object's kind; no user code runs. */
+export function received(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string': return quoted(value);
+    case 'object': return 'an object';
+    case 'function': return 'a function';
+    case 'symbol': return 'a symbol';
+    case 'bigint': return `${value}n`;
+    default: return String(value);
+  }
+}
+
 /** Thrown or rejected when a Sender is used after close(). */
 export function closedError(what = 'Sender'): Error {
   return Object.assign(new Error(`${what} is closed`), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });

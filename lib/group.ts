@@ -1,6 +1,6 @@
 // A group of recipients kept in send order, with the packed address table
 // the addon reads maintained alongside, so a send never re-parses addresses.
-import { argError } from './errors';
+import { argError, received } from './errors';
 import { Endpoint, MEMBER_BYTES, Target, packEndpoint, parseEndpoint } from './address';
 
 export interface Member extends Endpoint {
@@ -78,7 +78,7 @@ export class Group implements Iterable<Member> {
 
   has(id: number): boolean {
     // A number only: anything else would be compared (valueOf: user code) in the search.
-    if (typeof id !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `id must be a member's id (a number), received ${typeof id}`);
+    if (typeof id !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `id must be a member's id (a number), received ${received(id)}`);
     return this.#indexOf(id) >= 0 && !this.#removed.has(id);
   }
 

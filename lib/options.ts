@@ -3,7 +3,7 @@
 // option is read once: the addon gets fresh values, never the user's objects.
 import { Socket } from 'node:dgram';
 import { types } from 'node:util';
-import { argError } from './errors';
+import { argError, received } from './errors';
 import { readGiven } from './given';
 import { addon, NativeExtras, NativeSocketOptions } from './native';
 import { parseSocketOptions } from './socket';
@@ -105,7 +105,7 @@ function envDefault(variable: string, fallback: number, max: number): number {
   const text = process.env[variable];
   if (text === undefined || text === '') return fallback;
   if (!/^\d+$/.test(text)) {
-    throw argError('ERR_INVALID_ARG_VALUE', `${variable} must be an integer from 0 to ${max}, received '${text}'`);
+    throw argError('ERR_INVALID_ARG_VALUE', `${variable} must be an integer from 0 to ${max}, received ${received(text)}`);
   }
   return checkInteger(Number(text), variable, 0, max);
 }
@@ -171,7 +171,7 @@ const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(Object.creat
 export function readObject(value: unknown, name: string, keys: readonly string[]): Readonly<Record<string, unknown>> {
   if (value === undefined) return NO_OPTIONS;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an object, received ${value === null ? 'null' : typeof value}`);
+    throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an object, received ${received(value)}`);
   }
   for (const key of Object.keys(value)) {
     if (!keys.includes(key)) throw argError('ERR_INVALID_ARG_VALUE', `${name}.${key} is not an option (known: ${keys.join(', ')})`);
@@ -182,16 +182,16 @@ export function readObject(value: unknown, name: string, keys: readonly string[]
 }
 
 export function checkInteger(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a number, received ${typeof value}`);
+  if (typeof value !== 'number') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a number, received ${received(value)}`);
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw argError('ERR_OUT_OF_RANGE', `${name} must be an integer from ${min} to ${max}, received ${value}`);
+    throw argError('ERR_OUT_OF_RANGE', `${name} must be an integer from ${min} to ${max}, received ${received(value)}`);
   }
   return value;
 }
 
 function checkZeroCopy(value: unknown, name: string): ZeroCopyMode {
   if (value === true || value === false || value === 'auto') return value;
-  throw argError('ERR_INVALID_ARG_VALUE', `${name} must be true, false or 'auto', received ${String(value)}`);
+  throw argError('ERR_INVALID_ARG_VALUE', `${name} must be true, false or 'auto', received ${received(value)}`);
 }
 
 // The engine's own getters: a subclass overriding byteLength or buffer
@@ -307,7 +307,7 @@ export function toBytes(payload: unknown, name = 'payload'): Uint8Array {
   // Brand checks, not instanceof: Object.create(ArrayBuffer.prototype) is no buffer.
   else if (ArrayBuffer.isView(payload) || types.isAnyArrayBuffer(payload)) bytes = viewOf(payload, name);
   else {
-    throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, Buffer, TypedArray, DataView or ArrayBuffer, received ${payload === null ? 'null' : typeof payload}`);
+    throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, Buffer, TypedArray, DataView or ArrayBuffer, received ${received(payload)}`);
   }
   if (bytes.byteLength > MAX_SEND_BYTES) {
     throw argError('ERR_OUT_OF_RANGE', `${name} is ${bytes.byteLength} bytes; a UDP send carries at most ${MAX_SEND_BYTES}`);
@@ -393,7 +393,7 @@ export function senderConfig(o: Record<string, unknown>): SenderConfig {
     throw argError('ERR_INVALID_ARG_TYPE', 'options.registerBuffers must be a boolean');
   }
   if (o.backend !== undefined && !BACKENDS.includes(o.backend as string)) {
-    throw argError('ERR_INVALID_ARG_VALUE', `options.backend must be ${BACKENDS.map((b) => `'${b}'`).join(', ')}, received ${String(o.backend)}`);
+    throw argError('ERR_INVALID_ARG_VALUE', `options.backend must be ${BACKENDS.map((b) => `'${b}'`).join(', ')}, received ${received(o.backend)}`);
   }
   if (o.socket !== undefined) {
     if (!(o.socket instanceof Socket)) throw argError('ERR_INVALID_ARG_TYPE', 'options.socket must be a dgram.Socket');

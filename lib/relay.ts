@@ -5,7 +5,7 @@ import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Endpoint, Family, MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
-import { argError, closedError, describeErrno, systemError } from './errors';
+import { argError, closedError, describeErrno, received, systemError } from './errors';
 import { Group, GroupChange, isGroup, observeChanges } from './group';
 import { Mailbox } from './mailbox';
 import { addon, forAddon, NativeRelay } from './native';
@@ -80,9 +80,9 @@ function isSource(text: string): boolean {
 /** 'address', 'address:port' or '[v6]:port' as a packed member; port 0: any. */
 function packSource(text: unknown, at: number, out: Uint8Array): void {
   const name = `options.allow[${at / MEMBER_BYTES}]`;
-  if (typeof text !== 'string') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, received ${typeof text}`);
+  if (typeof text !== 'string') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a string, received ${received(text)}`);
   if (text === 'any') throw argError('ERR_INVALID_ARG_VALUE', `${name}: 'any' is not a source; to forward from everyone, pass allow: 'any' itself`);
-  if (!isIP(text) && !text.includes(':')) throw argError('ERR_INVALID_ARG_VALUE', `${name} must be a source such as ${SOURCE_FORMS}, received '${text}'`);
+  if (!isIP(text) && !text.includes(':')) throw argError('ERR_INVALID_ARG_VALUE', `${name} must be a source such as ${SOURCE_FORMS}, received ${received(text)}`);
   const endpoint = isIP(text) ? parseEndpoint({ address: text, port: 0 }, undefined, name) : parseEndpoint(text, undefined, name);
   packEndpoint(endpoint, out, at);
 }
@@ -94,10 +94,10 @@ function packAllow(allow: unknown): { allow: Uint8Array; allowCount: number; all
   }
   if (typeof allow === 'string') {
     const meant = allow.trim().toLowerCase() === 'any' ? "'any'" : isSource(allow) ? `['${allow}']` : `an array of ${SOURCE_FORMS}`;
-    throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources or 'any', received the string '${allow}' (did you mean ${meant}?)`);
+    throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources or 'any', received the string ${received(allow)} (did you mean ${meant}?)`);
   }
   if (!Array.isArray(allow)) {
-    throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources (${SOURCE_FORMS}) or 'any', received ${allow === null ? 'null' : typeof allow}`);
+    throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources (${SOURCE_FORMS}) or 'any', received ${received(allow)}`);
   }
   // Copied once, by index: the list checked is the list used (an
   // iterator of the user's could give another one each time).

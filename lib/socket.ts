@@ -2,7 +2,7 @@
 // address of a socket of its own, packed for the addon.
 import type { Socket } from 'node:dgram';
 import { MEMBER_BYTES, checkAddress, packEndpoint, parseEndpoint } from './address';
-import { argError } from './errors';
+import { argError, received } from './errors';
 import { forAddon, NativeSocketOptions } from './native';
 import { checkInteger, type SenderConfig } from './options';
 
@@ -36,7 +36,7 @@ export function packBind(bind: SenderConfig['bind']): Uint8Array {
 }
 
 function checkBoolean(value: unknown, name: string): number {
-  if (typeof value !== 'boolean') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a boolean, received ${typeof value}`);
+  if (typeof value !== 'boolean') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a boolean, received ${received(value)}`);
   return value ? 1 : 0;
 }
 
@@ -45,7 +45,7 @@ function packInterface(value: unknown): Uint8Array {
   const name = 'options.multicastInterface';
   const { address, family } = checkAddress(value, name);
   if (family !== 'IPv4' && !address.startsWith('::%')) {
-    throw argError('ERR_INVALID_ARG_VALUE', `${name} must be an IPv4 address or '::%N' (N: an interface index), received '${address}'`);
+    throw argError('ERR_INVALID_ARG_VALUE', `${name} must be an IPv4 address or '::%N' (N: an interface index), received ${received(address)}`);
   }
   const packed = new Uint8Array(MEMBER_BYTES);
   packEndpoint({ address, family, port: 0 }, packed, 0);

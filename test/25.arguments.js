@@ -163,11 +163,21 @@ test('a target\'s address and port inherited from Object.prototype are not given
       delete Object.prototype[key];
     }
   }
+  assert.throws(() => new Group([['127.0.0.1', port]]), (e) => e.code === 'ERR_INVALID_ARG_TYPE' && /^targets\[0\] must be .* received an array$/.test(e.message));
   assert.is(rx.total, 0);
   const report = await sender.sendGroup([new Target()], 'from a class');
   assert.is(report.sent, 1);
   await rx.waitFor(1);
   assert.is(rx.messages[0][0].toString(), 'from a class');
+});
+
+test('an argument error quotes at most 60 characters of what it received, control characters escaped, and says what kind of object it got', () => {
+  const long = `${'a'.repeat(100)}\u0000\u001b[2J:5`;
+  assert.throws(() => new Group([long]), (e) => e.message === `targets[0] must look like '1.2.3.4:5004' or '[::1]:5004', received '${'a'.repeat(60)}…'`);
+  assert.throws(() => new Group(['1.2.3.4\u001b[2J:5']), (e) => e.message.endsWith("received '1.2.3.4\\u001b[2J:5'"));
+  assert.throws(() => new Sender({ ttl: [64] }), (e) => e.message === 'options.ttl must be a number, received an array');
+  assert.throws(() => new Sender({ zeroCopy: Symbol('x') }), (e) => e.message === "options.zeroCopy must be true, false or 'auto', received a symbol");
+  assert.throws(() => new Sender({ zeroCopy: { toString() { throw new Error('user code ran'); } } }), (e) => e.code === 'ERR_INVALID_ARG_VALUE' && e.message.endsWith('received an object'));
 });
 
 test('an object made from a buffer\'s prototype is no buffer: ERR_INVALID_ARG_TYPE, nothing sent', async () => {

@@ -361,7 +361,7 @@ test('allow missing or malformed, listen and socket both or neither: TypeError w
     [{ listen, group, allow: 'ANY' }, 'ERR_INVALID_ARG_TYPE', /received the string 'ANY' \(did you mean 'any'\?\)/],
     [{ listen, group, allow: '127.0.0.1' }, 'ERR_INVALID_ARG_TYPE', /did you mean \['127\.0\.0\.1'\]\?/],
     [{ listen, group, allow: 'localhost' }, 'ERR_INVALID_ARG_TYPE', /did you mean an array of '10\.0\.0\.1'/],
-    [{ listen, group, allow: { 0: '127.0.0.1', length: 1 } }, 'ERR_INVALID_ARG_TYPE', /received object/],
+    [{ listen, group, allow: { 0: '127.0.0.1', length: 1 } }, 'ERR_INVALID_ARG_TYPE', /received an object/],
     [{ listen, group, allow: [] }, 'ERR_INVALID_ARG_VALUE', /empty/],
     [{ listen, group, allow: ['any'] }, 'ERR_INVALID_ARG_VALUE', /allow: 'any' itself/],
     [{ listen, group, allow: ['localhost'] }, 'ERR_INVALID_ARG_VALUE', /such as '10\.0\.0\.1'/],

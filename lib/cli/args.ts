@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { addon } from '../native';
 import { UsageError } from './errors';
 import { Target, TargetForm, parseReachable, parseTarget } from './target';
-import { quoted } from './words';
+import { quoted } from '../errors';
 
 /** The options of `sendgroup relay`, as parseArgs takes them (the help text lists each). */
 export const RELAY_OPTIONS = {

@@ -3,7 +3,7 @@
 import type { Endpoint } from '../address';
 import { Group } from '../group';
 import { Target, endpointKey, parseReachable } from './target';
-import { quoted } from './words';
+import { quoted } from '../errors';
 
 /** A --to-file's members, or the first malformed line as `error` (FILE:LINE: ...). */
 export function parseMembersFile(text: string, file: string, listen: Target): { targets: Target[] } | { error: string } {

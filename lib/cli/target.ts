@@ -3,7 +3,7 @@
 // on --listen can meet. Errors say what is wrong, without naming whose.
 import { isIPv4, isIPv6 } from 'node:net';
 import { Endpoint, Family, MEMBER_BYTES, packEndpoint } from '../address';
-import { quoted } from './words';
+import { quoted } from '../errors';
 
 /** What a --listen address can reach: IPv4 only, IPv6 only, or both ('::'). */
 export type Reach = Family | 'both';
