@@ -84,6 +84,15 @@ function startRelay(args) {
   };
 }
 
+/** Ends what a test started: each relay killed, each socket or receiver set closed, its directory removed. */
+function release(dir, ...owned) {
+  for (const item of owned) {
+    if (item?.kill) item.kill();
+    else item?.close();
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 async function openSource() {
   const socket = dgram.createSocket('udp4');
   await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
@@ -319,11 +328,7 @@ test('end to end: the allowed stream in order, --to-file edits (rename, in place
     assert.ok(got().flat().every((text) => text.startsWith('a-')), 'nothing of the disallowed source was forwarded');
     assert.is(relay.lines.err.length, 2, `the rejected edit and the missing file, nothing else:\n${relay.lines.err.join('\n')}`);
   } finally {
-    relay.kill();
-    rx.close();
-    allowed.close();
-    stranger.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    release(dir, relay, rx, allowed, stranger);
   }
 });
 
@@ -349,10 +354,7 @@ test('a --to-file reached through symlinks swapped the way Kubernetes updates a 
     assert.equal(rx.messages.map((list) => list.map(String)), [['after the swap'], ['after the swap']]);
     assert.equal(await relay.stop(), { code: 0, signal: null }, relay.transcript());
   } finally {
-    relay.kill();
-    rx.close();
-    source.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    release(dir, relay, rx, source);
   }
 });
 
@@ -398,11 +400,7 @@ test('a --to-file is still followed after a directory on its path is removed and
     assert.equal(await recreated.stop(), { code: 0, signal: null }, recreated.transcript());
     assert.equal(await swapped.stop(), { code: 0, signal: null }, swapped.transcript());
   } finally {
-    recreated.kill();
-    swapped.kill();
-    rx.close();
-    source.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    release(dir, recreated, swapped, rx, source);
   }
 });
 
@@ -444,10 +442,7 @@ test('--drop-unreachable with --no-watch: a dead member is dropped, SIGHUP bring
     assert.ok(total.unreachable >= 2, `${total.unreachable} unreachable events`);
     assert.not.ok(relay.lines.out.some((line) => /\(change\)/.test(line)), '--no-watch: no reload on change');
   } finally {
-    relay.kill();
-    rx.close();
-    source.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    release(dir, relay, rx, source);
   }
 });
 
@@ -485,11 +480,7 @@ test('--drop-unreachable: a dropped member comes back at the next re-read of the
     assert.equal(rx.messages[0].map(String), ['one', 'two']);
     assert.equal(await relay.stop('SIGTERM'), { code: 0, signal: null }, relay.transcript());
   } finally {
-    relay.kill();
-    rx.close();
-    source.close();
-    back?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    release(dir, relay, rx, source, back);
   }
 });
 
@@ -531,10 +522,7 @@ test('--to-file beside a file written all the time: its events change nothing, a
     assert.equal(await relay.stop('SIGTERM'), { code: 0, signal: null }, relay.transcript());
   } finally {
     clearInterval(writer);
-    relay.kill();
-    rx.close();
-    source.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    release(dir, relay, rx, source);
   }
 });
 
@@ -562,10 +550,7 @@ test('--to-file must be a regular file: a FIFO is refused at start (exit 2) and 
     assert.equal(rx.messages[0].map(String), ['still']);
     assert.equal(await relay.stop('SIGTERM'), { code: 0, signal: null }, relay.transcript());
   } finally {
-    relay?.kill();
-    rx.close();
-    source.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    release(dir, relay, rx, source);
   }
 });
 
@@ -589,9 +574,7 @@ test('SIGHUP while the relay is stopping does nothing: it still ends with its su
     assert.equal(await relay.stop('SIGHUP'), { code: 0, signal: null }, relay.transcript());
     assert.is((await summary(relay)).members, 500);
   } finally {
-    relay.kill();
-    source.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    release(dir, relay, source);
   }
 });
 
