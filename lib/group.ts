@@ -96,6 +96,9 @@ export class Group implements Iterable<Member> {
   }
 
   [Symbol.iterator](): Iterator<Member> {
+    // Reached by whatever iterates targets (sendGroup, new Group(g)): an
+    // object made from the prototype has no private fields to read.
+    if (!isGroup(this)) throw argError('ERR_INVALID_ARG_TYPE', 'a Group must be made by new Group()');
     this.#compact();
     return this.#members.slice()[Symbol.iterator]();
   }

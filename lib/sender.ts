@@ -206,8 +206,6 @@ export class Sender extends EventEmitter<SenderEvents> {
     const bytes = toBytes(payload);
     const payloadBytes = bytes.byteLength;
     const fromGroup = isGroup(group);
-    // Its prototype's iterator would fail on the private fields it lacks.
-    if (!fromGroup && group instanceof Group) throw argError('ERR_INVALID_ARG_TYPE', 'group must be a Group made by new Group(), or an iterable of targets');
     const snapshot = fromGroup ? group.snapshot() : new Group(group as Iterable<Target>).snapshot();
     const plan = parseSendOptions(options, snapshot.count, payloadBytes, this.#zeroCopy);
     pending.call = publishStart(this, snapshot.count, payloadBytes, plan.zeroCopy, plan.segmentSize, pending.stream !== undefined);

@@ -215,6 +215,7 @@ test('a relay\'s allow list is read once, by index, before the group is copied',
 test('a Group or AbortSignal made from its prototype is refused as the wrong type; a signal\'s own aborted does not count', async () => {
   const fake = Object.create(Group.prototype);
   await rejectsWith(() => sender.sendGroup(fake, 'x'), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
+  assert.throws(() => new Group(fake), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE', 'copied as targets');
   assert.throws(() => new Relay({ listen: '127.0.0.1:0', allow: 'any', group: fake }), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE');
   await rejectsWith(() => sender.sendGroup(group(), 'x', { signal: Object.create(AbortSignal.prototype) }), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
   const aborted = AbortSignal.abort(new Error('stop'));
