@@ -21,6 +21,9 @@ export type GroupChange = { kind: 'add'; id: number; packed: Uint8Array } | { ki
 /** @internal The key of Group's observe(fn) (which returns the unsubscribe function): not part of the API. */
 export const observeChanges = Symbol('sendgroup.observeChanges');
 
+/** @internal The key of Group's snapshot(): not part of the API, and no subclass's method of that name is taken for it. */
+export const takeSnapshot = Symbol('sendgroup.snapshot');
+
 let hasGroupFields: (value: object) => boolean;
 
 /** A Group made by its constructor (its own private fields), not an object made from its prototype. */
@@ -114,7 +117,7 @@ export class Group implements Iterable<Member> {
   }
 
   /** @internal The current members for one send; later changes do not touch it. */
-  snapshot(): GroupSnapshot {
+  [takeSnapshot](): GroupSnapshot {
     this.#compact();
     this.#shared = true;
     return this.#snapshot ??= Object.freeze({ members: this.#members, table: this.#table, count: this.#members.length });

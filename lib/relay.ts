@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Endpoint, Family, MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
 import { argError, closedError, describeErrno, received, systemError } from './errors';
-import { Group, GroupChange, isGroup, observeChanges } from './group';
+import { Group, GroupChange, isGroup, observeChanges, takeSnapshot } from './group';
 import { Mailbox } from './mailbox';
 import { addon, forAddon, NativeRelay } from './native';
 import {
@@ -146,7 +146,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     const allow = packAllow(o.allow);
     // The members last, with no user code after them: an edit before the
     // relay follows the group would be missed.
-    const { members, table, count } = o.group.snapshot();
+    const { members, table, count } = o.group[takeSnapshot]();
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
     try {
       this.#native = new addon.NativeRelay(forAddon({

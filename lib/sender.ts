@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Endpoint, Family, Target } from './address';
 import { abortError, argError, closedError, describeErrno, systemError } from './errors';
 import { SenderFeatures, toSenderFeatures } from './features';
-import { Group, GroupSnapshot, isGroup } from './group';
+import { Group, GroupSnapshot, isGroup, takeSnapshot } from './group';
 import { Mailbox, MailboxHandler } from './mailbox';
 import { addon, forAddon, NativeSend, NativeSender, NativeTable, NativeZeroCopy } from './native';
 import {
@@ -206,7 +206,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     const bytes = toBytes(payload);
     const payloadBytes = bytes.byteLength;
     const fromGroup = isGroup(group);
-    const snapshot = fromGroup ? group.snapshot() : new Group(group as Iterable<Target>).snapshot();
+    const snapshot = (fromGroup ? group : new Group(group as Iterable<Target>))[takeSnapshot]();
     const plan = parseSendOptions(options, snapshot.count, payloadBytes, this.#zeroCopy);
     pending.call = publishStart(this, snapshot.count, payloadBytes, plan.zeroCopy, plan.segmentSize, pending.stream !== undefined);
     // Iterators, getters and subscribers above are user code: they may have closed us.

@@ -211,6 +211,21 @@ test('a relay\'s allow list is read once, by index, before the group is copied',
   assert.throws(() => new Relay({ listen: '127.0.0.1:0', allow: endless, group: members }), (e) => e instanceof RangeError && e.code === 'ERR_OUT_OF_RANGE');
 });
 
+// A user's subclass may have methods of any name: none is taken for the
+// library's own (a snapshot() of its own was called by sendGroup before).
+test('a Group subclass with methods of its own (snapshot, members) is sent to like a Group', async () => {
+  class Room extends Group {
+    snapshot() { return 'mine'; }
+    members() { return 'mine'; }
+  }
+  const room = new Room(rx.targets.slice(0, 2));
+  const report = await sender.sendGroup(room, 'to the room');
+  assert.is(report.sent, 2);
+  await rx.waitFor(2);
+  assert.equal(rx.messages.slice(0, 2).map((list) => list.map(String)), [['to the room'], ['to the room']]);
+  assert.is(new Room(room).size, 2);
+});
+
 // Made from a prototype, not by the constructor: no Group, no AbortSignal.
 test('a Group or AbortSignal made from its prototype is refused as the wrong type; a signal\'s own aborted does not count', async () => {
   const fake = Object.create(Group.prototype);
