@@ -60,4 +60,15 @@ function lossCounters(text) {
     .filter(([name, value]) => value && /Discard|Error|Drop|Fail|Timeout|NoRoute|NoPort|RateLimit/.test(name)));
 }
 
-module.exports = { icmpCounters, lossCounters, snmpCounters, udpSockets };
+/**
+ * Packets the kernel dropped because a CPU's input backlog was full
+ * (netdev_max_backlog), summed over CPUs: /proc/net/softnet_stat's second
+ * column. Loopback delivers through that backlog; the count is the whole
+ * host's, not a namespace's.
+ */
+function backlogDrops() {
+  return fs.readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n')
+    .reduce((sum, line) => sum + parseInt(line.trim().split(/\s+/)[1], 16), 0);
+}
+
+module.exports = { backlogDrops, icmpCounters, lossCounters, snmpCounters, udpSockets };
