@@ -166,6 +166,7 @@ export interface NativeRelayStats {
   noMembers: number;
   noBuffer: number;
   truncated: number;
+  looped: number;
   members: number;
   staleRetries: number;
   /** Failed member sends by errno (positive). */

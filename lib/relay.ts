@@ -47,8 +47,11 @@ export interface RelayStats {
   bytes: number;
   /** Member sends that failed, by code. */
   failures: Record<string, number>;
-  /** Datagrams not forwarded: from a source not allowed, lost for want of buffers (socket drops), longer than maxDatagram, or arrived while the group was empty. */
-  dropped: { notAllowed: number; noBuffer: number; truncated: number; noMembers: number };
+  /**
+   * Datagrams not forwarded: from a source not allowed, lost for want of buffers (socket drops), longer than maxDatagram,
+   * arrived while the group was empty, or the relay's own come back (a broadcast or multicast member on its port).
+   */
+  dropped: { notAllowed: number; noBuffer: number; truncated: number; noMembers: number; looped: number };
   members: number;
   unreachable: number;
   staleRetries: number;
@@ -180,7 +183,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     for (const [errno, count] of Object.entries(n.failures)) failures[describeErrno(Number(errno)).code] = count;
     return {
       backend: n.backend, received: n.received, forwarded: n.forwarded, sends: n.sends, bytes: n.bytes, failures,
-      dropped: { notAllowed: n.notAllowed, noBuffer: n.noBuffer, truncated: n.truncated, noMembers: n.noMembers },
+      dropped: { notAllowed: n.notAllowed, noBuffer: n.noBuffer, truncated: n.truncated, noMembers: n.noMembers, looped: n.looped },
       members: n.members, unreachable: this.#unreachableCount, staleRetries: n.staleRetries,
     };
   }

@@ -165,11 +165,10 @@ bool IsLoopback(const HostPort& a) {
 
 }  // namespace
 
-bool Relay::Allowed(const sockaddr* from) const {
+bool Relay::Allowed(const HostPort& source) const {
   if (allowAny_) return true;
   // A dual-stack socket sees IPv4 sources v4-mapped; HostPortOf and
   // ReadAllowed both unmap them.
-  HostPort source = HostPortOf(from);
   for (const HostPort& a : allowed_) {
     if ((a.portBe == 0 || a.portBe == source.portBe) && SameAddress(a, source)) return true;
   }
@@ -182,6 +181,7 @@ bool Relay::Allowed(const sockaddr* from) const {
 // that are not this host's.
 bool Relay::IsHostAddress(const HostPort& to) {
   if (IsLoopback(to)) return true;
+  std::lock_guard<std::mutex> lock(hostAddressesMutex_);
   auto now = std::chrono::steady_clock::now();
   if (now - hostAddressesAt_ > std::chrono::seconds(1)) {
     hostAddresses_.clear();
@@ -210,20 +210,32 @@ void Relay::RefuseItself(Destination& member) {
   if (member.err) return;
   HostPort to = HostPortOf(&member.sa);
   if (to.portBe != self_.portBe) return;
-  bool itself = IsUnspecified(to) || (IsUnspecified(self_) ? IsHostAddress(to) : SameAddress(to, self_));
-  if (itself) member.err = ELOOP;
+  if (IsUnspecified(to) || IsItself(to)) member.err = ELOOP;
+}
+
+bool Relay::IsItself(const HostPort& a) {
+  if (a.portBe != self_.portBe) return false;
+  return IsUnspecified(self_) ? IsHostAddress(a) : SameAddress(a, self_);
 }
 
 // Received before close() stopped the receive: forwarded like the rest.
+// A datagram from the relay itself is one it sent to a broadcast or
+// multicast member on its own port, which its wildcard-bound socket
+// receives too: forwarded, it would come round again, forever. The
+// source is checked before the allow list and the length, so a stranger's
+// oversized datagram counts as not allowed.
 void Relay::OnDatagram(const Datagram& d) {
+  HostPort source = HostPortOf(d.from);
+  bool looped = IsItself(source);
+  bool allowed = Allowed(source);
   bool truncated = d.truncated || d.length > maxDatagram_;
-  bool allowed = !truncated && Allowed(d.from);
   Transmit tx;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++counters_.received;
-    if (truncated) ++counters_.truncated;
+    if (looped) ++counters_.looped;
     else if (!allowed) ++counters_.notAllowed;
+    else if (truncated) ++counters_.truncated;
     else if (members_.Size() == 0) ++counters_.noMembers;
     else tx.destinations = members_.Current();
     if (tx.destinations) ++counters_.forwarded;
@@ -399,6 +411,7 @@ Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
   stats.Set("noMembers", c.noMembers);
   stats.Set("noBuffer", fd_ >= 0 ? Dropped() : dropsAtRelease_);
   stats.Set("truncated", c.truncated);
+  stats.Set("looped", c.looped);
   stats.Set("members", members);
   stats.Set("staleRetries", c.staleRetries);
   stats.Set("backend", backend_);

@@ -57,10 +57,12 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   // Collects results once kSendsPerResults member sends went since the last time.
   void CollectEvery(uint32_t sends);
   void ReturnSlot(int slot);
-  bool Allowed(const sockaddr* from) const;
+  bool Allowed(const HostPort& source) const;
   // A member the relay would send to itself (see relay.cc): marked failed
   // with ELOOP instead, since every datagram would come back forever.
   void RefuseItself(Destination& member);
+  // Whether an address and port is the relay's own socket (from any thread).
+  bool IsItself(const HostPort& address);
   bool IsHostAddress(const HostPort& address);
   // On the relay's thread: its backend's results, and a wake-up here when
   // there are records for JavaScript.
@@ -86,7 +88,9 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   int fd_ = -1;
   int family_ = 0;
   HostPort self_;  // where the socket is bound
-  // This host's addresses as last read, and when (IsHostAddress).
+  // This host's addresses as last read, and when (IsHostAddress): read by
+  // the JavaScript thread's edits and the relay thread's datagrams.
+  std::mutex hostAddressesMutex_;
   std::vector<HostPort> hostAddresses_;
   std::chrono::steady_clock::time_point hostAddressesAt_;
   FoundOptions found_;  // an adopted socket's, restored at release
@@ -113,7 +117,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   size_t maxDatagram_ = 0;
   // For stats() (under mutex_).
   struct Counters {
-    double received = 0, forwarded = 0, sends = 0, bytes = 0, notAllowed = 0, noMembers = 0, truncated = 0;
+    double received = 0, forwarded = 0, sends = 0, bytes = 0, notAllowed = 0, noMembers = 0, truncated = 0, looped = 0;
     double staleRetries = 0;  // the thread's, and the engine's when it goes
     std::map<int, double> failures;  // by errno
   };

@@ -16,7 +16,7 @@ const dgram = require('node:dgram');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Group, Relay, probe } = require('..');
-const { openReceivers, shuffle } = require('./_helpers');
+const { openReceivers, privateNetwork, shuffle, testUnless } = require('./_helpers');
 const { build, check } = require('./fixtures/link-datagram');
 
 const DEADLINE_MS = 20000;
@@ -108,7 +108,7 @@ test('a sequence-numbered stream to 50 receivers: every datagram, in order; a so
   const stats = relay.stats();
   assert.equal(stats, {
     backend: EXPECTED_BACKEND, received: 2 * COUNT, forwarded: COUNT, sends: 50 * COUNT, bytes: 50 * bytes, failures: {},
-    dropped: { notAllowed: COUNT, noBuffer: 0, truncated: 0, noMembers: 0 }, members: 50, unreachable: 0, staleRetries: 0,
+    dropped: { notAllowed: COUNT, noBuffer: 0, truncated: 0, noMembers: 0, looped: 0 }, members: 50, unreachable: 0, staleRetries: 0,
   });
   await relay.close();
 });
@@ -150,7 +150,7 @@ test('members added and removed while it runs: each change takes effect for the 
   rx.messages.forEach((messages, i) => assert.equal(seqs(messages), [...expected[i], COUNT], `receiver ${i}`));
   await until(() => relay.stats().sends === total + 50, () => `sends: ${JSON.stringify(relay.stats())}, expected ${total + 50}`);
   // Datagrams 10 and 11 came while the group was empty: counted, not forwarded.
-  assert.equal(relay.stats().dropped, { notAllowed: 0, noBuffer: 0, truncated: 0, noMembers: 2 });
+  assert.equal(relay.stats().dropped, { notAllowed: 0, noBuffer: 0, truncated: 0, noMembers: 2, looped: 0 });
   assert.is(relay.stats().forwarded, COUNT + 1 - 2);
   await relay.close();
 });
@@ -444,8 +444,14 @@ test('maxDatagram: a datagram of exactly maxDatagram bytes is forwarded, any lon
   await until(() => rx.messages[0].some((m) => check(m).seq === 10) && rx.messages[1].some((m) => check(m).seq === 10), () => 'the last datagram');
   const lengths = rx.messages[0].map((m) => m.length);
   assert.equal(lengths, [1000, 20, 999], `forwarded lengths (${relay.stats().backend})`);
-  assert.equal(relay.stats().dropped, { notAllowed: 0, noBuffer: 0, truncated: 8, noMembers: 0 });
+  assert.equal(relay.stats().dropped, { notAllowed: 0, noBuffer: 0, truncated: 8, noMembers: 0, looped: 0 });
   assert.is(relay.stats().forwarded, 3);
+  // A stranger's datagram is not allowed, whatever its length: counted as
+  // truncated, it would read as a --max-datagram to raise.
+  const stranger = await source('127.0.0.2');
+  for (const size of [1001, 9000, 20]) await stranger.sendTo(relay, datagram(0, size));
+  await until(() => relay.stats().received === sizes.length + 3, () => JSON.stringify(relay.stats()));
+  assert.equal(relay.stats().dropped, { notAllowed: 3, noBuffer: 0, truncated: 8, noMembers: 0, looped: 0 });
   await relay.close();
 });
 
@@ -479,6 +485,18 @@ for (const backend of EXPECTED_BACKEND === 'io_uring' ? ['io_uring', 'sendmmsg']
   assert.equal(JSON.parse(out), range(0, COUNT));
   assert.is(relay.stats().forwarded, COUNT);
   await relay.close();
+});
+
+// In a namespace of its own: 10.9.9.9/24 on its loopback, with a broadcast
+// address and a route for multicast.
+const looping = privateNetwork(['ip link set lo up', 'ip addr add 10.9.9.9/24 brd + dev lo', 'ip link set lo multicast on',
+  'ip route add 239.0.0.0/8 dev lo'].join(' && '));
+testUnless(test, looping.missing, '66.relay looped')('a broadcast or multicast member on the relay\'s own port: sent to once per datagram; the copy that comes back is counted as looped, never forwarded', () => {
+  const result = looping.run(path.join(__dirname, 'fixtures', 'relay-looped.js'));
+  // Before, one datagram went round some 120,000 times a second until close().
+  for (const kind of ['broadcast', 'multicast']) {
+    assert.equal(result[kind], { seen: [true, true], received: 4, forwarded: 2, sends: 2, looped: 2, notAllowed: 0 }, kind);
+  }
 });
 
 test('\'unreachable\': members on closed ports are named ({ address, port, family, code, errno }); live members get everything', async () => {

@@ -124,12 +124,12 @@ async function listening(relay) {
 /** The four totals lines of the summary, as numbers. */
 async function summary(relay) {
   const [, received, forwarded, sends, failed] = await relay.line(/^total: received (\d+), forwarded (\d+), sends (\d+) \([^)]*\), failed sends (\d+)/);
-  const [, notAllowed, noBuffer, truncated, noMembers] =
-    await relay.line(/^total dropped: not-allowed (\d+), no-buffer (\d+), truncated (\d+), no-members (\d+)$/);
+  const [, notAllowed, noBuffer, truncated, noMembers, looped] =
+    await relay.line(/^total dropped: not-allowed (\d+), no-buffer (\d+), truncated (\d+), no-members (\d+), looped (\d+)$/);
   const [, members, unreachable, dropped] = await relay.line(/^total: members (\d+) at the end, unreachable events (\d+)(?:, members dropped as unreachable (\d+))?$/);
   return {
     received: +received, forwarded: +forwarded, sends: +sends, failed: +failed,
-    notAllowed: +notAllowed, noBuffer: +noBuffer, truncated: +truncated, noMembers: +noMembers,
+    notAllowed: +notAllowed, noBuffer: +noBuffer, truncated: +truncated, noMembers: +noMembers, looped: +looped,
     members: +members, unreachable: +unreachable, dropped: dropped === undefined ? undefined : +dropped,
   };
 }
@@ -144,7 +144,7 @@ test('--help documents every option; sendgroup --help and --version', () => {
     '--buffers', '--max-datagram', '--send-buffer-size', '--ttl', '--tos', '--stats-interval', '--help'];
   assert.equal(Object.keys(RELAY_OPTIONS).map((name) => `--${name}`).sort(), [...expected].sort(), 'the options parseArgs takes are the ones documented here');
   for (const option of expected) assert.match(help.stdout, new RegExp(`^ +(-h, )?${option} `, 'm'), `--help describes ${option}`);
-  for (const topic of ['SIGHUP', 'SIGTERM', 'Exit status', 'not-allowed', 'no-buffer', 'truncated', 'no-members', 'unreachable']) {
+  for (const topic of ['SIGHUP', 'SIGTERM', 'Exit status', 'not-allowed', 'no-buffer', 'truncated', 'no-members', 'looped', 'unreachable']) {
     assert.ok(help.stdout.includes(topic), `--help mentions ${topic}`);
   }
   assert.is(help.stderr, '');
@@ -314,7 +314,7 @@ test('end to end: the allowed stream in order, --to-file edits (rename, in place
     await relay.line(/^reloaded .*members\.txt \(SIGHUP\): \+0 -0, 3 members$/);
 
     // A status line counts what came in per second; members now.
-    await relay.line(/^status: in \d+(\.\d)?\/s, out \d+(\.\d)?\/s \d+\.\d\d Mbit\/s, members 3, dropped not-allowed \d+, no-buffer 0, truncated 0, no-members 0, failed sends 0, unreachable 0$/);
+    await relay.line(/^status: in \d+(\.\d)?\/s, out \d+(\.\d)?\/s \d+\.\d\d Mbit\/s, members 3, dropped not-allowed \d+, no-buffer 0, truncated 0, no-members 0, looped 0, failed sends 0, unreachable 0$/);
 
     const status = await relay.stop('SIGTERM');
     assert.equal(status, { code: 0, signal: null }, relay.transcript());
@@ -322,7 +322,7 @@ test('end to end: the allowed stream in order, --to-file edits (rename, in place
     const total = await summary(relay);
     assert.equal(total, {
       received: 280, forwarded: 140, sends: 50 * 2 + 50 * 2 + 20 * 2 + 20 * 3, failed: 0,
-      notAllowed: 140, noBuffer: 0, truncated: 0, noMembers: 0, members: 3, unreachable: 0, dropped: undefined,
+      notAllowed: 140, noBuffer: 0, truncated: 0, noMembers: 0, looped: 0, members: 3, unreachable: 0, dropped: undefined,
     });
     assert.is(rx.total, total.sends);
     assert.ok(got().flat().every((text) => text.startsWith('a-')), 'nothing of the disallowed source was forwarded');

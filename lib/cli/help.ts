@@ -78,8 +78,9 @@ Status line, per interval: datagrams/s received and sent on (out), Mbit/s of
 payload sent, members now, datagrams dropped in the interval by kind
 (not-allowed: from a source --allow does not name; no-buffer: the socket's
 receive queue overflowed; truncated: longer than --max-datagram; no-members:
-arrived while the group was empty), member sends that failed, and how many
-members an ICMP error called unreachable.
+arrived while the group was empty; looped: the relay's own, come back from a
+broadcast or multicast member on its port), member sends that failed, and how
+many members an ICMP error called unreachable.
 
 Signals: SIGHUP re-reads --to-file (and restores members --drop-unreachable
 removed). SIGINT or SIGTERM stops receiving, lets the sends in flight finish

@@ -45,7 +45,7 @@ function failedSends(stats: RelayStats): number {
 function drops(now: RelayStats, before?: RelayStats): string {
   const d = (get: (s: RelayStats) => number): number => get(now) - (before ? get(before) : 0);
   return `not-allowed ${d((s) => s.dropped.notAllowed)}, no-buffer ${d((s) => s.dropped.noBuffer)}, ` +
-    `truncated ${d((s) => s.dropped.truncated)}, no-members ${d((s) => s.dropped.noMembers)}`;
+    `truncated ${d((s) => s.dropped.truncated)}, no-members ${d((s) => s.dropped.noMembers)}, looped ${d((s) => s.dropped.looped)}`;
 }
 
 /** " (ECONNREFUSED 3, EPERM 1)", or nothing when none failed. */
