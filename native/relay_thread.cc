@@ -213,9 +213,38 @@ void RelayThread::Finish() {
 }
 
 void RelayThread::Close() {
+  // After a shut the receive may still be armed: what Wait reaped would be
+  // forwarded. The ring's exit takes care of it all then.
+  if (uringReceiver_ && setupErrno_ == 0 && !uringReceiver_->Receiving()) CancelPolls();
   receiver_.reset();
   backend_.reset();
   ended_.store(true, std::memory_order_release);
+}
+
+// A ring's exit cancels what is still armed only later, in the kernel's
+// own work queue, and until then a poll on the socket holds it: close()
+// would resolve with the port still bound (a relay made again on it failed
+// EADDRINUSE). Cancelled here, each poll's last completion is reaped, which
+// frees the request and its hold on the file. A full SQ leaves it to the exit.
+void RelayThread::CancelPolls() {
+  for (uint64_t tag : {kCommands, kSendRing, kSocketErrors, kSocketRoom}) {
+    if (*Polled(tag) && !uringReceiver_->Cancel(tag)) return;
+  }
+  auto armed = [this] { return commandsPolled_ || ringPolled_ || errorsPolled_ || roomPolled_; };
+  while (armed()) {
+    uringReceiver_->Wait([this](const io_uring_cqe& cqe) {
+      if (!(cqe.flags & IORING_CQE_F_MORE)) *Polled(cqe.user_data) = false;
+    });
+  }
+}
+
+bool* RelayThread::Polled(uint64_t tag) {
+  switch (tag) {
+    case kCommands: return &commandsPolled_;
+    case kSendRing: return &ringPolled_;
+    case kSocketErrors: return &errorsPolled_;
+    default: return &roomPolled_;  // kSocketRoom, the only other tag polled
+  }
 }
 
 }  // namespace sendgroup

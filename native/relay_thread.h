@@ -95,6 +95,8 @@ class RelayThread {
   void Finish();
   // The rings go, on the thread that set them up.
   void Close();
+  void CancelPolls();
+  bool* Polled(uint64_t tag);
 
   std::thread thread_;
   std::mutex mutex_;

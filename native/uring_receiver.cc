@@ -198,6 +198,14 @@ bool UringReceiver::Poll(int fd, unsigned events, uint64_t tag, bool multishot) 
   return true;
 }
 
+bool UringReceiver::Cancel(uint64_t tag) {
+  io_uring_sqe* sqe = Sqe();
+  if (!sqe) return false;
+  io_uring_prep_cancel64(sqe, tag, 0);
+  io_uring_sqe_set_data64(sqe, kCancel);
+  return true;
+}
+
 // A datagram arriving queues the receive's task work, which wakes the wait
 // (DEFER_TASKRUN: once as many items are queued as completions are waited
 // for, here one) and runs inside it; without DEFER_TASKRUN it runs as the

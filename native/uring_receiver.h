@@ -38,6 +38,9 @@ class UringReceiver : public Receiver {
   // they occur, until one comes without IORING_CQE_F_MORE); submitted with
   // the next Wait. False when the SQ is full.
   bool Poll(int fd, unsigned events, uint64_t tag, bool multishot);
+  // Asks the ring to cancel the owner's request `tag` (its last completion
+  // comes with a later Wait). False when the SQ is full.
+  bool Cancel(uint64_t tag);
   // Submits, sleeps until something completes, delivers the datagrams and
   // hands the owner's completions to onOwner; then OnBurst.
   void Wait(const OnOwnerCqe& onOwner);
