@@ -130,7 +130,6 @@ export class Group implements Iterable<Member> {
       grown.set(this.#table);
       this.#table = grown;
     }
-    // Past the members: a throw here (an IPv6 zone out of range) changes nothing, not even the next id.
     packEndpoint(endpoint, this.#table, at);
     const member: Member = Object.freeze({ id: this.#nextId++, ...endpoint });
     this.#members.push(member);

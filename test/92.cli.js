@@ -182,6 +182,9 @@ test('bad usage exits 2 with a message naming the argument and what is wrong', (
     [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:65536'], /--to '127\.0\.0\.1:65536': the port must be/],
     [['relay', ...base.slice(0, 4), '--to', '2001:db8::1:5000'], /--to '2001:db8::1:5000': an IPv6 address needs its port: \[ADDRESS\]:PORT/],
     [['relay', ...base.slice(0, 4), '--to', 'fe80::g:5000'], /--to 'fe80::g:5000': an IPv6 address with a port is written \[ADDRESS\]:PORT/],
+    [['relay', ...base.slice(0, 4), '--to', '[fe80::1%eth0]:5000'], /--to '\[fe80::1%eth0\]:5000': the address's IPv6 zone must be a numeric interface index/],
+    [['relay', '--listen', '[fe80::1%eth0]:0', '--allow', 'any', '--to', '[::1]:9'], /--listen '\[fe80::1%eth0\]:0': the address's IPv6 zone/],
+    [['relay', '--listen', '[::]:0', '--allow', '[fe80::1%x]', '--to', '[::1]:9'], /--allow '\[fe80::1%x\]': the address's IPv6 zone/],
     [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:5004:x'], /--to '127\.0\.0\.1:5004:x': one ':' between an IPv4 address and its port/],
     [['relay', ...base.slice(0, 4), '--to', '[::1]:5000'], /--to '\[::1\]:5000': an IPv6 member and --listen 127\.0\.0\.1:0 \(IPv4 only\)/],
     [['relay', ...base, '--threads', '65'], /--threads '65': must be a whole number from 0 to 64/],
@@ -225,6 +228,10 @@ test('a malformed --to-file at start exits 2 naming the file and line', () => {
     let result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', file]);
     assert.is(result.status, 2, result.stderr);
     assert.ok(result.stderr.includes(`--to-file ${file}:4: '127.0.0.1:5001 127.0.0.1:5002': one HOST:PORT per line`), result.stderr);
+    fs.writeFileSync(file, '127.0.0.1:5000\n[fe80::1%eth0]:5000\n');
+    result = runCli(['relay', '--listen', '[::]:0', '--allow', 'any', '--to-file', file]);
+    assert.is(result.status, 2, result.stderr);
+    assert.ok(result.stderr.includes(`${file}:2: '[fe80::1%eth0]:5000': the address's IPv6 zone must be`), result.stderr);
     fs.writeFileSync(file, '127.0.0.1:5000\nrelay.example:5000 # a name\n');
     result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', file]);
     assert.is(result.status, 2, result.stderr);

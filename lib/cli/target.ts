@@ -2,7 +2,7 @@
 // address alone, for --allow), IP literals only, and which of them a socket
 // on --listen can meet. Errors say what is wrong, without naming whose.
 import { isIPv4, isIPv6 } from 'node:net';
-import { Endpoint, Family, MEMBER_BYTES, packEndpoint } from '../address';
+import { Endpoint, Family, MEMBER_BYTES, checkAddress, packEndpoint } from '../address';
 import { quoted } from '../errors';
 
 /** What a --listen address can reach: IPv4 only, IPv6 only, or both ('::'). */
@@ -75,8 +75,8 @@ function unmapped(address: string): string {
 export function parseTarget(text: string, form: TargetForm): Target {
   const split = splitTarget(text, form.addressOnly ?? false);
   const port = parsePort(split.portText, form);
-  const address = unmapped(split.address);
-  const family: Family = isIPv4(address) ? 'IPv4' : 'IPv6';
+  // Checked as the library checks it (an IPv6 zone is an interface index).
+  const { address, family } = checkAddress(unmapped(split.address), 'the address');
   const shown = port || !form.addressOnly ? show(address, port, family) : address;
   return { address, port, family, text: shown, key: endpointKey({ address, port, family }) };
 }
