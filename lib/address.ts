@@ -1,7 +1,7 @@
 // Recipient addresses: parsing what users write ('1.2.3.4:5', '[::1]:5',
 // { address, port }) and packing it into the table the addon reads.
 import { isIPv4, isIPv6 } from 'node:net';
-import { argError, received } from './errors';
+import { argError, isArray, received } from './errors';
 import { readGiven } from './given';
 
 export type Family = 'IPv4' | 'IPv6';
@@ -61,7 +61,7 @@ export function parseEndpoint(target: unknown, port?: unknown, name = 'target'):
     address = target;
   } else if (typeof target === 'string') {
     [address, port] = splitHostPort(target, name);
-  } else if (typeof target === 'object' && target !== null && !Array.isArray(target)) {
+  } else if (typeof target === 'object' && target !== null && !isArray(target)) {
     address = readGiven(target, 'address');
     port = readGiven(target, 'port');
   } else {
@@ -97,6 +97,13 @@ function ipv6Bytes(text: string, out: Uint8Array, at: number): number {
     out[at + i * 2 + 1] = word & 0xff;
   });
   return scope;
+}
+
+/** One member packed on its own (a bind address, an interface, a key). */
+export function packOne(endpoint: Endpoint): Uint8Array {
+  const packed = new Uint8Array(MEMBER_BYTES);
+  packEndpoint(endpoint, packed, 0);
+  return packed;
 }
 
 /** Writes one member at byte offset `at` of a packed table. */

@@ -27,14 +27,22 @@ export function quoted(text: string): string {
 /** What an argument error says it received: a primitive's value (a string quoted), an object's kind; no user code runs. */
 export function received(value: unknown): string {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
   switch (typeof value) {
     case 'string': return quoted(value);
-    case 'object': return 'an object';
+    case 'object': return isArray(value) ? 'an array' : 'an object';
     case 'function': return 'a function';
     case 'symbol': return 'a symbol';
     case 'bigint': return `${value}n`;
     default: return String(value);
+  }
+}
+
+/** Array.isArray, false where it would throw (a revoked Proxy). */
+export function isArray(value: unknown): boolean {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false;
   }
 }
 

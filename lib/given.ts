@@ -2,9 +2,15 @@
 // class's of its own, never Object.prototype's (where any dependency's code
 // may have put them).
 
+// Prototype chains are short; only a Proxy's getPrototypeOf can make one
+// endless (a cycle), and what is that deep counts as not given.
+const MAX_CHAIN = 64;
+
 function given(value: object, key: string): boolean {
-  for (let o: object | null = value; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null) {
+  let o: object | null = value;
+  for (let depth = 0; o !== null && o !== Object.prototype && depth < MAX_CHAIN; depth++) {
     if (Object.hasOwn(o, key)) return true;
+    o = Object.getPrototypeOf(o) as object | null;
   }
   return false;
 }
@@ -12,5 +18,7 @@ function given(value: object, key: string): boolean {
 /** value[key], read once; undefined when only Object.prototype has the key. */
 export function readGiven(value: object, key: string): unknown {
   const read = (value as Record<string, unknown>)[key];
-  return read === undefined || given(value, key) ? read : undefined;
+  // What Object.prototype lacks cannot have come from it: no walk.
+  if (read === undefined || !Object.hasOwn(Object.prototype, key)) return read;
+  return given(value, key) ? read : undefined;
 }

@@ -101,7 +101,7 @@ export class Group implements Iterable<Member> {
   [Symbol.iterator](): Iterator<Member> {
     // Reached by whatever iterates targets (sendGroup, new Group(g)): an
     // object made from the prototype has no private fields to read.
-    if (!isGroup(this)) throw argError('ERR_INVALID_ARG_TYPE', 'a Group must be made by new Group()');
+    if (!isGroup(this)) throw argError('ERR_INVALID_ARG_TYPE', 'an object made from Group.prototype is no Group (make one with new Group()), nor an iterable of targets');
     this.#compact();
     return this.#members.slice()[Symbol.iterator]();
   }

@@ -243,7 +243,9 @@ function viewOf(source: ArrayBufferView | ArrayBufferLike, name: string): Uint8A
   const isDataView = isView && typedArrayTag.call(source) === undefined;
   const buffer = isDataView ? dataViewBuffer.call(source as DataView) : isView ? viewBuffer.call(source as ArrayBufferView) : source as ArrayBufferLike;
   try {
-    if (!isView) return new Uint8Array(buffer);
+    // Fixed-length, never length-tracking: a view checked here can then only
+    // read as empty (its buffer detached, or shrunk below it), never grow.
+    if (!isView) return new Uint8Array(buffer, 0, viewLength.call(new Uint8Array(buffer)));
     const view = source as ArrayBufferView;
     return isDataView
       ? new Uint8Array(buffer, dataViewOffset.call(view as DataView), dataViewLength.call(view as DataView))
@@ -277,9 +279,10 @@ export function checkViewsIntact(payload: Uint8Array, plan: SendPlan): void {
 }
 
 /**
- * Which view checkViewsIntact found changed, for its error: the first that
- * reads as empty over a buffer detached or resizable (its fixed-length view
- * reads as empty once the buffer shrank below it).
+ * Which view checkViewsIntact found changed, for its error. Every view of a
+ * call is fixed-length (viewOf), so a changed one reads as empty: the first
+ * over a detached buffer, else the first over a resizable one (shrunk
+ * below it, or legitimately empty: that cannot be told apart).
  */
 function brokenView(payload: Uint8Array, plan: SendPlan): string {
   const views: [string, Uint8Array][] = [['payload', payload]];
@@ -287,11 +290,20 @@ function brokenView(payload: Uint8Array, plan: SendPlan): string {
     if (Array.isArray(extras)) extras.forEach((view, i) => views.push([`${name}[${i}]`, view]));
     else if (extras !== undefined) views.push([`${name}.data`, extras.data]);
   }
-  const broken = views.find(([, view]) => {
-    const buffer = viewBuffer.call(view);
-    return viewLength.call(view) === 0 && (isDetached(buffer) || (buffer as { resizable?: boolean }).resizable === true);
-  });
+  const empty = views.filter(([, view]) => viewLength.call(view) === 0);
+  const broken = empty.find(([, view]) => isDetached(viewBuffer.call(view))) ?? empty.find(([, view]) => isResizable(viewBuffer.call(view)));
   return broken?.[0] ?? 'a buffer of this call';
+}
+
+const bufferResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get as ((this: ArrayBufferLike) => boolean) | undefined;
+
+/** Asked of the engine's getter (a SharedArrayBuffer only grows: false). */
+function isResizable(buffer: ArrayBufferLike): boolean {
+  try {
+    return bufferResizable?.call(buffer) === true;
+  } catch {
+    return false;
+  }
 }
 
 /** A Uint8Array view of bytes, refused when its buffer was transferred away. */
@@ -338,8 +350,12 @@ function parseExtras(value: unknown, name: string, count: number): ParsedExtras 
     return { extras: parts, longest, bytes };
   }
   if (typeof value === 'object' && value !== null) {
-    const data = checkBytes(readGiven(value, 'data'), `${name}.data`);
-    const stride = checkInteger(readGiven(value, 'stride'), `${name}.stride`, 0, MAX_SEND_BYTES);
+    // Both read before either is checked: a stride getter run after data's
+    // check could detach it.
+    const rawData = readGiven(value, 'data');
+    const rawStride = readGiven(value, 'stride');
+    const data = checkBytes(rawData, `${name}.data`);
+    const stride = checkInteger(rawStride, `${name}.stride`, 0, MAX_SEND_BYTES);
     if (data.byteLength !== stride * count) {
       throw argError('ERR_OUT_OF_RANGE', `${name}.data is ${data.byteLength} bytes; ${count} members of stride ${stride} need ${stride * count}`);
     }

@@ -1,7 +1,7 @@
 // Where a Sender sends from: a bound dgram socket's descriptor, or the
 // address of a socket of its own, packed for the addon.
 import type { Socket } from 'node:dgram';
-import { MEMBER_BYTES, checkAddress, packEndpoint, parseEndpoint } from './address';
+import { checkAddress, packOne, parseEndpoint } from './address';
 import { argError, received } from './errors';
 import { forAddon, NativeSocketOptions } from './native';
 import { checkInteger, type SenderConfig } from './options';
@@ -30,10 +30,9 @@ export function socketHandle(socket: Socket): SocketHandle | undefined {
 
 /** The local address as one packed member (native/member_table.h). */
 export function packBind(bind: SenderConfig['bind']): Uint8Array {
-  const packed = new Uint8Array(MEMBER_BYTES);
-  packEndpoint(parseEndpoint(bind, undefined, 'options.bind'), packed, 0);
-  return packed;
+  return packOne(parseEndpoint(bind, undefined, 'options.bind'));
 }
+
 
 function checkBoolean(value: unknown, name: string): number {
   if (typeof value !== 'boolean') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a boolean, received ${received(value)}`);
@@ -47,9 +46,7 @@ function packInterface(value: unknown): Uint8Array {
   if (family !== 'IPv4' && !address.startsWith('::%')) {
     throw argError('ERR_INVALID_ARG_VALUE', `${name} must be an IPv4 address or '::%N' (N: an interface index), received ${received(address)}`);
   }
-  const packed = new Uint8Array(MEMBER_BYTES);
-  packEndpoint({ address, family, port: 0 }, packed, 0);
-  return packed;
+  return packOne({ address, family, port: 0 });
 }
 
 /** The socket options given (others keep the kernel's defaults), checked. */

@@ -6,7 +6,7 @@ void JsLink::Attach(const Napi::CallbackInfo& info, const char* resourceName) {
   // Defined, not assigned: an assignment would run a 'notify' setter the
   // object inherits (a polluted Object.prototype), user code handed this
   // half-built object, whose methods are not safe before the constructor ends.
-  info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value("notify", info[1], napi_writable));
+  info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value("notify", info[1], napi_default));
   notify_ = Napi::Weak(info[1].As<Napi::Function>());
   mailbox_ = Napi::Persistent(info[2].As<Napi::Float64Array>());
   mailboxData_ = info[2].As<Napi::Float64Array>().Data();

@@ -180,6 +180,38 @@ test('an argument error quotes at most 60 characters of what it received, contro
   assert.throws(() => new Sender({ zeroCopy: { toString() { throw new Error('user code ran'); } } }), (e) => e.code === 'ERR_INVALID_ARG_VALUE' && e.message.endsWith('received an object'));
 });
 
+test('exotic arguments: a revoked Proxy is described, not touched (a coded error); a Proxy whose prototype chain is a cycle ends; a get-only Proxy is a target', () => {
+  const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+  revoke();
+  for (const make of [() => new Group([{ address: '127.0.0.1', port: revoked }]), () => new Group().has(revoked), () => new Sender({ ttl: revoked }), () => new Sender({ zeroCopy: revoked })]) {
+    assert.throws(make, (e) => /^ERR_/.test(e.code) && e.message.endsWith('received an object'));
+  }
+  const read = (t, key) => ({ address: '127.0.0.1', port: rx.sockets[0].address().port })[key];
+  const cycle = new Proxy({}, { get: read, getPrototypeOf: () => cycle });
+  assert.is(new Group([cycle]).size, 1, 'read as given: the walk stops, and Object.prototype has neither key');
+  assert.is(new Group([new Proxy({}, { get: read })]).size, 1);
+});
+
+test('a resizable payload grown by a getter after it was checked: the datagram is the bytes checked', async () => {
+  const buffer = new ArrayBuffer(100, { maxByteLength: 200000 });
+  new Uint8Array(buffer).fill(3);
+  const report = await sender.sendGroup(group(), buffer, { get zeroCopy() { buffer.resize(150000); return false; } });
+  assert.is(report.bytes, 200);
+  await rx.waitFor(2);
+  assert.equal(rx.messages[0].map((m) => m.length), [100]);
+});
+
+test('of a call\'s views, the one detached is named, not an empty one over a resizable buffer before it', async () => {
+  const empty = new Uint8Array(new ArrayBuffer(8, { maxByteLength: 16 }), 0, 0);
+  const suffix = [new Uint8Array(4), new Uint8Array(4)];
+  const later = [suffix[0]];
+  Object.defineProperty(later, 1, { get() { structuredClone(suffix[0].buffer, { transfer: [suffix[0].buffer] }); return suffix[1]; }, enumerable: true });
+  const error = await sender.sendGroup(group(), empty, { suffix: later }).catch((e) => e);
+  assert.is(error.code, 'ERR_INVALID_ARG_VALUE');
+  assert.match(error.message, /^options\.suffix\[0\] was detached/);
+  assert.is(rx.total, 0);
+});
+
 test('an object made from a buffer\'s prototype is no buffer: ERR_INVALID_ARG_TYPE, nothing sent', async () => {
   await rejectsWith(() => sender.sendGroup(group(), Object.create(ArrayBuffer.prototype)), TypeError, 'ERR_INVALID_ARG_TYPE', assert);
   await rejectsWith(() => sender.sendGroup(group(), 'x', { prefix: [Object.create(Uint8Array.prototype), Buffer.from('b')] }), TypeError, 'ERR_INVALID_ARG_TYPE', assert);

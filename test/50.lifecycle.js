@@ -3,7 +3,7 @@ const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { execFileSync, spawn } = require('node:child_process');
 const dgram = require('node:dgram');
-const { getEventListeners } = require('node:events');
+const { getEventListeners, once } = require('node:events');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
@@ -118,16 +118,18 @@ test('terminating a worker with a live sender neither crashes nor hangs the proc
 
 // In a worker being terminated every call into JavaScript throws, also the
 // native constructor's own (it defines the object's 'notify'): what it
-// opened before must close. Terminations land inside a constructor now and
-// then (before the fix 3 of 40 Senders leaked a socket, and a Relay's
-// handles aborted the process); with the fix none may leak.
+// opened before must close. A stress check: terminations land inside a
+// constructor now and then (without the fix 3 of 40 Senders leaked a
+// socket, and a Relay's handles aborted the process); none may leak. The
+// same path is taken deterministically where no thread can start (below).
 test('workers terminated while they make Senders and Relays: no descriptor leaks, no crash', async () => {
   const openFds = () => fs.readdirSync('/proc/self/fd').length;
   for (const [kind, workers] of [['sender', 40], ['threads', 20], ['relay', 40]]) {
     const before = openFds();
     for (let i = 0; i < workers; i++) {
       const worker = new Worker(path.join(__dirname, 'fixtures', 'construct-loop.js'), { workerData: { kind } });
-      await new Promise((resolve) => worker.once('message', resolve));
+      // Rejects if the worker fails before it starts (its 'error').
+      await once(worker, 'message');
       await new Promise((resolve) => setTimeout(resolve, i % 5));
       await worker.terminate();
     }
@@ -141,13 +143,14 @@ test('workers terminated while they make Senders and Relays: no descriptor leaks
 test('a \'notify\' setter on Object.prototype is not run by the native constructors', async () => {
   let ran = 0;
   Object.defineProperty(Object.prototype, 'notify', { set() { ran++; this.close(); }, configurable: true });
+  const made = [];
   try {
-    const made = [new Sender(), new Sender({ threads: 2 }), new Relay({ listen: '127.0.0.1:0', allow: 'any', group: new Group([]) })];
+    made.push(new Sender(), new Sender({ threads: 2 }), new Relay({ listen: '127.0.0.1:0', allow: 'any', group: new Group([]) }));
     const report = await made[0].sendGroup(new Group(rx.targets), 'after the setter');
     assert.is(report.sent, 3);
-    await Promise.all(made.map((one) => one.close()));
   } finally {
     delete Object.prototype.notify;
+    await Promise.all(made.map((one) => one.close()));
   }
   assert.is(ran, 0);
   await rx.waitFor(3);

@@ -2,7 +2,7 @@
 // address alone, for --allow), IP literals only, and which of them a socket
 // on --listen can meet. Errors say what is wrong, without naming whose.
 import { isIPv4, isIPv6 } from 'node:net';
-import { Endpoint, Family, MEMBER_BYTES, checkAddress, packEndpoint } from '../address';
+import { Endpoint, Family, checkAddress, packOne } from '../address';
 import { quoted } from '../errors';
 
 /** What a --listen address can reach: IPv4 only, IPv6 only, or both ('::'). */
@@ -29,9 +29,7 @@ export function show(address: string, port: number, family: Family): string {
 
 /** The packed endpoint as hex: a Target's key. */
 export function endpointKey(endpoint: Endpoint): string {
-  const packed = new Uint8Array(MEMBER_BYTES);
-  packEndpoint(endpoint, packed, 0);
-  return Buffer.from(packed).toString('hex');
+  return Buffer.from(packOne(endpoint)).toString('hex');
 }
 
 /** The address and the port's text (undefined when none is written) of '1.2.3.4:5', '[v6]:5' or an address. */
