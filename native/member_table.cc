@@ -7,12 +7,17 @@ namespace sendgroup {
 
 namespace {
 
-void ToV4(const uint8_t* member, uint16_t portBe, Destination& d) {
+void ToV4(const uint8_t* address, uint16_t portBe, Destination& d) {
   d.v4 = {};
   d.v4.sin_family = AF_INET;
   d.v4.sin_port = portBe;
-  std::memcpy(&d.v4.sin_addr, member + 8, 4);
+  std::memcpy(&d.v4.sin_addr, address, 4);
   d.len = sizeof(sockaddr_in);
+}
+
+bool IsV4Mapped(const uint8_t* address) {
+  static const uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::memcmp(address, kPrefix, 12) == 0;
 }
 
 void ToV6(const uint8_t* member, uint16_t portBe, bool mapped, Destination& d) {
@@ -59,8 +64,11 @@ bool ParseDestinations(const uint8_t* table, size_t count, int socketFamily, std
     std::memcpy(&portBe, member + 2, 2);
     Destination& d = out[i];
     if (member[0] == 4) {
-      if (socketFamily == AF_INET) ToV4(member, portBe, d);
+      if (socketFamily == AF_INET) ToV4(member + 8, portBe, d);
       else ToV6(member, portBe, true, d);
+    } else if (member[0] == 6 && socketFamily == AF_INET && IsV4Mapped(member + 8)) {
+      // ::ffff:a.b.c.d is that IPv4 address, which an IPv4 socket reaches.
+      ToV4(member + 8 + 12, portBe, d);
     } else if (member[0] == 6) {
       ToV6(member, portBe, false, d);
       // An IPv4 socket cannot reach an IPv6 member; say so per member.

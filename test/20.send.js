@@ -154,13 +154,15 @@ test('sendGroup() shares one lazily created sender', async () => {
   assert.is(v6.messages[0][0].toString(), 'shared');
 });
 
-test('a sender bound to IPv4 reports IPv6 members as EAFNOSUPPORT and sends the rest', async () => {
+test('a sender bound to IPv4 reports IPv6 members as EAFNOSUPPORT and sends the rest, an IPv4-mapped member as the IPv4 address it is', async () => {
   const ipv4Only = new Sender({ bind: { address: '127.0.0.1' } });
-  const report = await ipv4Only.sendGroup(new Group([v6.targets[0], v4.targets[0]]), 'v4 only');
-  await v4.waitFor(1);
-  assert.is(report.sent, 1);
-  assert.is(report.errors[0].code, 'EAFNOSUPPORT');
+  const mapped = { address: '::ffff:127.0.0.1', port: v4.sockets[1].address().port };
+  const report = await ipv4Only.sendGroup(new Group([v6.targets[0], v4.targets[0], mapped]), 'v4 only');
+  await v4.waitFor(2);
+  assert.is(report.sent, 2);
+  assert.equal(report.errors.map((e) => [e.address, e.code]), [['::1', 'EAFNOSUPPORT']]);
   assert.is(v4.messages[0][0].toString(), 'v4 only');
+  assert.is(v4.messages[1][0].toString(), 'v4 only');
   await ipv4Only.close();
 });
 
