@@ -38,7 +38,7 @@ export function received(value: unknown): string {
 }
 
 /** Array.isArray, false where it would throw (a revoked Proxy). */
-export function isArray(value: unknown): boolean {
+export function isArray(value: unknown): value is unknown[] {
   try {
     return Array.isArray(value);
   } catch {

@@ -3,7 +3,7 @@
 // option is read once: the addon gets fresh values, never the user's objects.
 import { Socket } from 'node:dgram';
 import { types } from 'node:util';
-import { argError, received } from './errors';
+import { argError, isArray, received } from './errors';
 import { readGiven } from './given';
 import { addon, NativeExtras, NativeSocketOptions } from './native';
 import { parseSocketOptions } from './socket';
@@ -170,7 +170,7 @@ const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(Object.creat
 /** A plain copy of an options object: each known key read once, unknown own keys refused, keys only Object.prototype has ignored. */
 export function readObject(value: unknown, name: string, keys: readonly string[]): Readonly<Record<string, unknown>> {
   if (value === undefined) return NO_OPTIONS;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (typeof value !== 'object' || value === null || isArray(value)) {
     throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an object, received ${received(value)}`);
   }
   for (const key of Object.keys(value)) {
@@ -333,7 +333,7 @@ const NO_EXTRAS: ParsedExtras = Object.freeze({ extras: undefined, longest: 0, b
 /** A fresh array or { data, stride } of checked values, the longest entry, and their bytes when checked. */
 function parseExtras(value: unknown, name: string, count: number): ParsedExtras {
   if (value === undefined) return NO_EXTRAS;
-  if (Array.isArray(value)) {
+  if (isArray(value)) {
     const length = value.length;
     if (length !== count) throw argError('ERR_OUT_OF_RANGE', `${name} has ${length} entries for ${count} members`);
     const parts: Uint8Array[] = new Array(length);

@@ -5,7 +5,7 @@ import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Endpoint, Family, MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
-import { argError, closedError, describeErrno, received, systemError } from './errors';
+import { argError, closedError, describeErrno, isArray, received, systemError } from './errors';
 import { Group, GroupChange, isGroup, observeChanges, takeSnapshot } from './group';
 import { Mailbox } from './mailbox';
 import { addon, forAddon, NativeRelay } from './native';
@@ -99,7 +99,7 @@ function packAllow(allow: unknown): { allow: Uint8Array; allowCount: number; all
     const meant = allow.trim().toLowerCase() === 'any' ? "'any'" : isSource(allow) ? `['${allow}']` : `an array of ${SOURCE_FORMS}`;
     throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources or 'any', received the string ${received(allow)} (did you mean ${meant}?)`);
   }
-  if (!Array.isArray(allow)) {
+  if (!isArray(allow)) {
     throw argError('ERR_INVALID_ARG_TYPE', `options.allow must be an array of sources (${SOURCE_FORMS}) or 'any', received ${received(allow)}`);
   }
   // Copied once, by index: the list checked is the list used (an

@@ -218,15 +218,33 @@ bool Relay::IsItself(const HostPort& a) {
   return IsUnspecified(self_) ? IsHostAddress(a) : SameAddress(a, self_);
 }
 
-// Received before close() stopped the receive: forwarded like the rest.
 // A datagram from the relay itself is one it sent to a broadcast or
 // multicast member on its own port, which its wildcard-bound socket
-// receives too: forwarded, it would come round again, forever. The
-// source is checked before the allow list and the length, so a stranger's
-// oversized datagram counts as not allowed.
+// receives too: forwarded, it would come round again, forever. A source of
+// 0.0.0.0 is this host sending before it had an address to send from. In a
+// tree of relays on one port number every datagram comes from the relay's
+// own port: the last source found to be another is remembered for a
+// second, so those cost a comparison, not the host's address list.
+bool Relay::IsLooped(const HostPort& source) {
+  if (source.portBe != self_.portBe) return false;
+  if (IsUnspecified(source)) return true;
+  auto now = std::chrono::steady_clock::now();
+  if (source.family == lastOther_.family && std::memcmp(source.address, lastOther_.address, 16) == 0 &&
+      now - lastOtherAt_ < std::chrono::seconds(1)) {
+    return false;
+  }
+  if (IsItself(source)) return true;
+  lastOther_ = source;
+  lastOtherAt_ = now;
+  return false;
+}
+
+// Received before close() stopped the receive: forwarded like the rest.
+// The source is checked before the allow list and the length, so a
+// stranger's oversized datagram counts as not allowed.
 void Relay::OnDatagram(const Datagram& d) {
   HostPort source = HostPortOf(d.from);
-  bool looped = IsItself(source);
+  bool looped = IsLooped(source);
   bool allowed = Allowed(source);
   bool truncated = d.truncated || d.length > maxDatagram_;
   Transmit tx;

@@ -63,6 +63,8 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   void RefuseItself(Destination& member);
   // Whether an address and port is the relay's own socket (from any thread).
   bool IsItself(const HostPort& address);
+  // Whether a datagram's source is the relay itself (OnDatagram's thread).
+  bool IsLooped(const HostPort& source);
   bool IsHostAddress(const HostPort& address);
   // On the relay's thread: its backend's results, and a wake-up here when
   // there are records for JavaScript.
@@ -110,6 +112,8 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   size_t zeroCopyMinBytes_ = 0;
   uint32_t nextToken_ = 1;
   uint32_t sendsSinceResults_ = 0;  // on whichever thread forwards
+  HostPort lastOther_;  // IsLooped's: on whichever thread forwards
+  std::chrono::steady_clock::time_point lastOtherAt_;
   Outbox outbox_;
   bool closing_ = false;
   bool released_ = false;

@@ -14,6 +14,9 @@ namespace sendgroup {
 
 namespace {
 
+constexpr unsigned kCancelRounds = 40;
+constexpr unsigned kCancelWaitMs = 50;
+
 enum Tag : uint64_t {
   kCommands = UringReceiver::kFirstOwnerTag,
   kSendRing,
@@ -225,14 +228,16 @@ void RelayThread::Close() {
 // own work queue, and until then a poll on the socket holds it: close()
 // would resolve with the port still bound (a relay made again on it failed
 // EADDRINUSE). Cancelled here, each poll's last completion is reaped, which
-// frees the request and its hold on the file. A full SQ leaves it to the exit.
+// frees the request and its hold on the file. A full SQ, or completions
+// that do not come within the bound (as UringBackend::Drain's), leave it
+// to the exit.
 void RelayThread::CancelPolls() {
   for (uint64_t tag : {kCommands, kSendRing, kSocketErrors, kSocketRoom}) {
     if (*Polled(tag) && !uringReceiver_->Cancel(tag)) return;
   }
   auto armed = [this] { return commandsPolled_ || ringPolled_ || errorsPolled_ || roomPolled_; };
-  while (armed()) {
-    uringReceiver_->Wait([this](const io_uring_cqe& cqe) {
+  for (unsigned round = 0; armed() && round < kCancelRounds; ++round) {
+    uringReceiver_->WaitAtMost(kCancelWaitMs, [this](const io_uring_cqe& cqe) {
       if (!(cqe.flags & IORING_CQE_F_MORE)) *Polled(cqe.user_data) = false;
     });
   }

@@ -216,6 +216,11 @@ void UringReceiver::Wait(const OnOwnerCqe& onOwner) {
   Reap(onOwner);
 }
 
+void UringReceiver::WaitAtMost(unsigned timeoutMs, const OnOwnerCqe& onOwner) {
+  ring_.WaitCqe(timeoutMs);
+  Reap(onOwner);
+}
+
 void UringReceiver::Reap(const OnOwnerCqe& onOwner) {
   ring_.Reap([&](const io_uring_cqe& cqe) {
     if (cqe.user_data < kFirstOwnerTag) OnCqe(cqe);

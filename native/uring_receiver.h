@@ -44,6 +44,8 @@ class UringReceiver : public Receiver {
   // Submits, sleeps until something completes, delivers the datagrams and
   // hands the owner's completions to onOwner; then OnBurst.
   void Wait(const OnOwnerCqe& onOwner);
+  // The same, sleeping at most timeoutMs (teardown: never forever).
+  void WaitAtMost(unsigned timeoutMs, const OnOwnerCqe& onOwner);
 
  private:
   bool SetUpBuffers();

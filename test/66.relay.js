@@ -506,6 +506,21 @@ test('close() gives the port back: a relay made again on it at once binds, 100 t
   }
 });
 
+// In a tree of relays on one port number each datagram comes from the
+// relay's own port: another address's is forwarded, not taken for its own.
+test('a source on another address using the relay\'s own port number is forwarded, every datagram, none counted as looped', async () => {
+  const probeSocket = await source();
+  const port = probeSocket.port;
+  probeSocket.close();
+  const relay = relayOf({ listen: `127.0.0.1:${port}`, allow: ['127.0.0.2'], group: new Group([rx.targets[0]]) });
+  const upstream = await source('127.0.0.2', port);
+  for (let seq = 0; seq < 50; seq++) await upstream.sendTo(relay, datagram(seq));
+  await until(() => rx.messages[0].length === 50, () => JSON.stringify(relay.stats()));
+  assert.equal(rx.messages[0].map((m) => check(m).seq), range(0, 50));
+  assert.is(relay.stats().dropped.looped, 0);
+  await relay.close();
+});
+
 // In a namespace of its own: 10.9.9.9/24 on its loopback, with a broadcast
 // address and a route for multicast.
 const looping = privateNetwork(['ip link set lo up', 'ip addr add 10.9.9.9/24 brd + dev lo', 'ip link set lo multicast on',
