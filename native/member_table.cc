@@ -53,6 +53,7 @@ HostPort HostPortOf(const sockaddr* address) {
   out.family = mapped ? 4 : 6;
   out.portBe = v6->sin6_port;
   std::memcpy(out.address, v6->sin6_addr.s6_addr + (mapped ? 12 : 0), mapped ? 4 : 16);
+  if (IN6_IS_ADDR_LINKLOCAL(&v6->sin6_addr)) out.scope = v6->sin6_scope_id;
   return out;
 }
 

@@ -32,6 +32,9 @@ struct HostPort {
   int family = 0;  // 4 or 6
   uint16_t portBe = 0;
   uint8_t address[16] = {};
+  // A link-local address's interface (link-local addresses are unique per
+  // link only); 0 for any other address, or one written without a zone.
+  uint32_t scope = 0;
 };
 
 HostPort HostPortOf(const sockaddr* address);

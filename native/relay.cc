@@ -26,6 +26,7 @@ std::vector<HostPort> ReadAllowed(const uint8_t* packed, uint32_t count) {
     out[i].family = entry[0];
     std::memcpy(&out[i].portBe, entry + 2, 2);
     std::memcpy(out[i].address, entry + 8, 16);
+    std::memcpy(&out[i].scope, entry + 4, 4);
     // Sources are matched as IPv4 when the socket sees them v4-mapped
     // (Allowed), so an entry written v4-mapped ('::ffff:10.0.0.1') is one too.
     in6_addr v6;  // the packed bytes are not aligned for in6_addr
@@ -154,8 +155,11 @@ bool IsUnspecified(const HostPort& a) {
   return std::memcmp(a.address, kZero, 16) == 0;
 }
 
+// A link-local address written without a zone (scope 0) is the same on
+// every link; with zones, only on the same one.
 bool SameAddress(const HostPort& a, const HostPort& b) {
-  return a.family == b.family && std::memcmp(a.address, b.address, 16) == 0;
+  return a.family == b.family && std::memcmp(a.address, b.address, 16) == 0 &&
+         (a.scope == b.scope || a.scope == 0 || b.scope == 0);
 }
 
 bool IsLoopback(const HostPort& a) {
@@ -175,15 +179,15 @@ bool Relay::Allowed(const HostPort& source) const {
   return false;
 }
 
-// The interfaces' addresses (getifaddrs), read again when a second old, so
-// a member added after an address came up is judged by it. Not bind(): with
-// ip_nonlocal_bind, or for a multicast address, a socket binds to addresses
-// that are not this host's.
-bool Relay::IsHostAddress(const HostPort& to) {
+// The interfaces' addresses (getifaddrs), read again when older than
+// maxAge, so a member added after an address came up is judged by it. Not
+// bind(): with ip_nonlocal_bind, or for a multicast address, a socket binds
+// to addresses that are not this host's.
+bool Relay::IsHostAddress(const HostPort& to, std::chrono::milliseconds maxAge) {
   if (IsLoopback(to)) return true;
   std::lock_guard<std::mutex> lock(hostAddressesMutex_);
   auto now = std::chrono::steady_clock::now();
-  if (now - hostAddressesAt_ > std::chrono::seconds(1)) {
+  if (now - hostAddressesAt_ > maxAge) {
     hostAddresses_.clear();
     ifaddrs* list = nullptr;
     if (getifaddrs(&list) == 0) {
@@ -210,12 +214,12 @@ void Relay::RefuseItself(Destination& member) {
   if (member.err) return;
   HostPort to = HostPortOf(&member.sa);
   if (to.portBe != self_.portBe) return;
-  if (IsUnspecified(to) || IsItself(to)) member.err = ELOOP;
+  if (IsUnspecified(to) || IsItself(to, std::chrono::seconds(1))) member.err = ELOOP;
 }
 
-bool Relay::IsItself(const HostPort& a) {
+bool Relay::IsItself(const HostPort& a, std::chrono::milliseconds maxAge) {
   if (a.portBe != self_.portBe) return false;
-  return IsUnspecified(self_) ? IsHostAddress(a) : SameAddress(a, self_);
+  return IsUnspecified(self_) ? IsHostAddress(a, maxAge) : SameAddress(a, self_);
 }
 
 // A datagram from the relay itself is one it sent to a broadcast or
@@ -223,17 +227,19 @@ bool Relay::IsItself(const HostPort& a) {
 // receives too: forwarded, it would come round again, forever. A source of
 // 0.0.0.0 is this host sending before it had an address to send from. In a
 // tree of relays on one port number every datagram comes from the relay's
-// own port: the last source found to be another is remembered for a
-// second, so those cost a comparison, not the host's address list.
+// own port: the last source found to be another is remembered, so those
+// cost a comparison, not the host's address list. Both that and the list
+// are at most kLoopCheckAge old: an address this host takes is seen as its
+// own within twice that (a loop through it runs that long at most).
 bool Relay::IsLooped(const HostPort& source) {
   if (source.portBe != self_.portBe) return false;
   if (IsUnspecified(source)) return true;
   auto now = std::chrono::steady_clock::now();
-  if (source.family == lastOther_.family && std::memcmp(source.address, lastOther_.address, 16) == 0 &&
-      now - lastOtherAt_ < std::chrono::seconds(1)) {
+  if (source.family == lastOther_.family && source.scope == lastOther_.scope &&
+      std::memcmp(source.address, lastOther_.address, 16) == 0 && now - lastOtherAt_ < kLoopCheckAge) {
     return false;
   }
-  if (IsItself(source)) return true;
+  if (IsItself(source, kLoopCheckAge)) return true;
   lastOther_ = source;
   lastOtherAt_ = now;
   return false;

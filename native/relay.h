@@ -61,11 +61,13 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   // A member the relay would send to itself (see relay.cc): marked failed
   // with ELOOP instead, since every datagram would come back forever.
   void RefuseItself(Destination& member);
-  // Whether an address and port is the relay's own socket (from any thread).
-  bool IsItself(const HostPort& address);
+  // Whether an address and port is the relay's own socket (from any
+  // thread), judged by the host's addresses as read at most maxAge ago.
+  bool IsItself(const HostPort& address, std::chrono::milliseconds maxAge);
   // Whether a datagram's source is the relay itself (OnDatagram's thread).
   bool IsLooped(const HostPort& source);
-  bool IsHostAddress(const HostPort& address);
+  bool IsHostAddress(const HostPort& address, std::chrono::milliseconds maxAge);
+  static constexpr std::chrono::milliseconds kLoopCheckAge{100};
   // On the relay's thread: its backend's results, and a wake-up here when
   // there are records for JavaScript.
   void CollectOnThread(Backend& backend);
