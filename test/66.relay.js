@@ -11,12 +11,12 @@
 // with io_uring and threads: 0 it forwards while this thread is blocked.
 const { test } = require('uvu');
 const assert = require('uvu/assert');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Group, Relay, probe } = require('..');
-const { openReceivers, privateNetwork, shuffle, testUnless } = require('./_helpers');
+const { onLines, openReceivers, privateNetwork, shuffle, testUnless } = require('./_helpers');
 const { build, check } = require('./fixtures/link-datagram');
 
 const DEADLINE_MS = 20000;
@@ -530,6 +530,39 @@ testUnless(test, looping.missing, '66.relay looped')('a broadcast or multicast m
   // Before, one datagram went round some 120,000 times a second until close().
   for (const kind of ['broadcast', 'multicast']) {
     assert.equal(result[kind], { seen: [true, true], received: 4, forwarded: 2, sends: 2, looped: 2, notAllowed: 0 }, kind);
+  }
+});
+
+// Link-local addresses are unique per link only: the relay's host has
+// fe80::1 on another link than the upstream's fe80::1. Before, every
+// datagram of that upstream was taken for the relay's own (looped).
+const linkLocalMissing = process.getuid() !== 0 ? 'not root' : undefined;
+testUnless(test, linkLocalMissing, '66.relay link-local')('an upstream whose link-local address this host also has, on another link, is forwarded: every datagram, none looped', async () => {
+  const [r, u] = [`sgtest-llr-${process.pid}`, `sgtest-llu-${process.pid}`];
+  const ip = (...args) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const fixture = path.join(__dirname, 'fixtures', 'relay-link-local.js');
+  ip('netns', 'add', r);
+  ip('netns', 'add', u);
+  try {
+    ip('link', 'add', 'vr', 'netns', r, 'type', 'veth', 'peer', 'name', 'vu', 'netns', u);
+    ip('link', 'add', 'x0', 'netns', r, 'type', 'veth', 'peer', 'name', 'x1', 'netns', r);
+    for (const [ns, dev, addresses] of [[r, 'x0', ['fe80::1/64']], [r, 'x1', []], [r, 'vr', ['fe80::2/64', 'fd00::2/64']], [u, 'vu', ['fe80::1/64', 'fd00::1/64']]]) {
+      for (const address of addresses) ip('-n', ns, 'addr', 'add', address, 'dev', dev, 'nodad');
+      ip('-n', ns, 'link', 'set', dev, 'up');
+    }
+    ip('-n', r, 'link', 'set', 'lo', 'up');
+    ip('-n', u, 'link', 'set', 'lo', 'up');
+    const relay = spawn('ip', ['netns', 'exec', r, process.execPath, fixture, 'relay'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = [];
+    onLines(relay.stdout, (line) => lines.push(line));
+    const ended = new Promise((resolve) => relay.on('exit', resolve));
+    await until(() => lines.length > 0, () => 'the relay never said ready');
+    const upstream = JSON.parse(execFileSync('ip', ['netns', 'exec', u, process.execPath, fixture, 'upstream'], { encoding: 'utf8', timeout: DEADLINE_MS }).trim());
+    await ended;
+    assert.equal(JSON.parse(lines[1]), { received: 20, forwarded: 20, sends: 20, looped: 0, notAllowed: 0 });
+    assert.is(upstream.got, 20);
+  } finally {
+    for (const ns of [r, u]) execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
   }
 });
 
