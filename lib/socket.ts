@@ -33,7 +33,6 @@ export function packBind(bind: SenderConfig['bind']): Uint8Array {
   return packOne(parseEndpoint(bind, undefined, 'options.bind'));
 }
 
-
 function checkBoolean(value: unknown, name: string): number {
   if (typeof value !== 'boolean') throw argError('ERR_INVALID_ARG_TYPE', `${name} must be a boolean, received ${received(value)}`);
   return value ? 1 : 0;

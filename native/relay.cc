@@ -155,11 +155,14 @@ bool IsUnspecified(const HostPort& a) {
   return std::memcmp(a.address, kZero, 16) == 0;
 }
 
+bool SameBytes(const HostPort& a, const HostPort& b) {
+  return a.family == b.family && std::memcmp(a.address, b.address, 16) == 0;
+}
+
 // A link-local address written without a zone (scope 0) is the same on
 // every link; with zones, only on the same one.
 bool SameAddress(const HostPort& a, const HostPort& b) {
-  return a.family == b.family && std::memcmp(a.address, b.address, 16) == 0 &&
-         (a.scope == b.scope || a.scope == 0 || b.scope == 0);
+  return SameBytes(a, b) && (a.scope == b.scope || a.scope == 0 || b.scope == 0);
 }
 
 bool IsLoopback(const HostPort& a) {
@@ -235,8 +238,7 @@ bool Relay::IsLooped(const HostPort& source) {
   if (source.portBe != self_.portBe) return false;
   if (IsUnspecified(source)) return true;
   auto now = std::chrono::steady_clock::now();
-  if (source.family == lastOther_.family && source.scope == lastOther_.scope &&
-      std::memcmp(source.address, lastOther_.address, 16) == 0 && now - lastOtherAt_ < kLoopCheckAge) {
+  if (SameBytes(source, lastOther_) && source.scope == lastOther_.scope && now - lastOtherAt_ < kLoopCheckAge) {
     return false;
   }
   if (IsItself(source, kLoopCheckAge)) return true;
