@@ -15,8 +15,12 @@ export interface MailboxHandler {
 export class Mailbox {
   /** Written by the addon: RECORDS records of DOUBLES numbers; then a call's numbers, written by writeCall(). */
   readonly numbers = new Float64Array(CALL_AT + CALL_FIELDS);
-  /** Record i's attachment, where its kind has one. */
-  readonly attachments: unknown[] = [];
+  /**
+   * Record i's attachment, where its kind has one. Every slot is an own
+   * property from the start (Array.from defines them), so the addon's
+   * writes never reach a setter a polluted Array.prototype has for an index.
+   */
+  readonly attachments: unknown[] = Array.from({ length: RECORDS }, () => undefined);
 
   constructor(private readonly handler: MailboxHandler) {}
 

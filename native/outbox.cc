@@ -67,7 +67,9 @@ void CheckConstructorArgs(const Napi::CallbackInfo& info, const char* signature)
 uint32_t Outbox::Write(Napi::Env env, double* mailbox, Napi::Array attachments) {
   uint32_t n = 0;
   for (; n < kMailboxRecords && !records_.empty(); ++n) {
-    Record& r = records_.front();
+    // Taken off first: nothing of records_ is held while N-API runs.
+    Record r = std::move(records_.front());
+    records_.pop_front();
     double* at = mailbox + size_t(n) * kRecordDoubles;
     at[0] = double(r.kind);
     at[1] = r.token;
@@ -79,7 +81,6 @@ uint32_t Outbox::Write(Napi::Env env, double* mailbox, Napi::Array attachments) 
     } else if (!r.text.empty()) {
       attachments.Set(n, Napi::String::New(env, r.text));
     }
-    records_.pop_front();
   }
   return n;
 }

@@ -156,6 +156,44 @@ test('a \'notify\' setter on Object.prototype is not run by the native construct
   await rx.waitFor(3);
 });
 
+// Results reach JavaScript as records with attachments (a failed call's
+// errors, an unreachable member's address) that the addon writes into an
+// array: index setters on a polluted Array.prototype are never run there
+// (before, one that called close() ran inside that write and crashed the
+// process with a SIGSEGV).
+test('index setters on Array.prototype are not run by result delivery, also when they would close', async () => {
+  let ran = 0;
+  let closeFrom;
+  const setterFor = (index) => ({
+    // Stores as an ordinary assignment would, so other code keeps working;
+    // a result's attachment (its errors) makes it close the sender.
+    set(value) {
+      Object.defineProperty(this, index, { value, writable: true, enumerable: true, configurable: true });
+      if (value instanceof Int32Array) {
+        ran++;
+        closeFrom?.close();
+      }
+    },
+    configurable: true,
+  });
+  for (const index of ['0', '1']) Object.defineProperty(Array.prototype, index, setterFor(index));
+  const sender = new Sender({ bind: { address: '127.0.0.1' } });
+  closeFrom = sender;
+  let report;
+  try {
+    // An IPv6 member of an IPv4 socket fails at once: its error is an attachment.
+    report = await sender.sendGroup(['[::1]:9', rx.targets[0], '[::1]:11'], 'with setters');
+  } finally {
+    for (const index of ['0', '1']) delete Array.prototype[index];
+    await sender.close();
+  }
+  assert.is(ran, 0);
+  assert.equal([report.sent, report.failed], [1, 2]);
+  assert.equal(report.errors.map((e) => [e.address, e.port, e.code]), [['::1', 9, 'EAFNOSUPPORT'], ['::1', 11, 'EAFNOSUPPORT']]);
+  await rx.waitFor(1);
+  assert.equal(rx.messages[0].map(String), ['with setters']);
+});
+
 test('an idle sender does not keep the process alive', () => {
   const out = execFileSync(process.execPath, [path.join(__dirname, 'fixtures', 'idle-exit.js'), rx.targets[0]], { encoding: 'utf8', timeout: 20000 });
   assert.is(out.trim(), '1');
