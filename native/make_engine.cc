@@ -76,11 +76,23 @@ void AddInline(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Soc
   engine.SendInline(std::move(small), twin.fd, spec.inlineBelow);
 }
 
+// The probe's small ring can be set up where the workers' are refused
+// (RLIMIT_MEMLOCK): then 'auto' sends with sendmmsg, as without threads.
 std::unique_ptr<Engine> MakeThreaded(Napi::Env env, uv_loop_t* loop, const EngineSpec& spec, const Socket& socket,
                                      const WorkerConfig& config, std::shared_ptr<SlotPool> pool, Engine::Notify notify) {
   auto engine = std::make_unique<ThreadedEngine>(loop, WorkerSockets(env, spec, socket), config, pool, notify);
   if (int err = engine->StartErrno()) ThrowSyscallError(env, "pthread_create", err);
-  if (int err = engine->SetupErrno()) ThrowSyscallError(env, "io_uring_setup", err);
+  if (int err = engine->SetupErrno()) {
+    const std::string syscall = engine->SetupSyscall();
+    engine.reset();  // its workers end and close their sockets
+    if (syscall != "io_uring_setup" || config.backend != "io_uring" || spec.backend != "auto") {
+      ThrowSyscallError(env, syscall.c_str(), err);
+    }
+    WorkerConfig fallback = config;
+    fallback.backend = "sendmmsg";
+    fallback.ioUringErrno = err;
+    return MakeThreaded(env, loop, spec, socket, fallback, std::move(pool), std::move(notify));
+  }
   if (spec.inlineBelow) AddInline(env, loop, spec, socket, config, std::move(pool), std::move(notify), *engine);
   return engine;
 }

@@ -58,6 +58,7 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   Napi::Object result = RingFeaturesObject(env, f);
   result.Set("ioUring", f.setupErrno == 0);
   result.Set("ioUringErrno", f.setupErrno);
+  ring.UnregisterBuffers();  // nothing used them
   int gso = GsoErrno();
   result.Set("gso", gso == 0);
   result.Set("gsoErrno", gso);

@@ -72,6 +72,16 @@ Ring::~Ring() {
   if (eventFd_ >= 0) close(eventFd_);
 }
 
+// The kernel gives registered buffers back to the user's RLIMIT_MEMLOCK
+// (counted per user, not per process) only in the ring's exit work, which
+// runs some time after io_uring_queue_exit: a Sender made right after a
+// close() or a probe() was refused its own (fixedBuffers false, measured
+// for up to ~0.5 s; with threads most of the next senders' rings).
+void Ring::UnregisterBuffers() {
+  if (!features_.fixedBuffers || buffersReleased_) return;
+  buffersReleased_ = io_uring_unregister_buffers(&ring_) == 0;
+}
+
 bool Ring::Setup(unsigned entries, bool deferTaskrun) {
   int ret = TrySetup(entries, deferTaskrun);
   // For unprivileged users the rings count against RLIMIT_MEMLOCK on some

@@ -46,6 +46,9 @@ class Ring {
 
   const RingFeatures& Features() const { return features_; }
   int SetupErrno() const { return features_.setupErrno; }
+  // Gives the registered slots back to RLIMIT_MEMLOCK now: only once no
+  // request uses them (older kernels wait for those).
+  void UnregisterBuffers();
   int EventFd() const { return eventFd_; }
   unsigned CqEntries() const { return ring_.cq.ring_entries; }
 
@@ -105,6 +108,7 @@ class Ring {
 
   io_uring ring_{};
   bool ringUp_ = false;
+  bool buffersReleased_ = false;  // UnregisterBuffers; Features() stays as set up
   int eventFd_ = -1;
   RingFeatures features_;
 };

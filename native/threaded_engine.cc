@@ -53,7 +53,7 @@ ThreadedEngine::ThreadedEngine(uv_loop_t* loop, const std::vector<Socket>& socke
       return;
     }
     workers_.push_back(std::move(worker));
-    setupErrno_ = setupErrno_ ? setupErrno_ : workers_.back()->SetupErrno();
+    if (!setupErrno_ && (setupErrno_ = workers_.back()->SetupErrno())) setupSyscall_ = workers_.back()->SetupSyscall();
   }
 }
 

@@ -29,6 +29,7 @@ class ThreadedEngine : public Engine {
   // Check StartErrno() first: a thread could not be started.
   int StartErrno() const { return startErrno_; }
   int SetupErrno() const { return setupErrno_; }
+  const char* SetupSyscall() const { return setupSyscall_; }
   // Calls to fewer than `below` members go to `engine` (inline, on the
   // JavaScript thread, sending through fd, which it now owns) when nothing
   // is in flight on the threads.
@@ -68,6 +69,7 @@ class ThreadedEngine : public Engine {
   uv_async_t* resultsReady_;
   std::vector<std::unique_ptr<Worker>> workers_;
   int setupErrno_ = 0;
+  const char* setupSyscall_ = nullptr;
   int startErrno_ = 0;
   int zeroCopyRefused_ = 0;
   std::vector<double> staleRetries_;  // per worker, as last taken

@@ -40,6 +40,7 @@ UringBackend::UringBackend(int fd, unsigned errorRoom, const RingOptions& option
 }
 
 UringBackend::~UringBackend() {
+  if (Idle()) ring_.UnregisterBuffers();
   // Calls still owned by the kernel after the bounded Drain() are leaked on
   // purpose: freeing them could let a late send read reused memory.
   for (auto& call : table_) {

@@ -113,8 +113,13 @@ bool Worker::SetUp(const WorkerConfig& config) {
   backend_->LimitRounds(kWorkerRoundSends);
   info_ = backend_->Info();
   if (setupErrno_) return false;
-  if (uv_loop_init(&loop_) != 0) {
-    setupErrno_ = EAGAIN;
+  if (int err = uv_loop_init(&loop_)) {
+    setupErrno_ = -err;
+    setupSyscall_ = "uv_loop_init";
+    // libuv (1.46) keeps its epoll descriptor when a later step fails (the
+    // signal pipe, EMFILE): one leaked per worker, with the process already
+    // short of descriptors. Only ENOMEM can fail before it was made.
+    if (err != UV_ENOMEM && uv_backend_fd(&loop_) >= 0) close(uv_backend_fd(&loop_));
     return false;
   }
   loopUp_ = true;

@@ -61,6 +61,8 @@ class Worker {
   // Why the thread could not be started (its socket is closed then), or 0.
   int StartErrno() const { return startErrno_; }
   int SetupErrno() const { return setupErrno_; }
+  // What refused it: "io_uring_setup" or "uv_loop_init".
+  const char* SetupSyscall() const { return setupSyscall_; }
   // As set up; zero-copy refusals arrive with the results.
   BackendInfo Info() const { return info_; }
   void Post(WorkerCommand command);
@@ -86,6 +88,7 @@ class Worker {
   std::condition_variable setUp_;
   bool setUpDone_ = false;
   int setupErrno_ = 0;
+  const char* setupSyscall_ = "io_uring_setup";
   int startErrno_ = 0;
   BackendInfo info_;
   std::deque<WorkerCommand> inbox_;
