@@ -36,6 +36,12 @@ void MmsgReceiver::Return(int slot) {
   Watch();
 }
 
+// No onBurst_: the caller (close()) is not one to call into JavaScript from.
+void MmsgReceiver::TakeWaiting() {
+  for (unsigned calls = 0; calls < kCallsPerTurn && !stopped_ && ReceiveSome(); ++calls) {
+  }
+}
+
 void MmsgReceiver::Stop() {
   stopped_ = true;
   Watch();

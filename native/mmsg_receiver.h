@@ -24,6 +24,7 @@ class MmsgReceiver : public Receiver {
   ~MmsgReceiver() override;
 
   void Return(int slot) override;
+  void TakeWaiting() override;
   void Stop() override;
   bool Receiving() const override { return !stopped_; }
 

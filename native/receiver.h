@@ -29,6 +29,9 @@ class Receiver {
   virtual ~Receiver() = default;
   // The slot may take the next datagram (its sends are done).
   virtual void Return(int slot) = 0;
+  // Before a Stop() that ends a relay in order (close()): what the socket
+  // holds now is received too (as far as slots are free), not discarded.
+  virtual void TakeWaiting() = 0;
   // No more datagrams from now on.
   virtual void Stop() = 0;
   // After Stop(): datagrams may still come (the receive has not ended).

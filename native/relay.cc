@@ -372,7 +372,10 @@ Napi::Value Relay::Take(const Napi::CallbackInfo& info) { return Mail(info.Env()
 Napi::Value Relay::Close(const Napi::CallbackInfo& info) {
   if (!closing_) {
     closing_ = true;
-    if (receiver_) receiver_->Stop();
+    if (receiver_) {
+      receiver_->TakeWaiting();
+      receiver_->Stop();
+    }
     if (thread_) thread_->Stop();
   }
   return Mail(info.Env());
@@ -396,9 +399,11 @@ void Relay::Settle() {
   }
 }
 
+// On the loop, the receive ends with its cancel's last completion, and
+// what it took before is forwarded then (UringReceiver::Stop).
 bool Relay::InFlight() const {
   if (thread_) return !thread_->Ended();
-  return engine_ && !engine_->Idle();
+  return (engine_ && !engine_->Idle()) || (receiver_ && receiver_->Receiving());
 }
 
 void Relay::Notify() {

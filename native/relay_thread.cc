@@ -168,6 +168,7 @@ void RelayThread::TakeRequest() {
   int request = request_.load();
   if (request >= kStop && !stopped_) {
     stopped_ = true;
+    if (request == kStop) receiver_->TakeWaiting();
     receiver_->Stop();
   }
   shut_ = request == kShut;
@@ -219,8 +220,10 @@ void RelayThread::Close() {
   // After a shut the receive may still be armed: what Wait reaped would be
   // forwarded. The ring's exit takes care of it all then.
   if (uringReceiver_ && setupErrno_ == 0 && !uringReceiver_->Receiving()) CancelPolls();
-  receiver_.reset();
+  // The backend first: a batch it still holds gives its slot back to the
+  // receiver as it goes.
   backend_.reset();
+  receiver_.reset();
   ended_.store(true, std::memory_order_release);
 }
 

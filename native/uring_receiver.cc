@@ -133,6 +133,13 @@ void UringReceiver::Return(int slot) {
   }
 }
 
+// DEFER_TASKRUN: the receive's task work runs only when asked; a cancel
+// submitted with it pending would leave those datagrams in the socket.
+// Their CQEs are reaped with the cancel's.
+void UringReceiver::TakeWaiting() {
+  if (armed_ && !stopped_) ring_.Submit();
+}
+
 void UringReceiver::Stop() {
   if (stopped_) return;
   stopped_ = true;

@@ -27,6 +27,7 @@ class UringReceiver : public Receiver {
 
   int SetupErrno() const { return setupErrno_; }
   void Return(int slot) override;
+  void TakeWaiting() override;
   void Stop() override;
   // A receive is armed, or its last completion is not yet reaped.
   bool Receiving() const override { return armed_; }

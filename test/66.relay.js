@@ -506,6 +506,26 @@ test('close() gives the port back: a relay made again on it at once binds, 100 t
   }
 });
 
+// close() receives what the socket already holds, then stops: with threads
+// the receive runs on this thread's loop, which the awaited sends below do
+// not let reach it (before, close() discarded them all with the socket:
+// received 0; without DEFER_TASKRUN they had been taken into buffers and
+// were lost uncounted).
+test('close() right after datagrams arrived forwards every one of them, in order, with threads 0, 1 and 2', async () => {
+  const from = await source();
+  for (const threads of [0, 1, 2]) {
+    rx.reset();
+    const relay = relayOf({ listen: '127.0.0.1:0', allow: [from.target], group: new Group([rx.targets[0], rx.targets[1]]), threads });
+    for (let seq = 0; seq < 8; seq++) await from.sendTo(relay, datagram(seq));
+    await relay.close();
+    const stats = relay.stats();
+    assert.equal([stats.received, stats.forwarded, stats.sends], [8, 8, 16], `threads: ${threads}`);
+    await rx.waitFor(16);
+    assert.equal(seqs(rx.messages[0]), range(0, 8), `threads: ${threads}`);
+    assert.equal(seqs(rx.messages[1]), range(0, 8), `threads: ${threads}`);
+  }
+});
+
 // In a tree of relays on one port number each datagram comes from the
 // relay's own port: another address's is forwarded, not taken for its own.
 test('a source on another address using the relay\'s own port number is forwarded, every datagram, none counted as looped', async () => {
