@@ -365,7 +365,7 @@ test('a --to-file reached through symlinks swapped the way Kubernetes updates a 
   }
 });
 
-test('a --to-file is still followed after a directory on its path is removed and made again, or a symlinked directory above it is swapped to another release', async () => {
+test('a --to-file is still followed after a directory on its path is removed and made again, or a symlinked directory above it is swapped to another release, or that release removed and made again', async () => {
   const rx = await openReceivers(4);
   const source = await openSource();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-cli-'));
@@ -399,15 +399,50 @@ test('a --to-file is still followed after a directory on its path is removed and
     // Edited in place in the new release: watched now, the old one no more.
     fs.writeFileSync(releaseFile(2), `${rx.targets[3]}\n${rx.targets[0]}\n`);
     await swapped.line(new RegExp(`^reloaded .*members \\(change\\): \\+1 -0, 2 members; added ${rx.targets[0]}$`));
+    // The release the link points to removed and made again (before, no
+    // longer watched: only SIGHUP read it).
+    fs.rmSync(path.join(dir, 'release2'), { recursive: true });
+    await swapped.line(/cannot read it \(ENOENT\); keeping the 2 members$/, { stream: 'err' });
+    fs.mkdirSync(path.dirname(releaseFile(2)), { recursive: true });
+    fs.writeFileSync(releaseFile(2), `${rx.targets[3]}\n`);
+    await swapped.line(new RegExp(`^reloaded .*members \\(change\\): \\+0 -1, 1 member; removed ${rx.targets[0]}$`));
 
     await send(source, 'recreated', ports[0]);
     await send(source, 'swapped', ports[1]);
-    await rx.waitFor(4);
-    assert.equal(rx.messages.map((list) => list.map(String)), [['swapped'], ['recreated'], ['recreated'], ['swapped']]);
+    await rx.waitFor(3);
+    assert.equal(rx.messages.map((list) => list.map(String)), [[], ['recreated'], ['recreated'], ['swapped']]);
     assert.equal(await recreated.stop(), { code: 0, signal: null }, recreated.transcript());
     assert.equal(await swapped.stop(), { code: 0, signal: null }, swapped.transcript());
   } finally {
     release(dir, recreated, swapped, rx, source);
+  }
+});
+
+// A controller that rewrites the file more often than the watch's 200 ms
+// settling time (a busy signalling server): the file is still re-read while
+// that goes on (before, never until the writes stopped).
+test('a --to-file rewritten every 100 ms is re-read while the rewrites go on', async () => {
+  const rx = await openReceivers(1);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-cli-'));
+  const file = path.join(dir, 'members');
+  fs.writeFileSync(file, `${rx.targets[0]}\n`);
+  const relay = startRelay(['--listen', '127.0.0.1:0', '--allow', '127.0.0.1', '--to-file', file, '--stats-interval', '0']);
+  let rewrites = 0;
+  let writer;
+  try {
+    await listening(relay);
+    writer = setInterval(() => {
+      rewrites++;
+      const members = [rx.targets[0], ...Array.from({ length: rewrites }, (_, i) => `127.0.0.1:${20000 + i}`)];
+      replaceFile(file, `${members.join('\n')}\n`);
+    }, 100);
+    const [, added] = await relay.line(/^reloaded .*members \(change\): \+(\d+) -0, \d+ members/);
+    assert.ok(Number(added) >= 1 && Number(added) <= rewrites, `+${added} after ${rewrites} rewrites`);
+    clearInterval(writer);
+    assert.equal(await relay.stop(), { code: 0, signal: null }, relay.transcript());
+  } finally {
+    clearInterval(writer);
+    release(dir, relay, rx);
   }
 });
 

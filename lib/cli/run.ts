@@ -41,7 +41,7 @@ class RelayCommand {
     private readonly stopWatching: () => void,
   ) {
     this.#startStats = relay.stats();
-    this.#unreachable = new UnreachableMembers(reloader.members, args.dropUnreachable, io);
+    this.#unreachable = new UnreachableMembers(reloader.members, args.dropUnreachable, args.statsInterval > 0, io);
     relay.on('unreachable', (event) => this.#unreachable.onEvent(event));
     this.#started = process.hrtime.bigint();
     this.#timer = this.#startStatusLines();

@@ -13,11 +13,13 @@ export class UnreachableMembers {
   /** Members removed as unreachable. */
   #dropped = 0;
 
-  constructor(private readonly members: Members, private readonly dropUnreachable: boolean, private readonly io: CliIO) {}
+  /** counted: whether status lines ask for endInterval() (without them the names would pile up for good). */
+  constructor(private readonly members: Members, private readonly dropUnreachable: boolean, private readonly counted: boolean,
+    private readonly io: CliIO) {}
 
   /** The relay's 'unreachable' listener. */
   onEvent(event: UnreachableEvent): void {
-    this.#named.add(show(event.address, event.port, event.family));
+    if (this.counted) this.#named.add(show(event.address, event.port, event.family));
     if (!this.dropUnreachable || event.code !== 'ECONNREFUSED') return;
     const text = this.members.drop(event);
     if (text === undefined) return;

@@ -7,7 +7,9 @@
 // the name of the next one down; after every change the watches are set up
 // again for what the path now leads to. Any event calls back once things
 // settle, or, while only other files beside it keep changing, a second
-// after the first event (the re-read does nothing unless the file changed).
+// after the first event (the re-read does nothing unless the file changed);
+// while the file itself keeps changing (a controller rewriting it several
+// times a second), at most MAX_OWN_WAIT_MS after the first.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { reason } from './errors';
@@ -17,6 +19,8 @@ import type { CliIO } from './io';
 const DEBOUNCE_MS = 200;
 /** ...and at the latest after the first one, unless the file itself is still being written: a directory that never settles (a log written beside the file) must not hold an edit back. */
 const MAX_WAIT_MS = 1000;
+/** ...and at the very latest: a file rewritten more often than DEBOUNCE_MS had never been re-read while that went on. */
+const MAX_OWN_WAIT_MS = 2000;
 
 /** Per directory to watch, the names in it that matter; undefined: all. */
 type WatchPlan = Map<string, Set<string> | undefined>;
@@ -34,6 +38,8 @@ class FileWatch {
   #lastOwnEventAt = -Infinity;
   /** The file's name, as given and as it resolves: events in its directories that name anything else are a neighbour's. */
   #ownNames = new Set<string>();
+  /** The file's real path when it last resolved: a directory of it removed is watched for as it was. */
+  #resolved: string | undefined;
   #watchers: fs.FSWatcher[] = [];
   /** Directories already said to be unwatchable. */
   readonly #warned = new Set<string>();
@@ -49,8 +55,9 @@ class FileWatch {
 
   #rewatch(): void {
     for (const watcher of this.#watchers) watcher.close();
-    const plan = planFor(this.file);
+    const plan = planFor(this.file, this.#resolved);
     this.#ownNames = plan.ownNames;
+    this.#resolved = plan.resolved;
     this.#watchers = [...plan.dirs].flatMap(([dir, names]) => this.#watchDirectory(dir, names));
   }
 
@@ -58,7 +65,8 @@ class FileWatch {
     const now = performance.now();
     this.#firstEventAt ??= now;
     if (own) this.#lastOwnEventAt = now;
-    const due = Math.min(now + DEBOUNCE_MS, Math.max(this.#firstEventAt + MAX_WAIT_MS, this.#lastOwnEventAt + DEBOUNCE_MS));
+    const settled = Math.min(now + DEBOUNCE_MS, Math.max(this.#firstEventAt + MAX_WAIT_MS, this.#lastOwnEventAt + DEBOUNCE_MS));
+    const due = Math.min(settled, this.#firstEventAt + MAX_OWN_WAIT_MS);
     clearTimeout(this.#debounce);
     this.#debounce = setTimeout(() => {
       this.#firstEventAt = undefined;
@@ -96,17 +104,25 @@ class FileWatch {
   }
 }
 
-/** The file's directory as named and as resolved, all of each; every directory above them, for one name; the file's own names. */
-function planFor(file: string): { dirs: WatchPlan; ownNames: Set<string> } {
+/**
+ * The file's directory as named and as resolved (or, while it does not
+ * resolve, as it last did: a symlink's target directory removed and made
+ * again), all of each; every directory above them, for one name; the
+ * file's own names.
+ */
+function planFor(file: string, lastResolved: string | undefined): { dirs: WatchPlan; ownNames: Set<string>; resolved: string | undefined } {
   const dirs: WatchPlan = new Map();
   const ownNames = new Set([path.basename(file)]);
   addPath(dirs, path.dirname(path.resolve(file)));
+  let resolved = lastResolved;
   try {
-    const resolved = fs.realpathSync(file);
+    resolved = fs.realpathSync(file);
+  } catch { /* gone meanwhile: the re-read says so, and a watch above sees it come back */ }
+  if (resolved) {
     addPath(dirs, path.dirname(resolved));
     ownNames.add(path.basename(resolved));
-  } catch { /* gone meanwhile: the re-read says so, and a watch above sees it come back */ }
-  return { dirs, ownNames };
+  }
+  return { dirs, ownNames, resolved };
 }
 
 function addPath(plan: WatchPlan, dir: string): void {
