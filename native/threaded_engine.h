@@ -21,7 +21,8 @@ namespace sendgroup {
 class ThreadedEngine : public Engine {
  public:
   // One worker per socket (each the worker's own from then on).
-  // Check SetupErrno(): io_uring refused on the first worker.
+  // Check SetupErrno(): the first worker that could not set up, and
+  // SetupSyscall() what refused it (its ring, or its loop).
   ThreadedEngine(uv_loop_t* loop, const std::vector<Socket>& sockets, const WorkerConfig& config, std::shared_ptr<SlotPool> pool,
                  Notify notify);
   ~ThreadedEngine() override;
