@@ -160,6 +160,7 @@ export interface NativeRelayStats {
   backend: 'io_uring' | 'sendmmsg';
   received: number;
   forwarded: number;
+  pending: number;
   sends: number;
   bytes: number;
   notAllowed: number;

@@ -42,6 +42,11 @@ export interface RelayStats {
   received: number;
   /** Datagrams sent on to the members. */
   forwarded: number;
+  /**
+   * Of those, the ones whose sends are not all done and counted yet: the backlog behind members' links slower than the
+   * input (sends and failures count the others', so with a constant group of N, sends + failures = (forwarded - pending) x N).
+   */
+  pending: number;
   /** Member sends the kernel accepted, and their bytes. */
   sends: number;
   bytes: number;
@@ -182,7 +187,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     const failures: Record<string, number> = {};
     for (const [errno, count] of Object.entries(n.failures)) failures[describeErrno(Number(errno)).code] = count;
     return {
-      backend: n.backend, received: n.received, forwarded: n.forwarded, sends: n.sends, bytes: n.bytes, failures,
+      backend: n.backend, received: n.received, forwarded: n.forwarded, pending: n.pending, sends: n.sends, bytes: n.bytes, failures,
       dropped: { notAllowed: n.notAllowed, noBuffer: n.noBuffer, truncated: n.truncated, noMembers: n.noMembers, looped: n.looped },
       members: n.members, unreachable: this.#unreachableCount, staleRetries: n.staleRetries,
     };

@@ -307,6 +307,7 @@ void Relay::ReturnSlot(int slot) {
 
 void Relay::Done(Batch& batch) {
   std::lock_guard<std::mutex> lock(mutex_);
+  ++counters_.settled;
   counters_.sends += batch.sent;
   counters_.bytes += batch.bytes;
   for (size_t i = 1; i < batch.errors.size(); i += 2) ++counters_.failures[batch.errors[i]];
@@ -436,6 +437,7 @@ Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
   Napi::Object stats = Napi::Object::New(env);
   stats.Set("received", c.received);
   stats.Set("forwarded", c.forwarded);
+  stats.Set("pending", c.forwarded - c.settled);
   stats.Set("sends", c.sends);
   stats.Set("bytes", c.bytes);
   stats.Set("notAllowed", c.notAllowed);

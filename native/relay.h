@@ -124,6 +124,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   // For stats() (under mutex_).
   struct Counters {
     double received = 0, forwarded = 0, sends = 0, bytes = 0, notAllowed = 0, noMembers = 0, truncated = 0, looped = 0;
+    double settled = 0;  // forwarded datagrams whose sends are all done and counted
     double staleRetries = 0;  // the thread's, and the engine's when it goes
     std::map<int, double> failures;  // by errno
   };

@@ -176,6 +176,9 @@ netTest('close() with sends waiting on a slow link: resolves once they are all s
   const { before, after } = await throughSlowLink(COUNT);
   assert.is(before.forwarded, COUNT);
   assert.ok(before.sends + sum(before.failures) < COUNT * PORTS.length, `nothing in flight when close() was called: ${JSON.stringify(before)}`);
+  // pending: the datagrams whose sends were not all done, exactly.
+  assert.is(before.sends + sum(before.failures), (before.forwarded - before.pending) * PORTS.length, JSON.stringify(before));
+  assert.is(after.pending, 0);
   assert.equal(after.failures, {});
   assert.is(after.sends, COUNT * PORTS.length, `close() resolved before every send was done: ${JSON.stringify(after)}`);
   await expectDelivered(COUNT, 0, COUNT - 1);
@@ -189,6 +192,7 @@ for (const zeroCopy of [false, true]) {
     const COUNT = 200; // x 6 members x 1,242 bytes on the wire: 0.6 s of link at 20 Mbit/s
     const { after, events } = await throughSlowLink(COUNT, { zeroCopy }, GONE);
     assert.is(after.forwarded, COUNT);
+    assert.is(after.pending, 0);
     assert.is(after.sends + sum(after.failures), COUNT * (PORTS.length + GONE.length), JSON.stringify(after));
     assert.equal(Object.keys(after.failures).filter((code) => code !== 'ECONNREFUSED'), [], JSON.stringify(after.failures));
     assert.ok(GONE.every((port) => events.some((e) => e.port === port)), `a gone member never named: ${JSON.stringify(events)}`);

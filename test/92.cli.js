@@ -321,7 +321,7 @@ test('end to end: the allowed stream in order, --to-file edits (rename, in place
     await relay.line(/^reloaded .*members\.txt \(SIGHUP\): \+0 -0, 3 members$/);
 
     // A status line counts what came in per second; members now.
-    await relay.line(/^status: in \d+(\.\d)?\/s, out \d+(\.\d)?\/s \d+\.\d\d Mbit\/s, members 3, dropped not-allowed \d+, no-buffer 0, truncated 0, no-members 0, looped 0, failed sends 0, unreachable 0$/);
+    await relay.line(/^status: in \d+(\.\d)?\/s, out \d+(\.\d)?\/s \d+\.\d\d Mbit\/s, pending \d+, members 3, dropped not-allowed \d+, no-buffer 0, truncated 0, no-members 0, looped 0, failed sends 0, unreachable 0$/);
 
     const status = await relay.stop('SIGTERM');
     assert.equal(status, { code: 0, signal: null }, relay.transcript());

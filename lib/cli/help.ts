@@ -75,7 +75,8 @@ Output:
   -h, --help               this text
 
 Status line, per interval: datagrams/s received and sent on (out), Mbit/s of
-payload sent, members now, datagrams dropped in the interval by kind
+payload sent, datagrams pending (received, not yet sent to every member: the
+backlog behind slow links, up to --buffers), members now, datagrams dropped in the interval by kind
 (not-allowed: from a source --allow does not name; no-buffer: the socket's
 receive queue overflowed; truncated: longer than --max-datagram; no-members:
 arrived while the group was empty; looped: the relay's own, come back from a

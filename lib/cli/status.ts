@@ -17,7 +17,7 @@ export function statusLine(now: RelayStats, before: RelayStats, seconds: number,
   const out = now.sends - before.sends;
   const mbits = ((now.bytes - before.bytes) * 8) / 1e6 / (seconds || 1);
   return `status: in ${rate(now.received - before.received, seconds)}/s, out ${rate(out, seconds)}/s ${mbits.toFixed(2)} Mbit/s, ` +
-    `members ${now.members}, dropped ${drops(now, before)}, failed sends ${failedSends(now) - failedSends(before)}, unreachable ${unreachable}`;
+    `pending ${now.pending}, members ${now.members}, dropped ${drops(now, before)}, failed sends ${failedSends(now) - failedSends(before)}, unreachable ${unreachable}`;
 }
 
 /** The four lines printed when a signal stopped the relay. */
