@@ -193,7 +193,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     };
   }
 
-  /** Stops receiving at once, lets what is in flight finish, then releases everything. */
+  /** Receives what already waits in the socket, then stops receiving, lets what is in flight finish, then releases everything. */
   close(): Promise<void> {
     if (!this.#closing) {
       this.#unobserve();
@@ -210,7 +210,8 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
   #finishClose(): void {
     // The user's socket, if still open, is theirs to read again.
     if (this.#adopted) socketHandle(this.#adopted)?.recvStart?.();
-    this.#onClosed();
+    // After the 'unreachable' events read with it, which go out on the next tick (Sender's closed()).
+    process.nextTick(this.#onClosed);
   }
 
   #apply(change: GroupChange): void {

@@ -292,7 +292,9 @@ export class Sender extends EventEmitter<SenderEvents> {
       done: (token, sent, failed, bytes, zeroCopy, errors) => this.#done(token, sent, failed, bytes, zeroCopy, errors),
       progress: (token, triples) => this.#progress(token, triples),
       unreachable: (address, family, port, errno) => this.#unreachable(address, family, port, errno),
-      closed: () => this.#onClosed(),
+      // After the events read with it (on the next tick too): close() may run inside a microtask,
+      // whose awaiting caller would otherwise go on before them.
+      closed: () => process.nextTick(this.#onClosed),
     };
   }
 
