@@ -37,8 +37,13 @@ void MmsgReceiver::Return(int slot) {
 }
 
 // No onBurst_: the caller (close()) is not one to call into JavaScript from.
-void MmsgReceiver::TakeWaiting() {
-  for (unsigned calls = 0; calls < kCallsPerTurn && !stopped_ && ReceiveSome(); ++calls) {
+// As many calls as the buffers can fill: the sendmmsg backend may give
+// slots back while it goes, and input that keeps coming must not keep
+// close() here.
+void MmsgReceiver::TakeWaiting() { ReceiveUpTo(pool_.Count() / kBatch + 1); }
+
+void MmsgReceiver::ReceiveUpTo(unsigned calls) {
+  for (unsigned call = 0; call < calls && !stopped_ && ReceiveSome(); ++call) {
   }
 }
 
@@ -58,8 +63,7 @@ void MmsgReceiver::Watch() {
 void MmsgReceiver::OnPoll(void* self, int /*status*/, int /*events*/) { static_cast<MmsgReceiver*>(self)->OnReadable(); }
 
 void MmsgReceiver::OnReadable() {
-  for (unsigned calls = 0; calls < kCallsPerTurn && !stopped_ && ReceiveSome(); ++calls) {
-  }
+  ReceiveUpTo(kCallsPerTurn);
   Watch();
   onBurst_();
 }

@@ -39,6 +39,8 @@ class MmsgReceiver : public Receiver {
   // One recvmmsg into up to kBatch free slots; true when it filled them all
   // (more may wait).
   bool ReceiveSome();
+  // Up to `calls` recvmmsg calls, while each fills its batch.
+  void ReceiveUpTo(unsigned calls);
   void Watch();
 
   int fd_;

@@ -368,8 +368,9 @@ Napi::Value Relay::Clear(const Napi::CallbackInfo& info) {
 
 Napi::Value Relay::Take(const Napi::CallbackInfo& info) { return Mail(info.Env()); }
 
-// Stops receiving at once; what is in flight finishes, then the relay
-// releases everything and says so (the Closed record).
+// Receives what the socket holds, then no more; what is in flight
+// finishes, then the relay releases everything and says so (the Closed
+// record).
 Napi::Value Relay::Close(const Napi::CallbackInfo& info) {
   if (!closing_) {
     closing_ = true;

@@ -13,6 +13,9 @@ constexpr uint16_t kBufferGroup = 1;
 constexpr uint64_t kReceive = 1;
 constexpr uint64_t kCancel = 2;
 constexpr unsigned kRingEntries = 8;
+// Receives one run of a multishot receive makes before it queues itself
+// again (the kernel's MULTISHOT_MAX_RETRY).
+constexpr unsigned kReceivesPerRun = 32;
 
 unsigned PowerOfTwoAtLeast(unsigned n) {
   unsigned p = 1;
@@ -135,9 +138,11 @@ void UringReceiver::Return(int slot) {
 
 // DEFER_TASKRUN: the receive's task work runs only when asked; a cancel
 // submitted with it pending would leave those datagrams in the socket.
-// Their CQEs are reaped with the cancel's.
+// One run receives at most kReceivesPerRun and queues the rest for the
+// next, so a pass per kReceivesPerRun free buffers. Their CQEs are reaped
+// with the cancel's.
 void UringReceiver::TakeWaiting() {
-  if (armed_ && !stopped_) ring_.Submit();
+  for (unsigned pass = 0; armed_ && !stopped_ && pass <= inRing_ / kReceivesPerRun; ++pass) ring_.Submit();
 }
 
 void UringReceiver::Stop() {

@@ -118,8 +118,8 @@ bool Worker::SetUp(const WorkerConfig& config) {
     setupSyscall_ = "uv_loop_init";
     // libuv (1.46) keeps its epoll descriptor when a later step fails (the
     // signal pipe, EMFILE): one leaked per worker, with the process already
-    // short of descriptors. Only ENOMEM can fail before it was made.
-    if (err != UV_ENOMEM && uv_backend_fd(&loop_) >= 0) close(uv_backend_fd(&loop_));
+    // short of descriptors. Before it was made (ENOMEM) the field is 0 or -1.
+    if (err != UV_ENOMEM && uv_backend_fd(&loop_) > 0) close(uv_backend_fd(&loop_));
     return false;
   }
   loopUp_ = true;

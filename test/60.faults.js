@@ -175,6 +175,8 @@ memlockTest('with threads, a Sender whose rings the memlock limit refuses sends 
   try {
     const made = runAsNobody(65536, 'memlock-cycle.js', ['threads', ...rx.targets]);
     assert.equal(made.map((m) => m.threw ?? m.sent), [2, 2, 2, 2, 2, 2]);
+    // Else the limit refused no worker's ring here, and the fallback went untried.
+    assert.ok(made.some((m) => m.backend === 'sendmmsg'), JSON.stringify(made));
     await rx.waitFor(12);
     for (const list of rx.messages) assert.equal(list.map(String), [0, 1, 2, 3, 4, 5].map((i) => `sender ${i}`));
   } finally {

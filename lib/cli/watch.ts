@@ -8,8 +8,10 @@
 // again for what the path now leads to. Any event calls back once things
 // settle, or, while only other files beside it keep changing, a second
 // after the first event (the re-read does nothing unless the file changed);
-// while the file itself keeps changing (a controller rewriting it several
-// times a second), at most MAX_OWN_WAIT_MS after the first.
+// while the file itself keeps being replaced whole (a controller renaming a
+// new one over it several times a second), at most MAX_OWN_WAIT_MS after
+// the first. A file written in place is waited for until it settles: read
+// before, it would be half written.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { reason } from './errors';
@@ -19,7 +21,7 @@ import type { CliIO } from './io';
 const DEBOUNCE_MS = 200;
 /** ...and at the latest after the first one, unless the file itself is still being written: a directory that never settles (a log written beside the file) must not hold an edit back. */
 const MAX_WAIT_MS = 1000;
-/** ...and at the very latest: a file rewritten more often than DEBOUNCE_MS had never been re-read while that went on. */
+/** ...and at the very latest, unless it is written in place: a file replaced more often than DEBOUNCE_MS had never been re-read while that went on. */
 const MAX_OWN_WAIT_MS = 2000;
 
 /** Per directory to watch, the names in it that matter; undefined: all. */
@@ -36,6 +38,8 @@ class FileWatch {
   /** When the first event not yet acted on came, and the last one naming the file (performance.now()). */
   #firstEventAt: number | undefined;
   #lastOwnEventAt = -Infinity;
+  /** Whether the file itself was written (not replaced) since the first event not yet acted on. */
+  #writtenInPlace = false;
   /** The file's name, as given and as it resolves: events in its directories that name anything else are a neighbour's. */
   #ownNames = new Set<string>();
   /** The file's real path when it last resolved: a directory of it removed is watched for as it was. */
@@ -61,15 +65,17 @@ class FileWatch {
     this.#watchers = [...plan.dirs].flatMap(([dir, names]) => this.#watchDirectory(dir, names));
   }
 
-  #schedule(own: boolean): void {
+  #schedule(own: boolean, event: string): void {
     const now = performance.now();
     this.#firstEventAt ??= now;
     if (own) this.#lastOwnEventAt = now;
+    if (own && event === 'change') this.#writtenInPlace = true;
     const settled = Math.min(now + DEBOUNCE_MS, Math.max(this.#firstEventAt + MAX_WAIT_MS, this.#lastOwnEventAt + DEBOUNCE_MS));
-    const due = Math.min(settled, this.#firstEventAt + MAX_OWN_WAIT_MS);
+    const due = this.#writtenInPlace ? settled : Math.min(settled, this.#firstEventAt + MAX_OWN_WAIT_MS);
     clearTimeout(this.#debounce);
     this.#debounce = setTimeout(() => {
       this.#firstEventAt = undefined;
+      this.#writtenInPlace = false;
       this.#rewatch();
       this.onChange();
     }, due - now);
@@ -84,12 +90,12 @@ class FileWatch {
       this.io.err(`warning: ${what} (${reason(error)}): after ${unseen}, re-read ${this.file} with SIGHUP`);
     };
     try {
-      const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
+      const watcher = fs.watch(dir, { persistent: false }, (event, name) => {
         // A directory on the path (names: the next one down), or the file's own: a name that is not known counts as its own.
         if (names) {
-          if (name === null || names.has(String(name))) this.#schedule(true);
+          if (name === null || names.has(String(name))) this.#schedule(true, 'rename');
         } else {
-          this.#schedule(name === null || this.#ownNames.has(String(name)));
+          this.#schedule(name === null || this.#ownNames.has(String(name)), event);
         }
       });
       watcher.on('error', (error: NodeJS.ErrnoException) => {
