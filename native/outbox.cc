@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <string>
 
 namespace sendgroup {
 
@@ -33,6 +34,7 @@ void Outbox::Done(Batch& batch) {
 void Outbox::Unreachable(const struct Unreachable& u) {
   Record r(RecordKind::kUnreachable);
   char text[INET6_ADDRSTRLEN] = "";
+  std::string zone;
   uint16_t portBe;
   if (u.destination.ss_family == AF_INET) {
     const auto& v4 = reinterpret_cast<const sockaddr_in&>(u.destination);
@@ -47,10 +49,13 @@ void Outbox::Unreachable(const struct Unreachable& u) {
               sizeof(text));
     portBe = v6.sin6_port;
     r.numbers[0] = mapped ? 4 : 6;
+    // A link-local member's zone, as Group lists it ('fe80::1%2'): the same
+    // address on two links is two members.
+    if (!mapped && v6.sin6_scope_id) zone = "%" + std::to_string(v6.sin6_scope_id);
   }
   r.numbers[1] = ntohs(portBe);
   r.numbers[2] = u.err;
-  r.text = text;
+  r.text = text + zone;
   records_.push_back(std::move(r));
 }
 

@@ -14,6 +14,8 @@ const { test } = require('uvu');
 const assert = require('uvu/assert');
 const { linkSuite, senderFailure } = require('./_link');
 const { startNode } = require('./fixtures/relay-control');
+const path = require('node:path');
+const { privateNetwork, testUnless } = require('./_helpers');
 
 const LIVE = 500;
 const DEAD = 500;
@@ -247,6 +249,20 @@ netTest('(k) a relay with threads: 2, half of 1,000 IPv6 members net-unreachable
   } finally {
     node.kill();
   }
+});
+
+// (l) A link-local member's event names its zone, as the group lists it
+// ('fe80::b%3'): the same address on two links is two members, and the
+// docs' Map from the text added to the id finds it (before, the zone was
+// left out: no member matched, and the CLI's --drop-unreachable never
+// dropped one).
+const twoEnds = privateNetwork('ip link set lo up && ip link add sga type veth peer name sgb && ' +
+  'ip addr add fe80::a/64 dev sga nodad && ip addr add fe80::b/64 dev sgb nodad && ip link set sga up && ip link set sgb up && ' +
+  'sysctl -qw net.ipv6.icmp.ratelimit=0');
+testUnless(test, twoEnds.missing, '63.unreachable link-local')('(l) an \'unreachable\' event names a link-local member with its zone, as the group lists it', () => {
+  const { member, events } = twoEnds.run(path.join(__dirname, 'fixtures', 'link-local-unreachable.js'));
+  assert.match(member, /^fe80::b%\d+$/);
+  assert.equal(events, Array(3).fill(`${member} 9 ECONNREFUSED`));
 });
 
 test.run();
