@@ -1,7 +1,7 @@
 // Recipient addresses: parsing what users write ('1.2.3.4:5', '[::1]:5',
 // { address, port }) and packing it into the table the addon reads.
 import { isIPv4, isIPv6 } from 'node:net';
-import { argError, isArray, received } from './errors';
+import { argError, isRecord, received } from './errors';
 import { readGiven } from './given';
 
 export type Family = 'IPv4' | 'IPv6';
@@ -61,7 +61,7 @@ export function parseEndpoint(target: unknown, port?: unknown, name = 'target'):
     address = target;
   } else if (typeof target === 'string') {
     [address, port] = splitHostPort(target, name);
-  } else if (typeof target === 'object' && target !== null && !isArray(target)) {
+  } else if (isRecord(target)) {
     address = readGiven(target, 'address');
     port = readGiven(target, 'port');
   } else {

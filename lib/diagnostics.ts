@@ -7,6 +7,7 @@ import type { SendReport } from './report';
 export interface SendCall {
   readonly recipients: number;
   readonly payloadBytes: number;
+  /** Whether the call asks for zero-copy; the report's zeroCopy says what was done. */
   readonly zeroCopy: boolean;
   readonly segmentSize: number;
   readonly stream: boolean;

@@ -29,7 +29,7 @@ export function received(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string': return quoted(value);
-    case 'object': return isArray(value) ? 'an array' : 'an object';
+    case 'object': return isRevoked(value) ? 'a revoked Proxy' : isArray(value) ? 'an array' : 'an object';
     case 'function': return 'a function';
     case 'symbol': return 'a symbol';
     case 'bigint': return `${value}n`;
@@ -44,6 +44,21 @@ export function isArray(value: unknown): value is unknown[] {
   } catch {
     return false;
   }
+}
+
+/** A revoked Proxy, where every read throws a TypeError without a code: Array.isArray throws only for one. */
+export function isRevoked(value: unknown): boolean {
+  try {
+    Array.isArray(value);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** An object an options or target argument may be: not null, an array or a revoked Proxy. */
+export function isRecord(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !isArray(value) && !isRevoked(value);
 }
 
 /** Thrown or rejected when a Sender is used after close(). */

@@ -1,6 +1,6 @@
 // A group of recipients kept in send order, with the packed address table
 // the addon reads maintained alongside, so a send never re-parses addresses.
-import { argError, received } from './errors';
+import { argError, isRevoked, received } from './errors';
 import { Endpoint, MEMBER_BYTES, Target, packEndpoint, parseEndpoint } from './address';
 
 export interface Member extends Endpoint {
@@ -53,7 +53,7 @@ export class Group implements Iterable<Member> {
 
   constructor(targets?: Iterable<Target>) {
     if (targets === undefined) return;
-    if (typeof (targets as Iterable<Target>)?.[Symbol.iterator] !== 'function' || typeof targets === 'string') {
+    if (isRevoked(targets) || typeof (targets as Iterable<Target>)?.[Symbol.iterator] !== 'function' || typeof targets === 'string') {
       throw argError('ERR_INVALID_ARG_TYPE', 'targets must be an iterable of \'host:port\' strings or { address, port } objects');
     }
     let index = 0;

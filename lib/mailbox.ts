@@ -1,14 +1,30 @@
 // Reading the addon's mailbox (native/outbox.h): the one path results take
 // to JavaScript, after every call into the addon and every notification.
+import type { EventEmitter } from 'node:events';
+import type { Endpoint, Family } from './address';
+import { describeErrno } from './errors';
 import { addon, NativeZeroCopy, RecordKind } from './native';
+import type { ErrorCode } from './report';
 
 const { mailboxRecords: RECORDS, recordDoubles: DOUBLES, callAt: CALL_AT, callFields: CALL_FIELDS } = addon.limits;
 
-/** What the Sender does with each record. Nothing here may run user code synchronously. */
+const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
+
+/** An ICMP "destination unreachable" for a datagram this sender sent: the receiver is gone (port), or the way to it (host, net). */
+export interface UnreachableEvent extends Endpoint {
+  /** 'ECONNREFUSED' (port unreachable: nothing listens there any more), 'EHOSTUNREACH', 'ENETUNREACH', ... */
+  readonly code: ErrorCode;
+  /** Negated C errno, as Node's system errors have it. */
+  readonly errno: number;
+}
+
+/** What the owner (Sender, Relay) does with each record. Nothing here may run user code synchronously. */
 export interface MailboxHandler {
   done(token: number, sent: number, failed: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined): void;
   progress(token: number, triples: Int32Array): void;
-  unreachable(address: string, family: number, port: number, errno: number): void;
+  /** An ICMP error was read (count it now); its 'unreachable' event goes out on the next tick. */
+  unreachable(): void;
+  /** On the next tick, after the 'unreachable' events read with the closing record. */
   closed(): void;
 }
 
@@ -22,7 +38,8 @@ export class Mailbox {
    */
   readonly attachments: unknown[] = Array.from({ length: RECORDS }, () => undefined);
 
-  constructor(private readonly handler: MailboxHandler) {}
+  /** `events` emits the 'unreachable' events: listeners are user code, run on the next tick. */
+  constructor(private readonly handler: MailboxHandler, private readonly events: EventEmitter) {}
 
   /** The numbers of the send() about to be made, in native/outbox.h's CallField order (read before any record is written). */
   writeCall(token: number, count: number, zeroCopy: boolean, segmentSize: number, stream: boolean): void {
@@ -60,11 +77,22 @@ export class Mailbox {
         this.handler.progress(token, this.attachments[r] as Int32Array);
         break;
       case RecordKind.Unreachable:
-        this.handler.unreachable(this.attachments[r] as string, box[at + 2]!, box[at + 3]!, box[at + 4]!);
+        this.#unreachable(this.attachments[r] as string, box[at + 2]!, box[at + 3]!, box[at + 4]!);
         break;
       case RecordKind.Closed:
-        this.handler.closed();
+        // After the events read with it, which are on the next tick too:
+        // close() may be awaited in a microtask, whose caller would
+        // otherwise go on before them.
+        process.nextTick(() => this.handler.closed());
         break;
     }
+  }
+
+  #unreachable(address: string, family: number, port: number, errno: number): void {
+    this.handler.unreachable();
+    const { code, errno: nodeErrno } = describeErrno(errno);
+    const event: UnreachableEvent = Object.freeze({ address, port, family: FAMILIES[family]!, code, errno: nodeErrno });
+    // A listener that throws must not keep the others from hearing.
+    process.nextTick(() => this.events.emit('unreachable', event));
   }
 }

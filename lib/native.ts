@@ -78,7 +78,12 @@ export interface NativeProbe extends RingCapabilities {
 }
 
 /** 0 'off', 1 'zero-copied', 2 'copied' */
-export type NativeZeroCopy = 0 | 1 | 2;
+/** What a call's zero-copy came to (native/outbox.h), as ZeroCopyOutcome's 'off', 'zero-copied', 'copied'. */
+export const enum NativeZeroCopy {
+  Off = 0,
+  ZeroCopied = 1,
+  Copied = 2,
+}
 
 /**
  * Mailbox records (native/outbox.h): `recordDoubles` numbers each,

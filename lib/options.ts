@@ -3,8 +3,8 @@
 // option is read once: the addon gets fresh values, never the user's objects.
 import { Socket } from 'node:dgram';
 import { types } from 'node:util';
-import { argError, isArray, received } from './errors';
-import { readGiven } from './given';
+import { argError, isArray, isRecord, received } from './errors';
+import { readGiven, unknownInheritedKey } from './given';
 import { addon, NativeExtras, NativeSocketOptions } from './native';
 import { parseSocketOptions } from './socket';
 
@@ -69,7 +69,7 @@ export interface SendOptions {
   suffix?: PerRecipient;
   /** Overrides the sender's zeroCopy for this call. Default: the sender's (itself 'auto' by default). */
   zeroCopy?: ZeroCopyMode;
-  /** UDP GSO: cut each recipient's bytes into datagrams of this many bytes (the last may be shorter), 1 to 65535. Default: 0, one datagram per recipient. */
+  /** UDP GSO: cut each recipient's bytes into datagrams of this many bytes (the last may be shorter), 1 to 65535. Default: none, one datagram per recipient. */
   segmentSize?: number;
   /** Aborting cancels the members not yet sent; they are reported failed with ECANCELED. */
   signal?: AbortSignal;
@@ -164,18 +164,24 @@ export interface SenderConfig {
   socketOptions: NativeSocketOptions;
 }
 
+function notAnOption(name: string, key: string, keys: readonly string[]): TypeError | RangeError {
+  return argError('ERR_INVALID_ARG_VALUE', `${name}.${key} is not an option (known: ${keys.join(', ')})`);
+}
+
 /** What readObject() reads for an absent options object: shared, so a call without options allocates nothing here. */
 const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null) as Record<string, unknown>);
 
 /** A plain copy of an options object: each known key read once, unknown own keys refused, keys only Object.prototype has ignored. */
 export function readObject(value: unknown, name: string, keys: readonly string[]): Readonly<Record<string, unknown>> {
   if (value === undefined) return NO_OPTIONS;
-  if (typeof value !== 'object' || value === null || isArray(value)) {
+  if (!isRecord(value)) {
     throw argError('ERR_INVALID_ARG_TYPE', `${name} must be an object, received ${received(value)}`);
   }
   for (const key of Object.keys(value)) {
-    if (!keys.includes(key)) throw argError('ERR_INVALID_ARG_VALUE', `${name}.${key} is not an option (known: ${keys.join(', ')})`);
+    if (!keys.includes(key)) throw notAnOption(name, key, keys);
   }
+  const inherited = unknownInheritedKey(value, keys);
+  if (inherited !== undefined) throw notAnOption(name, inherited, keys);
   const copy: Record<string, unknown> = {};
   for (const key of keys) copy[key] = readGiven(value, key);
   return copy;
@@ -349,7 +355,7 @@ function parseExtras(value: unknown, name: string, count: number): ParsedExtras 
     }
     return { extras: parts, longest, bytes };
   }
-  if (typeof value === 'object' && value !== null) {
+  if (isRecord(value)) {
     // Both read before either is checked: a stride getter run after data's
     // check could detach it.
     const rawData = readGiven(value, 'data');

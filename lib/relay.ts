@@ -4,7 +4,7 @@
 import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { Endpoint, Family, MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
+import { Endpoint, MEMBER_BYTES, packEndpoint, parseEndpoint } from './address';
 import { argError, closedError, describeErrno, isArray, received, systemError } from './errors';
 import { Group, GroupChange, isGroup, observeChanges, takeSnapshot } from './group';
 import { Mailbox } from './mailbox';
@@ -13,7 +13,7 @@ import {
   AUTO_ZERO_COPY_MIN_BYTES, BackendName, SENDER_KEYS, SenderOptions, ZeroCopyMode, checkInteger, readObject, senderConfig,
 } from './options';
 import { packBind, socketFd, socketHandle } from './socket';
-import type { UnreachableEvent } from './sender';
+import type { UnreachableEvent } from './mailbox';
 
 export interface RelayOptions extends Omit<SenderOptions, 'bind' | 'socket' | 'slots'> {
   /** Where to receive: 'host:port' ('0.0.0.0:5000', '[::]:5000'). Not with `socket`. */
@@ -71,7 +71,6 @@ const MAX_ALLOW = 65536;
 const HEADER_ROOM = 256;
 // A relay sends from its receive buffers: no payload slots (`slots`), no bind.
 const RELAY_KEYS = [...SENDER_KEYS.filter((key) => key !== 'bind' && key !== 'slots'), 'listen', 'allow', 'group', 'buffers', 'maxDatagram'];
-const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
 const ZERO_COPY: Record<string, number> = { false: 0, true: 1, auto: 2 };
 
 const SOURCE_FORMS = "'10.0.0.1', '10.0.0.1:5004', '::1' or '[::1]:5004'";
@@ -130,9 +129,9 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
   readonly #mailbox = new Mailbox({
     done: () => {},
     progress: () => {},
-    unreachable: (address, family, port, errno) => this.#unreachable(address, family, port, errno),
+    unreachable: () => { this.#unreachableCount++; },
     closed: () => this.#finishClose(),
-  });
+  }, this);
   #adopted: Socket | undefined;
   readonly #unobserve: () => void;
   #unreachableCount = 0;
@@ -210,8 +209,7 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
   #finishClose(): void {
     // The user's socket, if still open, is theirs to read again.
     if (this.#adopted) socketHandle(this.#adopted)?.recvStart?.();
-    // After the 'unreachable' events read with it, which go out on the next tick (Sender's closed()).
-    process.nextTick(this.#onClosed);
+    this.#onClosed();
   }
 
   #apply(change: GroupChange): void {
@@ -224,10 +222,4 @@ export class Relay extends EventEmitter<{ unreachable: [event: UnreachableEvent]
     if (count) this.#mailbox.read(count, () => this.#native.take());
   }
 
-  #unreachable(address: string, family: number, port: number, errno: number): void {
-    this.#unreachableCount++;
-    const { code, errno: nodeErrno } = describeErrno(errno);
-    const event = Object.freeze({ address, port, family: FAMILIES[family]!, code, errno: nodeErrno }) as UnreachableEvent;
-    process.nextTick(() => this.emit('unreachable', event));
-  }
 }

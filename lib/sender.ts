@@ -1,15 +1,15 @@
 // Sender: one UDP socket and one ring, many concurrent fan-out sends.
 import { EventEmitter } from 'node:events';
-import { Endpoint, Family, Target } from './address';
-import { abortError, argError, closedError, describeErrno, systemError } from './errors';
+import { Endpoint, Target } from './address';
+import { abortError, argError, closedError, systemError } from './errors';
 import { SenderFeatures, toSenderFeatures } from './features';
 import { Group, GroupSnapshot, isGroup, takeSnapshot } from './group';
-import { Mailbox, MailboxHandler } from './mailbox';
+import { Mailbox, MailboxHandler, UnreachableEvent } from './mailbox';
 import { addon, forAddon, NativeSend, NativeSender, NativeTable, NativeZeroCopy } from './native';
 import {
   AUTO_ZERO_COPY_PAUSE_CALLS, BackendName, Payload, SendOptions, SenderOptions, ZeroCopyMode, abortedWith, checkViewsIntact, parseSendOptions, parseSenderOptions, toBytes,
 } from './options';
-import { Completion, ErrorCode, SendReport, toCompletions, toReport } from './report';
+import { Completion, SendReport, toCompletions, toReport } from './report';
 import { packBind, socketFd } from './socket';
 import { Segments, SenderCounters, SenderStats, gsoSegments } from './stats';
 import { SendCall, finishObserved, publishFinish, publishStart } from './diagnostics';
@@ -18,13 +18,7 @@ import { CompletionStream } from './stream';
 /** A Group, or recipients as 'host:port' strings or { address, port } objects. */
 export type Targets = Group | Iterable<Target>;
 
-/** An ICMP "destination unreachable" for a datagram this sender sent: the receiver is gone (port), or the way to it (host, net). */
-export interface UnreachableEvent extends Endpoint {
-  /** 'ECONNREFUSED' (port unreachable: nothing listens there any more), 'EHOSTUNREACH', 'ENETUNREACH', ... */
-  readonly code: ErrorCode;
-  /** Negated C errno, as Node's system errors have it. */
-  readonly errno: number;
-}
+export type { UnreachableEvent };
 
 interface Pending {
   snapshot?: GroupSnapshot;
@@ -41,7 +35,6 @@ interface Pending {
   call?: SendCall;
 }
 
-const FAMILIES: Record<number, Family> = { 4: 'IPv4', 6: 'IPv6' };
 // AbortSignal's own methods: a subclass's overrides must not run while the
 // mailbox is being read (they could re-enter the sender and overwrite it).
 const { addEventListener, removeEventListener } = EventTarget.prototype;
@@ -89,7 +82,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     const config = parseSenderOptions(options);
     this.#zeroCopy = config.zeroCopy;
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
-    this.#mailbox = new Mailbox(this.#handler());
+    this.#mailbox = new Mailbox(this.#handler(), this);
     // Listeners for 'unreachable' keep the Sender from being collected: an
     // event must reach them, dropped reference or not. They do not keep the
     // process running (an idle Sender holds the event loop open no more than
@@ -291,10 +284,8 @@ export class Sender extends EventEmitter<SenderEvents> {
     return {
       done: (token, sent, failed, bytes, zeroCopy, errors) => this.#done(token, sent, failed, bytes, zeroCopy, errors),
       progress: (token, triples) => this.#progress(token, triples),
-      unreachable: (address, family, port, errno) => this.#unreachable(address, family, port, errno),
-      // After the events read with it (on the next tick too): close() may run inside a microtask,
-      // whose awaiting caller would otherwise go on before them.
-      closed: () => process.nextTick(this.#onClosed),
+      unreachable: () => { this.#counters.unreachable++; },
+      closed: () => this.#onClosed(),
     };
   }
 
@@ -311,22 +302,22 @@ export class Sender extends EventEmitter<SenderEvents> {
     pending.settled = true;
     const { members, count } = pending.snapshot!;
     this.#counters.finished(count, sent, bytes, zeroCopy, errors, pending.segments);
+    this.#noteZeroCopyOutcome(pending, zeroCopy);
     if (pending.stream) {
       pending.stream.end();
       if (finishObserved()) publishFinish(this, pending.call, toReport(members, count, sent, failed, bytes, zeroCopy, errors));
       return;
     }
-    const report = this.#noteZeroCopyOutcome(pending, toReport(members, count, sent, failed, bytes, zeroCopy, errors));
+    const report = toReport(members, count, sent, failed, bytes, zeroCopy, errors);
     publishFinish(this, pending.call, report);
     // Inside send() the promise does not exist yet: #start hands the report over.
     if (pending.resolve) pending.resolve(report);
     else pending.report = report;
   }
 
-  /** An 'auto' zero-copy call the kernel copied anyway pauses zero-copy for 'auto'. */
-  #noteZeroCopyOutcome(pending: Pending, report: SendReport): SendReport {
-    if (pending.autoZeroCopy && report.zeroCopy === 'copied') this.#autoPause = AUTO_ZERO_COPY_PAUSE_CALLS;
-    return report;
+  /** An 'auto' zero-copy call (sendGroup or streamGroup) the kernel copied anyway pauses zero-copy for 'auto'. */
+  #noteZeroCopyOutcome(pending: Pending, zeroCopy: NativeZeroCopy): void {
+    if (pending.autoZeroCopy && zeroCopy === NativeZeroCopy.Copied) this.#autoPause = AUTO_ZERO_COPY_PAUSE_CALLS;
   }
 
   #progress(token: number, triples: Int32Array): void {
@@ -334,14 +325,6 @@ export class Sender extends EventEmitter<SenderEvents> {
     pending.stream!.push(toCompletions(pending.snapshot!.members, triples));
   }
 
-  #unreachable(address: string, family: number, port: number, errno: number): void {
-    this.#counters.unreachable++;
-    const { code, errno: nodeErrno } = describeErrno(errno);
-    const event: UnreachableEvent = Object.freeze({ address, port, family: FAMILIES[family]!, code, errno: nodeErrno });
-    // Listeners are user code: never inside a call into the addon, and one
-    // that throws must not keep the others from hearing.
-    process.nextTick(() => this.emit('unreachable', event));
-  }
 }
 
 let shared: Sender | undefined;

@@ -1,7 +1,7 @@
 // Sender.stats(): figures a server exports, kept as plain counters updated
 // once per call (no allocation per call to keep them).
 import { memberError } from './report';
-import type { NativeExtras } from './native';
+import { NativeExtras, NativeZeroCopy } from './native';
 import type { BackendName, SendPlan } from './options';
 
 export interface SenderStats {
@@ -72,14 +72,14 @@ export class SenderCounters {
    * its members, failed members' errors as (member, errno) pairs, and with
    * GSO the datagrams each member's send carried (undefined: one each).
    */
-  finished(members: number, sent: number, bytes: number, zeroCopy: 0 | 1 | 2, errors: Int32Array | undefined,
+  finished(members: number, sent: number, bytes: number, zeroCopy: NativeZeroCopy, errors: Int32Array | undefined,
     segments: Segments | undefined): void {
     this.inFlightCalls--;
     this.inFlightMembers -= members;
     this.sends += sent;
     this.bytes += bytes;
-    if (zeroCopy === 1) this.zeroCopied++;
-    else if (zeroCopy === 2) this.copied++;
+    if (zeroCopy === NativeZeroCopy.ZeroCopied) this.zeroCopied++;
+    else if (zeroCopy === NativeZeroCopy.Copied) this.copied++;
     this.datagrams += segments ? gsoDatagrams(members, errors, segments) : sent;
     for (let i = 0; errors && i < errors.length; i += 2) {
       const { code } = memberError(errors[i + 1]!);

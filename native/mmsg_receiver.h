@@ -24,7 +24,6 @@ class MmsgReceiver : public Receiver {
   ~MmsgReceiver() override;
 
   void Return(int slot) override;
-  void TakeWaiting() override;
   void Stop() override;
   bool Receiving() const override { return !stopped_; }
 
@@ -35,6 +34,7 @@ class MmsgReceiver : public Receiver {
   void OnReadable();
 
  private:
+  void TakeWaiting() override;
   static void OnPoll(void* self, int status, int events);
   // One recvmmsg into up to kBatch free slots; true when it filled them all
   // (more may wait).

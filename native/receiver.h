@@ -29,13 +29,20 @@ class Receiver {
   virtual ~Receiver() = default;
   // The slot may take the next datagram (its sends are done).
   virtual void Return(int slot) = 0;
-  // Before a Stop() that ends a relay in order (close()): what the socket
-  // holds now is received too (as far as slots are free), not discarded.
-  virtual void TakeWaiting() = 0;
-  // No more datagrams from now on.
+  // No more datagrams from now on; what the socket holds is discarded
+  // (teardown).
   virtual void Stop() = 0;
+  // Stop() that ends a relay in order (close()): what the socket holds now
+  // is received first (as far as slots are free), not discarded.
+  void StopInOrder() {
+    TakeWaiting();
+    Stop();
+  }
   // After Stop(): datagrams may still come (the receive has not ended).
   virtual bool Receiving() const = 0;
+
+ protected:
+  virtual void TakeWaiting() = 0;
 };
 
 // Datagrams the socket fd has dropped (its count since it was opened, which

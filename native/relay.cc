@@ -374,10 +374,7 @@ Napi::Value Relay::Take(const Napi::CallbackInfo& info) { return Mail(info.Env()
 Napi::Value Relay::Close(const Napi::CallbackInfo& info) {
   if (!closing_) {
     closing_ = true;
-    if (receiver_) {
-      receiver_->TakeWaiting();
-      receiver_->Stop();
-    }
+    if (receiver_) receiver_->StopInOrder();
     if (thread_) thread_->Stop();
   }
   return Mail(info.Env());

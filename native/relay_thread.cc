@@ -168,8 +168,8 @@ void RelayThread::TakeRequest() {
   int request = request_.load();
   if (request >= kStop && !stopped_) {
     stopped_ = true;
-    if (request == kStop) receiver_->TakeWaiting();
-    receiver_->Stop();
+    if (request == kStop) receiver_->StopInOrder();
+    else receiver_->Stop();
   }
   shut_ = request == kShut;
 }

@@ -157,8 +157,10 @@ int Ring::ProbeSqeErrno(void (*prep)(io_uring_sqe*)) {
 
 void Ring::RegisterSlots(const SlotPool& pool, bool registerBuffers) {
   std::vector<iovec> iovs = pool.Iovecs();
-  if (iovs.empty() || !registerBuffers) {
-    features_.fixedBuffersErrno = iovs.empty() ? pool.MapErrno() : EPERM;
+  // Not asked (registerBuffers: false, a relay's receive ring): nothing was refused.
+  if (!registerBuffers) return;
+  if (iovs.empty()) {
+    features_.fixedBuffersErrno = pool.MapErrno();
     return;
   }
   // Refused with ENOMEM/EPERM under a small RLIMIT_MEMLOCK: the slots still

@@ -27,7 +27,6 @@ class UringReceiver : public Receiver {
 
   int SetupErrno() const { return setupErrno_; }
   void Return(int slot) override;
-  void TakeWaiting() override;
   void Stop() override;
   // A receive is armed, or its last completion is not yet reaped.
   bool Receiving() const override { return armed_; }
@@ -49,6 +48,7 @@ class UringReceiver : public Receiver {
   void WaitAtMost(unsigned timeoutMs, const OnOwnerCqe& onOwner);
 
  private:
+  void TakeWaiting() override;
   bool SetUpBuffers();
   io_uring_sqe* Sqe();
   void Arm();

@@ -180,16 +180,35 @@ test('an argument error quotes at most 60 characters of what it received, contro
   assert.throws(() => new Sender({ zeroCopy: { toString() { throw new Error('user code ran'); } } }), (e) => e.code === 'ERR_INVALID_ARG_VALUE' && e.message.endsWith('received an object'));
 });
 
-test('exotic arguments: a revoked Proxy is described, not touched (a coded error); a Proxy whose prototype chain is a cycle ends; a get-only Proxy is a target', () => {
+test('exotic arguments: a revoked Proxy is described, not touched (a coded error); a Proxy whose prototype chain is a cycle ends; a get-only Proxy is a target', async () => {
   const { proxy: revoked, revoke } = Proxy.revocable({}, {});
   revoke();
   for (const make of [() => new Group([{ address: '127.0.0.1', port: revoked }]), () => new Group().has(revoked), () => new Sender({ ttl: revoked }), () => new Sender({ zeroCopy: revoked })]) {
-    assert.throws(make, (e) => /^ERR_/.test(e.code) && e.message.endsWith('received an object'));
+    assert.throws(make, (e) => /^ERR_/.test(e.code) && e.message.endsWith('received a revoked Proxy'));
   }
+  // As a whole argument, where an object is read.
+  const made = [() => new Sender(revoked), () => new Group().add(revoked), () => new Group(revoked), () => new Relay(revoked)];
+  for (const make of made) assert.throws(make, (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_TYPE', String(make));
+  const calls = [() => sender.sendGroup(revoked, 'x'), () => sender.sendGroup(rx.targets, 'x', revoked),
+    () => sender.sendGroup(rx.targets, 'x', { prefix: revoked }), async () => { for await (const _ of sender.streamGroup(rx.targets, 'x', revoked)); }];
+  for (const call of calls) await rejectsWith(call, TypeError, 'ERR_INVALID_ARG_TYPE', assert);
   const read = (t, key) => ({ address: '127.0.0.1', port: rx.sockets[0].address().port })[key];
   const cycle = new Proxy({}, { get: read, getPrototypeOf: () => cycle });
   assert.is(new Group([cycle]).size, 1, 'read as given: the walk stops, and Object.prototype has neither key');
   assert.is(new Group([new Proxy({}, { get: read })]).size, 1);
+});
+
+test('an options class with a getter of an unknown name is refused; its methods are passed over', async () => {
+  class Typo { get ttl() { return 7; } get tll() { return 9; } }
+  assert.throws(() => new Sender(new Typo()), (e) => e.code === 'ERR_INVALID_ARG_VALUE' && /options\.tll is not an option/.test(e.message));
+  class Base { get zeroCopy() { return false; } get segmentsize() { return 1; } }
+  class Call extends Base { describe() { return 'call'; } }
+  await rejectsWith(() => sender.sendGroup(rx.targets, 'x', new Call()), TypeError, 'ERR_INVALID_ARG_VALUE', assert);
+  class Fine { get segmentSize() { return 1; } describe() { return 'call'; } }
+  const report = await sender.sendGroup(rx.targets, 'ab', new Fine());
+  assert.is(report.sent, 3);
+  await rx.waitFor(6);
+  assert.equal(rx.messages.map((list) => list.map(String)), [['a', 'b'], ['a', 'b'], ['a', 'b']], 'its segmentSize getter was read');
 });
 
 test('a resizable payload grown by a getter after it was checked: the datagram is the bytes checked', async () => {

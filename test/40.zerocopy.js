@@ -92,6 +92,18 @@ withFeatures('sendZc', 'reportUsage')('once the kernel copies an \'auto\' zero-c
   await auto.close();
 });
 
+withFeatures('sendZc', 'reportUsage')('an \'auto\' streamGroup the kernel copied pauses \'auto\' zero-copy as a sendGroup does', async () => {
+  const auto = new Sender();
+  const group = new Group([rx.targets[0]]);
+  for await (const completion of auto.streamGroup(group, pattern(9000, 1))) assert.is(completion.ok, true);
+  assert.equal(auto.stats().zeroCopy, { zeroCopied: 0, copied: 1 }, 'loopback always copies');
+  for await (const completion of auto.streamGroup(group, pattern(9000, 2))) assert.is(completion.ok, true);
+  assert.is((await auto.sendGroup(group, pattern(9000, 3))).zeroCopy, 'off');
+  assert.equal(auto.stats().zeroCopy, { zeroCopied: 0, copied: 1 }, 'the later calls copied without asking');
+  await rx.waitFor(3);
+  await auto.close();
+});
+
 test('a sender-level zeroCopy default applies unless the call overrides it', async () => {
   const never = new Sender({ zeroCopy: false });
   assert.is((await never.sendGroup(new Group(rx.targets), pattern(20000, 7))).zeroCopy, 'off');
@@ -117,6 +129,7 @@ test('more concurrent zero-copy calls than payload slots all complete intact', a
 test('without registered buffers sends still work and features say so', async () => {
   const plain = new Sender({ registerBuffers: false, zeroCopy: true });
   assert.is(plain.features.fixedBuffers, false);
+  assert.is(plain.features.fixedBuffersErrno, 0, 'not asked for, so nothing was refused');
   const payload = pattern(9000, 8);
   const report = await plain.sendGroup(new Group(rx.targets), payload);
   await rx.waitFor(4);

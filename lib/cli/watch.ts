@@ -65,11 +65,12 @@ class FileWatch {
     this.#watchers = [...plan.dirs].flatMap(([dir, names]) => this.#watchDirectory(dir, names));
   }
 
-  #schedule(own: boolean, event: string): void {
+  /** own: the file itself changed (else a directory above it); inPlace: written, not replaced. */
+  #schedule(own: boolean, inPlace: boolean): void {
     const now = performance.now();
     this.#firstEventAt ??= now;
     if (own) this.#lastOwnEventAt = now;
-    if (own && event === 'change') this.#writtenInPlace = true;
+    if (own && inPlace) this.#writtenInPlace = true;
     const settled = Math.min(now + DEBOUNCE_MS, Math.max(this.#firstEventAt + MAX_WAIT_MS, this.#lastOwnEventAt + DEBOUNCE_MS));
     const due = this.#writtenInPlace ? settled : Math.min(settled, this.#firstEventAt + MAX_OWN_WAIT_MS);
     clearTimeout(this.#debounce);
@@ -93,9 +94,9 @@ class FileWatch {
       const watcher = fs.watch(dir, { persistent: false }, (event, name) => {
         // A directory on the path (names: the next one down), or the file's own: a name that is not known counts as its own.
         if (names) {
-          if (name === null || names.has(String(name))) this.#schedule(true, 'rename');
+          if (name === null || names.has(String(name))) this.#schedule(true, false);
         } else {
-          this.#schedule(name === null || this.#ownNames.has(String(name)), event);
+          this.#schedule(name === null || this.#ownNames.has(String(name)), event === 'change');
         }
       });
       watcher.on('error', (error: NodeJS.ErrnoException) => {
