@@ -177,6 +177,7 @@ test('bad usage exits 2 with a message naming the argument and what is wrong', (
     [['relay', '--listen', '[::]:0', '--allow', '2001:db8::/32', '--to', '127.0.0.1:9'], /--allow '2001:db8::\/32': address ranges are not taken/],
     [['relay', '--listen', '127.0.0.1:0', '--allow', '0.0.0.0', '--to', '127.0.0.1:9'], /--allow '0\.0\.0\.0': 0\.0\.0\.0 is not a source address \(to allow every source, say --allow any\)/],
     [['relay', '--listen', '[::]:0', '--allow', '[::]', '--to', '127.0.0.1:9'], /--allow '\[::\]': :: is not a source address/],
+    [['relay', '--listen', '[::]:0', '--allow', 'any', '--to', '[::]:9'], /--to '\[::\]:9': :: is not a member address \(a datagram to it goes to this host\)/],
     [['relay', '--listen', '127.0.0.1:0', '--allow', '::1', '--to', '127.0.0.1:9'], /--allow '::1': an IPv6 source and --listen 127\.0\.0\.1:0 \(IPv4 only\)/],
     [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:0'], /--to '127\.0\.0\.1:0': the port must be a number from 1 to 65535/],
     [['relay', ...base.slice(0, 4), '--to', '127.0.0.1:65536'], /--to '127\.0\.0\.1:65536': the port must be/],
@@ -237,11 +238,20 @@ test('a malformed --to-file at start exits 2 naming the file and line', () => {
     assert.is(result.status, 2, result.stderr);
     assert.ok(result.stderr.includes(`${file}:2: 'relay.example:5000': 'relay.example' is not an IP address`), result.stderr);
     // A file caught half-written with binary bytes: said escaped, never raw into a terminal or journal.
-    fs.writeFileSync(file, `\x1b[2J\x00${'z'.repeat(100)}:5000\n`);
+    fs.writeFileSync(file, `\x1b[2J\x07${'z'.repeat(100)}:5000\n`);
     result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', file]);
     assert.is(result.status, 2, result.stderr);
-    assert.ok(result.stderr.includes(`${file}:1: '\\u001b[2J\\u0000${'z'.repeat(55)}…'`), result.stderr);
-    assert.not.match(result.stderr, /[\x00\x1b]/);
+    assert.ok(result.stderr.includes(`${file}:1: '\\u001b[2J\\u0007${'z'.repeat(55)}…'`), result.stderr);
+    assert.not.match(result.stderr, /[\x07\x1b]/);
+    // Saved as UTF-16 by an editor: said so, not as a line of NULs.
+    fs.writeFileSync(file, Buffer.from('\ufeff127.0.0.1:5000\n', 'utf16le'));
+    result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', file]);
+    assert.is(result.status, 2, result.stderr);
+    assert.ok(result.stderr.includes(`${file}: not a text file in UTF-8 (it holds NUL bytes; UTF-16?): save it as UTF-8`), result.stderr);
+    fs.writeFileSync(file, '127.0.0.1:5000\n0.0.0.0:5000\n');
+    result = runCli(['relay', '--listen', '127.0.0.1:0', '--allow', 'any', '--to-file', file]);
+    assert.is(result.status, 2, result.stderr);
+    assert.ok(result.stderr.includes(`${file}:2: '0.0.0.0:5000': 0.0.0.0 is not a member address`), result.stderr);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -7,6 +7,8 @@ import { quoted } from '../errors';
 
 /** A --to-file's members, or the first malformed line as `error` (FILE:LINE: ...). */
 export function parseMembersFile(text: string, file: string, listen: Target): { targets: Target[] } | { error: string } {
+  // UTF-16 (as some editors save) read as UTF-8: a NUL between characters.
+  if (text.includes('\0')) return { error: `${file}: not a text file in UTF-8 (it holds NUL bytes; UTF-16?): save it as UTF-8` };
   const targets: Target[] = [];
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {

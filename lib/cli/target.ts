@@ -94,6 +94,8 @@ function reachOf(listen: Target): Reach {
 export function parseReachable(text: string, form: TargetForm, listen: Target, what: string): Target {
   const target = parseTarget(text, form);
   if (what === 'source' && unspecified(target)) throw new Error(`${target.address} is not a source address (to allow every source, say --allow any)`);
+  // The kernel sends to this host then: a member never meant so.
+  if (what === 'member' && unspecified(target)) throw new Error(`${target.address} is not a member address (a datagram to it goes to this host); name the receiver's address`);
   const reach = reachOf(listen);
   if (reach !== 'both' && reach !== target.family) {
     throw new Error(`an ${target.family} ${what} and --listen ${listen.text} (${reach} only) cannot meet; listen on [::]:${listen.port} for both`);
