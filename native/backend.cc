@@ -1,10 +1,13 @@
 #include "backend.h"
 
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
+#include <fcntl.h>
+#include <linux/sock_diag.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 
 namespace sendgroup {
 
@@ -26,6 +29,22 @@ constexpr uint16_t kRoomWaitsPerMember = 1024;
 constexpr uint32_t kRoomWaitsPerCall = 65536;
 // Of them, tries in a row that find the socket's queue empty.
 constexpr uint8_t kRoomEmptyTries = 8;
+// What a datagram's fragments can charge the send buffer, per byte of it:
+// a skb each, about three times its bytes at small MTUs (RoomMayCure).
+constexpr size_t kFragmentCharge = 3;
+// What one zero-copy send's notification charges the socket's option
+// memory (a small skb, under 1 KiB), with room to spare.
+constexpr size_t kNotificationCharge = 4096;
+
+// net.core.optmem_max of the namespace the process runs in; 0 when unknown.
+size_t OptionMemoryMax() {
+  int fd = open("/proc/sys/net/core/optmem_max", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[32] = "";
+  ssize_t got = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  return got > 0 ? size_t(strtoul(text, nullptr, 10)) : 0;
+}
 
 // Runs each over what list holds, taken first: what each adds waits for the
 // next collection. The list keeps its capacity, so collecting after every
@@ -119,18 +138,36 @@ bool Backend::RoomMayCure(Batch& batch, uint32_t i) {
   if (batch.roomWaitOf.empty()) batch.roomWaitOf.resize(batch.tx.Count());
   Batch::RoomWait& member = batch.roomWaitOf[i];
   if (member.waits >= kRoomWaitsPerMember) return false;
+  uint32_t memory[SK_MEMINFO_VARS] = {};
+  socklen_t memoryLength = sizeof(memory);
+  if (getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, memory, &memoryLength) < 0) return false;
+  if (!RoomShort(batch, length, memory)) return false;
   // Datagrams still queued make room as they leave. An empty queue now
   // may have drained since the send failed, and a zero-copy send's ENOBUFS
   // can be its notification memory (optmem), which completions give back:
   // a few more tries tell; a member that keeps failing with nothing queued
   // can never fit.
-  int queued = 0;
-  if (ioctl(fd_, SIOCOUTQ, &queued) < 0) return false;
-  if (queued > 0) member.emptyInRow = 0;
+  if (memory[SK_MEMINFO_WMEM_ALLOC] > 0) member.emptyInRow = 0;
   else if (++member.emptyInRow > kRoomEmptyTries) return false;
   ++member.waits;
   ++batch.roomWaits;
   return true;
+}
+
+// Whether the socket was short of memory for this ENOBUFS, or it was a
+// drop. The kernel refuses a later fragment only while what the socket has
+// queued plus the fragments made so far pass twice its buffer, and a
+// zero-copy send's notification only while the option memory is nearly
+// spent. Otherwise the qdisc dropped a fragment after earlier ones had
+// left: going again would put another partial train on the link each
+// time, filling the receivers' reassembly memory until whole datagrams
+// were lost too. (Both only shrink between the send and this look.)
+bool Backend::RoomShort(const Batch& batch, size_t length, const uint32_t* memory) {
+  size_t queued = memory[SK_MEMINFO_WMEM_ALLOC];
+  if (queued + kFragmentCharge * length > 2 * size_t(memory[SK_MEMINFO_SNDBUF])) return true;
+  if (!batch.tx.zeroCopy) return false;
+  if (optionMemoryMax_ == 0) optionMemoryMax_ = OptionMemoryMax();
+  return optionMemoryMax_ == 0 || memory[SK_MEMINFO_OPTMEM] + kNotificationCharge > optionMemoryMax_;
 }
 
 bool Backend::RecordUnsendable(Batch& batch, uint32_t i) {

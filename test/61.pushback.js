@@ -196,4 +196,27 @@ for (const mode of ['copy', 'zero-copy']) {
   });
 }
 
+// Fragmented datagrams the qdisc drops (a 60 KB queue, 65,507-B datagrams
+// in 45 fragments): that ENOBUFS is a drop, reported at once. Sent again
+// and again while the socket had data queued (as the lack of room above
+// is), each member cost ~900 partial trains: 19,682 fragments for 80
+// sends, reassembly memory full, and of 15 datagrams reported sent 3
+// arrived.
+const dropping = privateNetwork(['ip link set lo up', 'ip link set lo mtu 1500',
+  'tc qdisc add dev lo root tbf rate 50mbit burst 128kb limit 60kb'].join(' && '));
+const dropTest = testUnless(test, dropping.missing, '61.pushback dropped fragments');
+
+for (const threads of [0, 2]) {
+  dropTest(`threads ${threads}: fragments the qdisc drops are reported ENOBUFS once; every datagram reported sent arrives whole, in order`, () => {
+    const { reports, sentTo, received, fragments } = dropping.run(path.join(__dirname, 'fixtures', 'fragments-dropped.js'), [String(threads)]);
+    for (const report of reports) {
+      assert.is(report.sent + report.failed, 20);
+      assert.ok(report.codes.every((code) => code === 'ENOBUFS'), JSON.stringify(report.codes));
+    }
+    assert.ok(reports.some((report) => report.failed > 0), 'the queue dropped some');
+    assert.equal(received, sentTo, 'each member got exactly the calls reported sent to it');
+    assert.ok(fragments <= 20 * 4 * 45, `one train of 45 fragments per member and call at most, made ${fragments}`);
+  });
+}
+
 test.run();
