@@ -24,20 +24,23 @@ export function readGiven(value: object, key: string): unknown {
 }
 
 /**
- * A key a class of the user's own (not Object.prototype) has that is not
- * one of `keys`, as a typo in a getter's name would be; methods and
- * 'constructor' are not options and are passed over. A plain object has
- * no such class: nothing is walked for it.
+ * A key a class of the user's own has that is not one of `keys`, as a typo
+ * in a getter's name would be; methods and 'constructor' are not options
+ * and are passed over. The root of the chain (Object.prototype, this
+ * realm's or another's, as a vm context's object has) is not the user's.
+ * A plain object has no such class: nothing is walked for it.
  */
 export function unknownInheritedKey(value: object, keys: readonly string[]): string | undefined {
   let o = Object.getPrototypeOf(value) as object | null;
   for (let depth = 1; o !== null && o !== Object.prototype && depth < MAX_CHAIN; depth++) {
+    const next = Object.getPrototypeOf(o) as object | null;
+    if (next === null) return undefined;
     for (const key of Object.getOwnPropertyNames(o)) {
       if (key === 'constructor' || keys.includes(key)) continue;
       const descriptor = Object.getOwnPropertyDescriptor(o, key);
-      if (descriptor && !(typeof descriptor.value === 'function')) return key;
+      if (descriptor && typeof descriptor.value !== 'function') return key;
     }
-    o = Object.getPrototypeOf(o) as object | null;
+    o = next;
   }
   return undefined;
 }

@@ -204,6 +204,11 @@ test('an options class with a getter of an unknown name is refused; its methods 
   class Base { get zeroCopy() { return false; } get segmentsize() { return 1; } }
   class Call extends Base { describe() { return 'call'; } }
   await rejectsWith(() => sender.sendGroup(rx.targets, 'x', new Call()), TypeError, 'ERR_INVALID_ARG_VALUE', assert);
+  // Another realm's Object.prototype is no class of the user's.
+  const foreign = require('node:vm').runInNewContext('({ zeroCopy: false })');
+  assert.is((await sender.sendGroup(rx.targets, 'x', foreign)).sent, 3);
+  await rx.waitFor(3);
+  rx.reset();
   class Fine { get segmentSize() { return 1; } describe() { return 'call'; } }
   const report = await sender.sendGroup(rx.targets, 'ab', new Fine());
   assert.is(report.sent, 3);
