@@ -248,21 +248,23 @@ bool Relay::IsLooped(const HostPort& source) {
 }
 
 // Received before close() stopped the receive: forwarded like the rest.
-// The source is checked before the allow list and the length, so a
-// stranger's oversized datagram counts as not allowed.
+// A datagram dropped counts once, in the order docs/api.md gives: a
+// stranger's (even one from this host's address on the relay's port: a
+// neighbour sharing the port) is not allowed, then the length, the group,
+// and last the loop check, which only an allowed source pays.
 void Relay::OnDatagram(const Datagram& d) {
   HostPort source = HostPortOf(d.from);
-  bool looped = IsLooped(source);
   bool allowed = Allowed(source);
   bool truncated = d.truncated || d.length > maxDatagram_;
+  bool looped = allowed && !truncated && IsLooped(source);
   Transmit tx;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++counters_.received;
-    if (looped) ++counters_.looped;
-    else if (!allowed) ++counters_.notAllowed;
+    if (!allowed) ++counters_.notAllowed;
     else if (truncated) ++counters_.truncated;
     else if (members_.Size() == 0) ++counters_.noMembers;
+    else if (looped) ++counters_.looped;
     else tx.destinations = members_.Current();
     if (tx.destinations) ++counters_.forwarded;
   }
@@ -376,6 +378,9 @@ Napi::Value Relay::Close(const Napi::CallbackInfo& info) {
     closing_ = true;
     if (receiver_) receiver_->StopInOrder();
     if (thread_) thread_->Stop();
+    // What the kernel drops from now on arrived after close(): discarded
+    // with the socket, not counted (a slow drain could take seconds).
+    if (fd_ >= 0) dropsAtStop_ = Dropped();
   }
   return Mail(info.Env());
 }
@@ -440,7 +445,7 @@ Napi::Value Relay::Stats(const Napi::CallbackInfo& info) {
   stats.Set("bytes", c.bytes);
   stats.Set("notAllowed", c.notAllowed);
   stats.Set("noMembers", c.noMembers);
-  stats.Set("noBuffer", fd_ >= 0 ? Dropped() : dropsAtRelease_);
+  stats.Set("noBuffer", closing_ || fd_ < 0 ? dropsAtStop_ : Dropped());
   stats.Set("truncated", c.truncated);
   stats.Set("looped", c.looped);
   stats.Set("members", members);
@@ -480,7 +485,7 @@ void Relay::Release() {
   // The buffers go now, not when the collector gets to this object.
   pool_.reset();
   if (fd_ >= 0) {
-    dropsAtRelease_ = Dropped();
+    if (!closing_) dropsAtStop_ = Dropped();
     HandBack(fd_, found_);
     close(fd_);
   }

@@ -132,7 +132,7 @@ class Relay : public Napi::ObjectWrap<Relay>, public ResultSink {
   // The socket's drop count when we began reading it (an adopted socket may
   // have dropped some before), and our count when it closed.
   uint32_t dropsBefore_ = 0;
-  double dropsAtRelease_ = 0;
+  double dropsAtStop_ = 0;  // noBuffer as close() (or, without one, teardown) left it
   const char* backend_ = "";
   JsLink js_;
 };
