@@ -1,13 +1,10 @@
 #include "backend.h"
 
-#include <fcntl.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
-#include <cstdlib>
 
 namespace sendgroup {
 
@@ -19,32 +16,10 @@ constexpr unsigned kChunk = 1024;
 // and UDP headers): not fragmented on common paths, so its ENOBUFS is a
 // drop (RoomMayCure).
 constexpr size_t kUnfragmentedBytes = 1472;
-// Waits for room after ENOBUFS (RoomMayCure). The socket polls writable
-// below half its buffer, and a fragmented datagram may need it nearly
-// empty: the wait spins (as dgram's does) until the queue drains, a few
-// microseconds a turn. 1,024 turns bound a member to a few milliseconds (a
-// 9,000-B datagram at 30 Mbit/s took up to 200), 65,536 a call to a few
-// tenths of a second; past them the ENOBUFS is reported.
-constexpr uint16_t kRoomWaitsPerMember = 1024;
-constexpr uint32_t kRoomWaitsPerCall = 65536;
-// Of them, tries in a row that find the socket's queue empty.
-constexpr uint8_t kRoomEmptyTries = 8;
 // What a datagram's fragments can charge the send buffer, per byte of it:
-// a skb each, about three times its bytes at small MTUs (RoomMayCure).
+// a skb each, 1.6 times its bytes at MTU 1,500, 1.9 at 1,280 (IPv6's
+// least) and at 9,000, past three only below an MTU of about 500.
 constexpr size_t kFragmentCharge = 3;
-// What one zero-copy send's notification charges the socket's option
-// memory (a small skb, under 1 KiB), with room to spare.
-constexpr size_t kNotificationCharge = 4096;
-
-// net.core.optmem_max of the namespace the process runs in; 0 when unknown.
-size_t OptionMemoryMax() {
-  int fd = open("/proc/sys/net/core/optmem_max", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  char text[32] = "";
-  ssize_t got = read(fd, text, sizeof(text) - 1);
-  close(fd);
-  return got > 0 ? size_t(strtoul(text, nullptr, 10)) : 0;
-}
 
 // Runs each over what list holds, taken first: what each adds waits for the
 // next collection. The list keeps its capacity, so collecting after every
@@ -94,6 +69,7 @@ Backend::Chunk Backend::SendChunk(Batch& batch) {
   // on its own.
   uint32_t first = batch.PeekQueued();
   if (RecordUnsendable(batch, first)) return Chunk::kOn;
+  if (AwaitsRoom(batch, first)) return Chunk::kFull;
   mmsghdr* msgs;
   unsigned n = Messages(batch, first, &msgs);
   errors_.StartRound();
@@ -129,45 +105,51 @@ bool Backend::RoomMayCure(Batch& batch, uint32_t i) {
     socklen_t size = sizeof(sendBuffer_);
     if (getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sendBuffer_, &size) < 0) sendBuffer_ = INT_MAX;
   }
-  // Fragments charge the buffer an skb each, up to about three times the
-  // datagram's bytes at small MTUs: a datagram under a quarter of the
-  // buffer always finds room (the kernel fails it only past twice the
-  // buffer, and the socket polls writable below half).
+  // A datagram under a quarter of the buffer always finds room (the kernel
+  // fails it only past twice the buffer, and the socket polls writable
+  // below half).
   if (length * 4 <= size_t(sendBuffer_)) return false;
-  if (batch.roomWaits >= kRoomWaitsPerCall) return false;
+  // It went once the room was there (AwaitsRoom) and failed again.
+  if (batch.WentWithRoom(i)) return false;
+  size_t queued, buffer;
+  if (!SendMemory(&queued, &buffer)) return false;
+  // The kernel refuses a later fragment only while what the socket has
+  // queued plus the fragments made so far pass twice its buffer; below
+  // that, the qdisc dropped a fragment after earlier ones had left.
+  // (Later sends of a ring's round, looked at after them, only make it
+  // seem shorter of room; the link drains little in between.)
+  size_t charge = kFragmentCharge * length;
+  if (queued + charge <= 2 * buffer) return false;
   if (batch.roomWaitOf.empty()) batch.roomWaitOf.resize(batch.tx.Count());
-  Batch::RoomWait& member = batch.roomWaitOf[i];
-  if (member.waits >= kRoomWaitsPerMember) return false;
-  uint32_t memory[SK_MEMINFO_VARS] = {};
-  socklen_t memoryLength = sizeof(memory);
-  if (getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, memory, &memoryLength) < 0) return false;
-  if (!RoomShort(batch, length, memory)) return false;
-  // Datagrams still queued make room as they leave. An empty queue now
-  // may have drained since the send failed, and a zero-copy send's ENOBUFS
-  // can be its notification memory (optmem), which completions give back:
-  // a few more tries tell; a member that keeps failing with nothing queued
-  // can never fit.
-  if (memory[SK_MEMINFO_WMEM_ALLOC] > 0) member.emptyInRow = 0;
-  else if (++member.emptyInRow > kRoomEmptyTries) return false;
-  ++member.waits;
-  ++batch.roomWaits;
+  batch.roomWaitOf[i].charge = charge;
   return true;
 }
 
-// Whether the socket was short of memory for this ENOBUFS, or it was a
-// drop. The kernel refuses a later fragment only while what the socket has
-// queued plus the fragments made so far pass twice its buffer, and a
-// zero-copy send's notification only while the option memory is nearly
-// spent. Otherwise the qdisc dropped a fragment after earlier ones had
-// left: going again would put another partial train on the link each
-// time, filling the receivers' reassembly memory until whole datagrams
-// were lost too. (Both only shrink between the send and this look.)
-bool Backend::RoomShort(const Batch& batch, size_t length, const uint32_t* memory) {
-  size_t queued = memory[SK_MEMINFO_WMEM_ALLOC];
-  if (queued + kFragmentCharge * length > 2 * size_t(memory[SK_MEMINFO_SNDBUF])) return true;
-  if (!batch.tx.zeroCopy) return false;
-  if (optionMemoryMax_ == 0) optionMemoryMax_ = OptionMemoryMax();
-  return optionMemoryMax_ == 0 || memory[SK_MEMINFO_OPTMEM] + kNotificationCharge > optionMemoryMax_;
+// A member whose ENOBUFS may have been a lack of room (RoomMayCure) goes
+// again only once the socket surely has it, or holds nothing: a qdisc's
+// drop looks the same, and each try would put another partial train of
+// fragments on the link, filling the receivers' reassembly memory until
+// whole datagrams were lost too. Another ENOBUFS then is final. Until
+// then the socket is polled for writability, which it reports below half
+// its buffer: the wait spins as dgram's does, a look a turn.
+bool Backend::AwaitsRoom(Batch& batch, uint32_t i) {
+  if (batch.roomWaitOf.empty() || batch.roomWaitOf[i].charge == 0) return false;
+  Batch::RoomWait& member = batch.roomWaitOf[i];
+  size_t queued, buffer;
+  if (SendMemory(&queued, &buffer) && queued > 0 && queued + member.charge > 2 * buffer) return true;
+  member.charge = 0;
+  member.wentWithRoom = true;
+  return false;
+}
+
+// What the socket has queued (and charged) and its buffer, SO_SNDBUF.
+bool Backend::SendMemory(size_t* queued, size_t* buffer) const {
+  uint32_t memory[SK_MEMINFO_VARS] = {};
+  socklen_t length = sizeof(memory);
+  if (getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, memory, &length) < 0) return false;
+  *queued = memory[SK_MEMINFO_WMEM_ALLOC];
+  *buffer = memory[SK_MEMINFO_SNDBUF];
+  return true;
 }
 
 bool Backend::RecordUnsendable(Batch& batch, uint32_t i) {

@@ -108,16 +108,17 @@ class Backend {
   // send buffer: EAGAIN, or an ENOBUFS that RoomMayCure. The member then
   // waits for writability and goes again.
   bool NoRoom(Batch& batch, uint32_t i, int err);
-  // Whether member i's ENOBUFS is a lack of room that waiting cures. The kernel
-  // allocates a fragmented datagram's later fragments without waiting and
-  // fails with ENOBUFS past twice the send buffer, where dgram (libuv)
-  // waits and sends again; a qdisc's drop is ENOBUFS too, and final. So:
-  // a datagram large against the send buffer, while the socket's memory
-  // (SO_MEMINFO) was short of it (RoomShort) and datagrams are still
-  // queued (their leaving makes room), a bounded number of times per
-  // member and per call. Only such datagrams pay the getsockopt that tells.
+  // Whether member i's ENOBUFS may be a lack of room that waiting cures.
+  // The kernel allocates a fragmented datagram's later fragments without
+  // waiting and fails with ENOBUFS past twice the send buffer, where dgram
+  // (libuv) waits and sends again; a qdisc's drop is ENOBUFS too, and
+  // final. So: a datagram large against the send buffer, while the
+  // socket's memory (SO_MEMINFO) was short of it, once (AwaitsRoom). Only
+  // such datagrams pay the getsockopt that tells.
   bool RoomMayCure(Batch& batch, uint32_t i);
-  bool RoomShort(const Batch& batch, size_t length, const uint32_t* memory);
+  // Whether member i, queued to go again, must wait longer for that room.
+  bool AwaitsRoom(Batch& batch, uint32_t i);
+  bool SendMemory(size_t* queued, size_t* buffer) const;
   // Queued member i, if the socket cannot reach it at all
   // (Destination::err: another family), is taken off the queue and
   // recorded failed without a send; false if it can be sent.
@@ -150,7 +151,6 @@ class Backend {
   // SO_SNDBUF, read at the first ENOBUFS that needs it (a later change to
   // an adopted socket's buffer is not seen; unreadable: INT_MAX, no wait).
   int sendBuffer_ = -1;
-  size_t optionMemoryMax_ = 0;  // net.core.optmem_max, read at the first need
   // Sized on first use (a backend that never sends a chunk keeps none).
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;

@@ -135,15 +135,15 @@ class Batch {
   bool AllRecorded() const { return done_ == tx.Count(); }
   uint32_t Recorded() const { return done_; }
 
-  // Sends that failed with ENOBUFS and waited for room (Backend::RoomMayCure):
-  // all of the call's, and per member (sized on first use) how many, and
-  // how many of its last ones in a row found the socket's queue empty.
+  // Per member (sized on first use), an ENOBUFS that may have been a lack
+  // of room (Backend::RoomMayCure): the room its fragments need before it
+  // goes again (0: none awaited), and whether it went so (AwaitsRoom).
   struct RoomWait {
-    uint16_t waits = 0;
-    uint8_t emptyInRow = 0;
+    size_t charge = 0;
+    bool wentWithRoom = false;
   };
-  uint32_t roomWaits = 0;
   std::vector<RoomWait> roomWaitOf;
+  bool WentWithRoom(uint32_t i) const { return !roomWaitOf.empty() && roomWaitOf[i].wentWithRoom; }
 
   // Results.
   uint32_t sent = 0, failed = 0;

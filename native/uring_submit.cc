@@ -93,6 +93,10 @@ unsigned UringBackend::FillSq() {
   while (batch.HasQueued() && prepared < limit) {
     uint32_t i = batch.PeekQueued();
     if (RecordUnsendable(batch, i)) continue;
+    if (AwaitsRoom(batch, i)) {
+      blocked_ = true;
+      break;
+    }
     bool zeroCopy = call.zeroCopy && zeroCopyRefused_ == 0 && !call.CopyForcedBy(i);
     unsigned cost = zeroCopy ? 2 : 1;
     io_uring_sqe* sqe = cqeBudget_ >= cost ? ring_.GetSqe() : nullptr;
@@ -104,6 +108,8 @@ unsigned UringBackend::FillSq() {
     ++call.inflight;
     cqeBudget_ -= cost;
     ++prepared;
+    // What it waited for, the next in this round could take first.
+    if (batch.WentWithRoom(i)) break;
   }
   return prepared;
 }
