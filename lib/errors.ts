@@ -56,9 +56,14 @@ export function isRevoked(value: unknown): boolean {
   }
 }
 
-/** An object an options or target argument may be: not null, an array or a revoked Proxy. */
+/** An object an options or target argument may be: not null, an array or a revoked Proxy (where Array.isArray throws). */
 export function isRecord(value: unknown): value is object {
-  return typeof value === 'object' && value !== null && !isArray(value) && !isRevoked(value);
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    return !Array.isArray(value);
+  } catch {
+    return false;
+  }
 }
 
 /** Thrown or rejected when a Sender is used after close(). */
