@@ -20,6 +20,11 @@ constexpr size_t kUnfragmentedBytes = 1472;
 // a skb each, 1.6 times its bytes at MTU 1,500, 1.9 at 1,280 (IPv6's
 // least) and at 9,000, past three only below an MTU of about 500.
 constexpr size_t kFragmentCharge = 3;
+// Looks a call's held members may take for their room (AwaitsRoom), a turn
+// of the loop each, a few microseconds: a few tenths of a second, after
+// which they go anyway (the socket may be shared, by threads or by the
+// user's own sends on an adopted one, and never drain).
+constexpr uint32_t kRoomLooksPerCall = 65536;
 
 // Runs each over what list holds, taken first: what each adds waits for the
 // next collection. The list keeps its capacity, so collecting after every
@@ -93,7 +98,13 @@ Backend::Chunk Backend::SendChunk(Batch& batch) {
 }
 
 bool Backend::NoRoom(Batch& batch, uint32_t i, int err) {
-  return err == EAGAIN || err == EWOULDBLOCK || (err == ENOBUFS && RoomMayCure(batch, i));
+  if (err == EAGAIN || err == EWOULDBLOCK) {
+    // Held for room, it went and found none (a send beside it took it):
+    // that try does not count; it is held again.
+    if (batch.WentWithRoom(i)) batch.roomWaitOf[i].wentWithRoom = false;
+    return true;
+  }
+  return err == ENOBUFS && RoomMayCure(batch, i);
 }
 
 bool Backend::RoomMayCure(Batch& batch, uint32_t i) {
@@ -116,28 +127,35 @@ bool Backend::RoomMayCure(Batch& batch, uint32_t i) {
   // The kernel refuses a later fragment only while what the socket has
   // queued plus the fragments made so far pass twice its buffer; below
   // that, the qdisc dropped a fragment after earlier ones had left.
-  // (Later sends of a ring's round, looked at after them, only make it
-  // seem shorter of room; the link drains little in between.)
+  // (Looked at after the ring's round: its later sends make the room look
+  // shorter, the link's draining meanwhile larger; on a fast link a lack
+  // of room may pass for a drop, reported as bug 14 once was.)
   size_t charge = kFragmentCharge * length;
   if (queued + charge <= 2 * buffer) return false;
   if (batch.roomWaitOf.empty()) batch.roomWaitOf.resize(batch.tx.Count());
-  batch.roomWaitOf[i].charge = charge;
+  batch.roomWaitOf[i].charge = uint32_t(charge);
   return true;
 }
 
 // A member whose ENOBUFS may have been a lack of room (RoomMayCure) goes
-// again only once the socket surely has it, or holds nothing: a qdisc's
-// drop looks the same, and each try would put another partial train of
+// again only once the socket has it, or holds nothing: a qdisc's drop
+// looks the same, and each try would put another partial train of
 // fragments on the link, filling the receivers' reassembly memory until
 // whole datagrams were lost too. Another ENOBUFS then is final. Until
 // then the socket is polled for writability, which it reports below half
-// its buffer: the wait spins as dgram's does, a look a turn.
+// its buffer: the wait spins as dgram's does, a look a turn, at most
+// kRoomLooksPerCall. What sends beside it take meanwhile (other threads on
+// a shared socket) is not seen; a member that then finds no room at all
+// (EAGAIN) is held again (NoRoom).
 bool Backend::AwaitsRoom(Batch& batch, uint32_t i) {
-  if (batch.roomWaitOf.empty() || batch.roomWaitOf[i].charge == 0) return false;
+  if (!batch.HeldForRoom(i)) return false;
   Batch::RoomWait& member = batch.roomWaitOf[i];
   size_t queued, buffer;
-  if (SendMemory(&queued, &buffer) && queued > 0 && queued + member.charge > 2 * buffer) return true;
-  member.charge = 0;
+  if (batch.roomLooks < kRoomLooksPerCall && SendMemory(&queued, &buffer) && queued > 0 &&
+      queued + member.charge > 2 * buffer) {
+    ++batch.roomLooks;
+    return true;
+  }
   member.wentWithRoom = true;
   return false;
 }

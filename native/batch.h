@@ -137,12 +137,15 @@ class Batch {
 
   // Per member (sized on first use), an ENOBUFS that may have been a lack
   // of room (Backend::RoomMayCure): the room its fragments need before it
-  // goes again (0: none awaited), and whether it went so (AwaitsRoom).
+  // goes again (0: none), and whether it went so (Backend::AwaitsRoom);
+  // and how often the call's held members found the room not there yet.
   struct RoomWait {
-    size_t charge = 0;
+    uint32_t charge = 0;
     bool wentWithRoom = false;
   };
   std::vector<RoomWait> roomWaitOf;
+  uint32_t roomLooks = 0;
+  bool HeldForRoom(uint32_t i) const { return !roomWaitOf.empty() && roomWaitOf[i].charge && !roomWaitOf[i].wentWithRoom; }
   bool WentWithRoom(uint32_t i) const { return !roomWaitOf.empty() && roomWaitOf[i].wentWithRoom; }
 
   // Results.

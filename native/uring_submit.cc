@@ -93,6 +93,9 @@ unsigned UringBackend::FillSq() {
   while (batch.HasQueued() && prepared < limit) {
     uint32_t i = batch.PeekQueued();
     if (RecordUnsendable(batch, i)) continue;
+    // A member held for room looks at the socket once what this round
+    // prepared is in it (SO_MEMINFO cannot see SQEs), and goes alone.
+    if (batch.HeldForRoom(i) && prepared) break;
     if (AwaitsRoom(batch, i)) {
       blocked_ = true;
       break;
