@@ -92,7 +92,8 @@ export class Mailbox {
     this.handler.unreachable();
     const { code, errno: nodeErrno } = describeErrno(errno);
     const event: UnreachableEvent = Object.freeze({ address, port, family: FAMILIES[family]!, code, errno: nodeErrno });
-    // A listener that throws must not keep the others from hearing.
+    // Listeners are user code, never run inside the read; each event goes
+    // out on its own tick, so one that throws stops only its own event's.
     process.nextTick(() => this.events.emit('unreachable', event));
   }
 }

@@ -77,7 +77,6 @@ export interface NativeProbe extends RingCapabilities {
   sendmmsgErrno: number;
 }
 
-/** 0 'off', 1 'zero-copied', 2 'copied' */
 /** What a call's zero-copy came to (native/outbox.h), as ZeroCopyOutcome's 'off', 'zero-copied', 'copied'. */
 export const enum NativeZeroCopy {
   Off = 0,
