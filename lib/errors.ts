@@ -24,12 +24,14 @@ export function quoted(text: string): string {
   return cut === text ? `'${escaped}'` : `'${escaped}…'`;
 }
 
+const OBJECT_KINDS = { array: 'an array', other: 'an object', revoked: 'a revoked Proxy' } as const;
+
 /** What an argument error says it received: a primitive's value (a string quoted), an object's kind; no user code runs. */
 export function received(value: unknown): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string': return quoted(value);
-    case 'object': return isRevoked(value) ? 'a revoked Proxy' : isArray(value) ? 'an array' : 'an object';
+    case 'object': return OBJECT_KINDS[arrayKind(value)];
     case 'function': return 'a function';
     case 'symbol': return 'a symbol';
     case 'bigint': return `${value}n`;
@@ -37,33 +39,27 @@ export function received(value: unknown): string {
   }
 }
 
-/** Array.isArray, false where it would throw (a revoked Proxy). */
+/** What Array.isArray says of an object: it throws only for a revoked Proxy, where every read throws a TypeError without a code. */
+function arrayKind(value: unknown): 'array' | 'other' | 'revoked' {
+  try {
+    return Array.isArray(value) ? 'array' : 'other';
+  } catch {
+    return 'revoked';
+  }
+}
+
+/** Array.isArray, false for a revoked Proxy. */
 export function isArray(value: unknown): value is unknown[] {
-  try {
-    return Array.isArray(value);
-  } catch {
-    return false;
-  }
+  return arrayKind(value) === 'array';
 }
 
-/** A revoked Proxy, where every read throws a TypeError without a code: Array.isArray throws only for one. */
 export function isRevoked(value: unknown): boolean {
-  try {
-    Array.isArray(value);
-    return false;
-  } catch {
-    return true;
-  }
+  return arrayKind(value) === 'revoked';
 }
 
-/** An object an options or target argument may be: not null, an array or a revoked Proxy (where Array.isArray throws). */
+/** An object an options or target argument may be: not null, an array or a revoked Proxy. */
 export function isRecord(value: unknown): value is object {
-  if (typeof value !== 'object' || value === null) return false;
-  try {
-    return !Array.isArray(value);
-  } catch {
-    return false;
-  }
+  return typeof value === 'object' && value !== null && arrayKind(value) === 'other';
 }
 
 /** Thrown or rejected when a Sender is used after close(). */
